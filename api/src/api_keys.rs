@@ -1,0 +1,115 @@
+//! API-key use cases: issue (the value is shown once) and revoke.
+
+use chrono::{DateTime, Utc};
+use palisade_domain::tenant::TenantCommand;
+use palisade_domain::{ApiKeyId, Environment, Scope};
+use palisade_infra::readmodel::get_api_key;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::rest::{ApiError, FieldError};
+use crate::tenants::{issued_view, new_api_key, ApiKeyView, IssuedApiKey};
+
+/// The body of `POST /v1/api-keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueApiKeyRequest {
+    pub name: String,
+    pub principal: String,
+    /// Scope names, e.g. `findings:read`, `tenant:admin`.
+    pub scopes: Vec<String>,
+    /// `live` (default) or `test`.
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Issues a key (only at the tenant's `expected_version`, when given);
+/// returns it and the tenant's version.
+pub async fn issue(
+    app: &App,
+    caller: &Principal,
+    request: IssueApiKeyRequest,
+    expected_version: Option<usize>,
+) -> Result<(IssuedApiKey, usize), ApiError> {
+    let mut invalid = Vec::new();
+    let mut scopes = Vec::new();
+    for (i, scope) in request.scopes.iter().enumerate() {
+        match scope.parse::<Scope>() {
+            Ok(scope) => scopes.push(scope),
+            Err(message) => invalid.push(FieldError {
+                field: format!("scopes[{i}]"),
+                message,
+            }),
+        }
+    }
+    let environment = match request
+        .environment
+        .as_deref()
+        .unwrap_or("live")
+        .parse::<Environment>()
+    {
+        Ok(environment) => Some(environment),
+        Err(_) => {
+            invalid.push(FieldError {
+                field: "environment".into(),
+                message: "must be live or test".into(),
+            });
+            None
+        }
+    };
+    let Some(environment) = environment.filter(|_| invalid.is_empty()) else {
+        return Err(ApiError::validation(invalid));
+    };
+    if caller.environment == Environment::Test && environment == Environment::Live {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "A test key can only issue test keys",
+        ));
+    }
+    let (value, mut key) = new_api_key(
+        request.name,
+        request.principal,
+        scopes,
+        environment,
+        request.expires_at,
+    );
+    key.key_hash = app.hasher.hash(&value);
+    let now = Utc::now();
+    let view = issued_view(value, &key, &now);
+    let tenant_id = caller.tenant_id.to_string();
+    let command = TenantCommand::IssueApiKey { key, at: now };
+    let version = app
+        .command_tenant(&tenant_id, command, &caller.metadata(), expected_version)
+        .await?;
+    Ok((view, version))
+}
+
+/// Revokes one of the caller's tenant's keys; it fails from the next request
+/// on. Returns the key and the tenant's version.
+pub async fn revoke(
+    app: &App,
+    caller: &Principal,
+    id: &str,
+    expected_version: Option<usize>,
+) -> Result<(ApiKeyView, usize), ApiError> {
+    let not_found = || ApiError::not_found("API key not found");
+    let key_id = ApiKeyId::parse(id).map_err(|_| not_found())?;
+    let tenant_id = caller.tenant_id.to_string();
+    let command = TenantCommand::RevokeApiKey {
+        key_id,
+        at: Utc::now(),
+    };
+    let version = app
+        .command_tenant(&tenant_id, command, &caller.metadata(), expected_version)
+        .await?;
+    let row = get_api_key(app.store.read_pool(), &tenant_id, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    Ok((row.into(), version))
+}

@@ -1,0 +1,96 @@
+//! The application services that the server and the CLI share.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use palisade_infra::crypto::api_key::ApiKeyHasher;
+use palisade_infra::crypto::RootKey;
+use palisade_infra::{Commands, Config, ProjectionRunner, Store};
+use palisade_projections::Projection as _;
+use palisade_projections::TenantsProjection;
+
+use palisade_domain::tenant::{Tenant, TenantCommand};
+use palisade_domain::EventMetadata;
+
+use crate::rest::ApiError;
+use crate::tenants::tenant_error;
+
+/// How long a command waits for its own effects to reach a read model.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub commands: Commands,
+    pub runner: ProjectionRunner,
+    pub hasher: ApiKeyHasher,
+}
+
+impl App {
+    /// Opens and migrates the store and loads the root key. Returns the root
+    /// key's file when it was generated or read from the data directory.
+    pub async fn open(config: &Config) -> anyhow::Result<(Self, Option<PathBuf>)> {
+        let store = Store::open(config).await?;
+        store.migrate().await?;
+        let (root_key, root_key_file) =
+            RootKey::load(config.root_key.as_deref(), &config.data_dir)?;
+        let runner =
+            ProjectionRunner::new(store.clone(), palisade_projections::catalogue(), config);
+        let app = Self {
+            commands: Commands::new(store.clone()),
+            hasher: ApiKeyHasher::new(&root_key),
+            runner,
+            store,
+        };
+        Ok((app, root_key_file))
+    }
+
+    /// Runs a command on a tenant (only at `expected_version`, when given),
+    /// maps its failure to HTTP, and waits until the tenants view has
+    /// applied it. Returns the tenant's version afterwards.
+    pub async fn command_tenant(
+        &self,
+        tenant_id: &str,
+        command: TenantCommand,
+        metadata: &EventMetadata,
+        expected_version: Option<usize>,
+    ) -> Result<usize, ApiError> {
+        let version = self
+            .commands
+            .execute_if::<Tenant>(tenant_id, command, (), metadata, expected_version)
+            .await
+            .map_err(tenant_error)?;
+        self.await_tenants_view(tenant_id, version).await?;
+        Ok(version)
+    }
+
+    /// Waits until the tenants view shows a tenant at `version` (so that,
+    /// for example, a revoked key fails on the very next request). On
+    /// timeout the command has still happened; the view catches up later.
+    pub async fn await_tenants_view(
+        &self,
+        tenant_id: &str,
+        version: usize,
+    ) -> Result<(), ApiError> {
+        if version == 0 {
+            return Ok(());
+        }
+        let position = self
+            .store
+            .feed_position_of("Tenant", tenant_id, version)
+            .await
+            .map_err(ApiError::internal)?;
+        let Some(position) = position else {
+            return Ok(());
+        };
+        let applied = self
+            .runner
+            .wait_until_applied(TenantsProjection.name(), position, READ_YOUR_WRITES)
+            .await
+            .map_err(ApiError::internal)?;
+        if !applied {
+            tracing::warn!(tenant_id, version, "tenants view did not catch up in time");
+        }
+        Ok(())
+    }
+}

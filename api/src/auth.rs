@@ -1,0 +1,274 @@
+//! API-key authentication, rate limits and quota: `X-API-Key: <key>` or
+//! `Authorization: Bearer <key>`. Routes behind [`require_api_key`] only run
+//! for a valid key of an active tenant within its limits; their handlers
+//! take the [`Principal`], and [`Principal::require`] checks one scope.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use palisade_domain::tenant::{Period, Plan, TenantStatus};
+use palisade_domain::{ActorType, ApiKeyId, Environment, EventMetadata, Scope, TenantId};
+use palisade_infra::crypto::api_key::parse_environment;
+use palisade_infra::readmodel::find_api_key_by_hash;
+use palisade_infra::usage::{count_request, quota_used, record_request, WindowCount};
+
+use crate::rest::{current_request_id, ApiError};
+use crate::server::AppState;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant_id: TenantId,
+    pub key_id: ApiKeyId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub environment: Environment,
+    pub plan: Plan,
+}
+
+impl Principal {
+    /// 403 `forbidden`, naming the scope, unless the key has it.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("This API key lacks the scope '{scope}'"),
+        ))
+    }
+
+    /// Metadata for the events this caller's request causes.
+    pub fn metadata(&self) -> EventMetadata {
+        EventMetadata {
+            tenant_id: self.tenant_id.to_string(),
+            environment: self.environment,
+            actor: self.name.clone(),
+            actor_type: ActorType::ApiKey,
+            api_key_id: Some(self.key_id.to_string()),
+            request_id: Some(current_request_id()),
+            correlation_id: None,
+            causation_id: None,
+            occurred_at: Utc::now(),
+        }
+    }
+}
+
+fn invalid_api_key() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+        "The API key is not valid (unknown, revoked or expired)",
+    )
+}
+
+/// The key from `X-API-Key`, or from `Authorization: Bearer`.
+fn presented_key(parts: &Parts) -> Option<&str> {
+    if let Some(value) = parts.headers.get("x-api-key") {
+        return value.to_str().ok().map(str::trim);
+    }
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// Authenticates the key a request presents.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let Some(value) = presented_key(parts).filter(|v| !v.is_empty()) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_api_key",
+            "Send an API key in X-API-Key or Authorization: Bearer",
+        ));
+    };
+    // Shape and checksum first: a typo never costs a lookup.
+    if parse_environment(value).is_none() {
+        return Err(invalid_api_key());
+    }
+    let hash = state.app.hasher.hash(value);
+    let found = find_api_key_by_hash(state.app.store.read_pool(), &hash)
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(owner) = found.filter(|o| state.app.hasher.matches(value, &o.key.key_hash)) else {
+        return Err(invalid_api_key());
+    };
+    let key = owner.key;
+    let expired = key.expires_at.is_some_and(|at| at <= Utc::now());
+    if key.revoked_at.is_some() || expired {
+        return Err(invalid_api_key());
+    }
+    if owner.tenant_status == TenantStatus::Suspended {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "tenant_suspended",
+            "This tenant is suspended",
+        ));
+    }
+    let parse_err = |e: palisade_domain::IdError| ApiError::internal(e);
+    Ok(Principal {
+        tenant_id: TenantId::parse(&key.tenant_id).map_err(parse_err)?,
+        key_id: ApiKeyId::parse(&key.id).map_err(parse_err)?,
+        name: key.principal,
+        scopes: key.scopes,
+        environment: key.environment,
+        plan: owner.plan,
+    })
+}
+
+/// The rate-limit headers for the tightest window.
+fn rate_limit_headers(headers: &mut HeaderMap, counts: &[WindowCount]) {
+    let Some(tightest) = counts
+        .iter()
+        .min_by_key(|c| (c.remaining(), c.period.seconds()))
+    else {
+        return;
+    };
+    let pairs = [
+        ("x-ratelimit-limit", tightest.limit.to_string()),
+        ("x-ratelimit-remaining", tightest.remaining().to_string()),
+        ("x-ratelimit-reset", tightest.resets_at.to_string()),
+    ];
+    for (name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+fn capitalised(period: Period) -> &'static str {
+    match period {
+        Period::Minute => "Minute",
+        Period::Hour => "Hour",
+        Period::Day => "Day",
+    }
+}
+
+/// The endpoint group a path belongs to: its first segment after `/v1/`.
+fn endpoint_group(path: &str) -> &str {
+    path.trim_start_matches("/v1/")
+        .split('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("other")
+}
+
+/// Middleware for every API-key route: authenticate, count the request
+/// against the key's rate limits (429) and the tenant's monthly quota
+/// (402, live keys only), run the handler, then record the request and set
+/// `X-RateLimit-*` for the tightest window.
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let principal = match authenticate(&parts, &state).await {
+        Ok(principal) => principal,
+        Err(error) => return error.into_response(),
+    };
+    let now = Utc::now();
+    let pool = state.app.store.read_pool();
+    let limits = principal.plan.rate_limits();
+    let counts = match limits {
+        Some(limits) => {
+            match count_request(pool, &principal.key_id.to_string(), &limits, now).await {
+                Ok(counts) => counts,
+                Err(error) => return ApiError::internal(error).into_response(),
+            }
+        }
+        None => Vec::new(),
+    };
+    let refusal = if let Some(over) = counts
+        .iter()
+        .filter(|c| c.exceeded())
+        .max_by_key(|c| c.resets_at)
+    {
+        let retry_after = u64::try_from(over.resets_at - now.timestamp())
+            .unwrap_or(1)
+            .max(1);
+        Some(
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                format!("{} rate limit exceeded", capitalised(over.period)),
+            )
+            .with_retry_after(retry_after),
+        )
+    } else {
+        quota_refusal(&state, &principal, now).await.err()
+    };
+    let mut response = match refusal {
+        Some(error) => error.into_response(),
+        None => {
+            let group = endpoint_group(parts.uri.path()).to_string();
+            parts.extensions.insert(principal.clone());
+            let scope = principal.tenant_id.to_string();
+            let request = Request::from_parts(parts, body);
+            let response = crate::idempotency::idempotent(&state.app, &scope, request, next).await;
+            let tenant = principal.tenant_id.to_string();
+            if let Err(error) =
+                record_request(pool, &tenant, principal.environment, &group, now).await
+            {
+                tracing::error!(%error, "cannot record usage");
+            }
+            response
+        }
+    };
+    rate_limit_headers(response.headers_mut(), &counts);
+    response
+}
+
+/// 402 once a live key's tenant has spent this month's quota.
+async fn quota_refusal(
+    state: &AppState,
+    principal: &Principal,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let Some(quota) = principal.plan.monthly_quota() else {
+        return Ok(());
+    };
+    if principal.environment == Environment::Test {
+        return Ok(());
+    }
+    let used = quota_used(
+        state.app.store.read_pool(),
+        &principal.tenant_id.to_string(),
+        now,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    if used >= quota {
+        return Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "quota_exceeded",
+            format!("This month's quota of {quota} requests is spent; it renews on the 1st (UTC) or with a larger plan"),
+        ));
+    }
+    Ok(())
+}
+
+/// Handlers behind [`require_api_key`] take the authenticated caller.
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("route is not behind API-key authentication"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn endpoint_groups_are_the_first_segment() {
+        assert_eq!(super::endpoint_group("/v1/api-keys/apk_1"), "api-keys");
+        assert_eq!(super::endpoint_group("/v1/usage"), "usage");
+        assert_eq!(super::endpoint_group("/v1/"), "other");
+    }
+}

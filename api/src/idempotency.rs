@@ -1,0 +1,110 @@
+//! `Idempotency-Key` on POST, PUT, PATCH and DELETE (DESIGN §5). The same
+//! key and the same request within 24 hours get the first response again,
+//! with `Idempotent-Replayed: true`. The same key with another request gets
+//! 422 `idempotency_key_reused`; while the first request runs, 409
+//! `conflict`. Keys are per tenant (admin routes share one scope).
+//! 5xx answers are not kept, so a retry may succeed.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use palisade_infra::idempotency::{claim, complete, release, Claim, StoredResponse};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::rest::{ApiError, BODY_LIMIT};
+
+const HEADER: &str = "idempotency-key";
+
+/// Runs `next` under the request's idempotency key, if it has one.
+pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) -> Response {
+    let is_command = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let key = match request.headers().get(HEADER) {
+        Some(value) if is_command => value.to_str().ok().map(str::to_string).unwrap_or_default(),
+        _ => return next.run(request).await,
+    };
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+            .into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+        return ApiError::payload_too_large().into_response();
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update([0]);
+    hasher.update(parts.uri.to_string());
+    hasher.update([0]);
+    hasher.update(&bytes);
+    let fingerprint = hex::encode(hasher.finalize());
+    let pool = app.store.read_pool();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    match claim(pool, scope, &key, &fingerprint, now_ms).await {
+        Err(error) => ApiError::internal(error).into_response(),
+        Ok(Claim::Mismatch) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different request",
+        )
+        .into_response(),
+        Ok(Claim::InFlight) => {
+            ApiError::conflict("A request with this Idempotency-Key is still in progress")
+                .into_response()
+        }
+        Ok(Claim::Replay(stored)) => replay(stored),
+        Ok(Claim::Acquired) => {
+            let response = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            let (parts, body) = response.into_parts();
+            let Ok(body) = to_bytes(body, usize::MAX).await else {
+                let _ = release(pool, scope, &key).await;
+                return ApiError::internal("cannot buffer a response").into_response();
+            };
+            let text = |name| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let stored = StoredResponse {
+                status: parts.status.as_u16(),
+                content_type: text(header::CONTENT_TYPE),
+                etag: text(header::ETAG),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            let kept = if parts.status.is_server_error() {
+                release(pool, scope, &key).await
+            } else {
+                complete(pool, scope, &key, &stored).await
+            };
+            if let Err(error) = kept {
+                tracing::error!(%error, "cannot store the idempotent response");
+            }
+            Response::from_parts(parts, Body::from(body))
+        }
+    }
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    for (name, value) in [
+        (header::CONTENT_TYPE, stored.content_type),
+        (header::ETAG, stored.etag),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,19 @@
+//! Palisade's API: the axum REST server, its CLI (`palisade serve`,
+//! `migrate`, `projections`, `tenant create`), and the glue that starts the
+//! projection runner beside the server and stops both gracefully.
+//!
+//! Handlers stay thin: they parse input into domain types, call one
+//! command or query, and shape the envelope. Decisions live in the domain,
+//! storage in `palisade-infra`.
+#![forbid(unsafe_code)]
+
+pub mod admin_token;
+pub mod api_keys;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod idempotency;
+pub mod rest;
+pub mod server;
+pub mod telemetry;
+pub mod tenants;

@@ -1,0 +1,252 @@
+//! Admin routes: `Authorization: Bearer <admin token>`.
+
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use palisade_domain::tenant::{Plan, TenantCommand};
+use palisade_infra::readmodel::list_tenants as query_tenants;
+use palisade_infra::ProjectionStatus;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::openapi::{ErrorEnvelope, Success};
+use super::pagination::PageQuery;
+use super::{ApiError, ApiJson, Envelope, IfMatch};
+use crate::server::AppState;
+use crate::tenants::{
+    administer, create_tenant as create, find_tenant, CreateTenantRequest, CreatedTenant,
+    TenantView,
+};
+
+/// Proof that the caller holds the admin token; only admin handlers take it.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        check_admin(&parts.headers, state)
+    }
+}
+
+/// Middleware for admin routes: the admin token, then idempotency keys
+/// (scope "admin").
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(error) = check_admin(request.headers(), &state) {
+        return error.into_response();
+    }
+    crate::idempotency::idempotent(&state.app, "admin", request, next).await
+}
+
+fn check_admin(headers: &HeaderMap, state: &AppState) -> Result<Admin, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_admin_token",
+            "Admin routes need Authorization: Bearer <admin token>",
+        ));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if state.admin_token.matches(token.trim()) {
+        Ok(Admin)
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_token",
+            "The admin token is not valid",
+        ))
+    }
+}
+
+/// `POST /v1/admin/tenants`: the tenant and its owner's first key.
+#[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", security(("admin_token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)")), request_body = CreateTenantRequest,
+    responses((status = 201, description = "The tenant and its owner's first key (shown this once)", body = Success<CreatedTenant>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
+              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 422, description = "Invalid name or plan", body = ErrorEnvelope)))]
+pub async fn create_tenant(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateTenantRequest>,
+) -> Result<Envelope<CreatedTenant>, ApiError> {
+    let created = create(&state.app, request, "admin").await?;
+    // The owner key works from the first request after this answer.
+    state
+        .app
+        .await_tenants_view(&created.tenant.id, created.version)
+        .await?;
+    let version = created.version;
+    Ok(Envelope::created(created).with_etag(version))
+}
+
+/// `GET /v1/admin/tenants`: newest first, paginated.
+#[utoipa::path(get, path = "/v1/admin/tenants", tag = "admin", security(("admin_token" = [])), params(PageQuery),
+    responses((status = 200, description = "Tenants, newest first", body = Success<Vec<TenantView>>), (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 422, description = "Bad page or per_page", body = ErrorEnvelope)))]
+pub async fn list_tenants(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+) -> Result<Envelope<Vec<TenantView>>, ApiError> {
+    let (page, per_page) = query.parse()?;
+    let result = query_tenants(state.app.store.read_pool(), page, per_page)
+        .await
+        .map_err(ApiError::internal)?;
+    let tenants = result.tenants.into_iter().map(TenantView::from).collect();
+    Ok(Envelope::page(tenants, page, per_page, result.total))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePlanRequest {
+    plan: String,
+}
+
+/// `GET /v1/admin/tenants/{id}`, with its version as `ETag`.
+#[utoipa::path(get, path = "/v1/admin/tenants/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "Tenant id (ten_…)")),
+    responses((status = 200, description = "The tenant", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope)))]
+pub async fn get_tenant(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Envelope<TenantView>, ApiError> {
+    let row = find_tenant(&state.app, &id).await?;
+    let version = usize::try_from(row.version).unwrap_or(0);
+    Ok(Envelope::ok(TenantView::from(row)).with_etag(version))
+}
+
+fn answer((tenant, version): (TenantView, usize)) -> Envelope<TenantView> {
+    Envelope::ok(tenant).with_etag(version)
+}
+
+/// `POST /v1/admin/tenants/{id}/plan`.
+#[utoipa::path(post, path = "/v1/admin/tenants/{id}/plan", tag = "admin", security(("admin_token" = [])), description = "Change the plan",
+    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = ChangePlanRequest,
+    responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
+              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
+pub async fn change_plan(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(expected): IfMatch,
+    ApiJson(request): ApiJson<ChangePlanRequest>,
+) -> Result<Envelope<TenantView>, ApiError> {
+    let plan: Plan = request
+        .plan
+        .parse()
+        .map_err(|message: String| ApiError::invalid_field("plan", message))?;
+    let command = TenantCommand::ChangePlan {
+        plan,
+        at: Utc::now(),
+    };
+    Ok(answer(
+        administer(&state.app, &id, command, expected).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /v1/admin/tenants/{id}/suspend`; the body (`{"reason"}`) is optional.
+#[utoipa::path(post, path = "/v1/admin/tenants/{id}/suspend", tag = "admin", security(("admin_token" = [])), description = "Suspend: every key then gets 403 tenant_suspended",
+    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body(content = Option<SuspendRequest>, description = "Optional reason"),
+    responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
+              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
+pub async fn suspend(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(expected): IfMatch,
+    body: Option<ApiJson<SuspendRequest>>,
+) -> Result<Envelope<TenantView>, ApiError> {
+    let reason = body.and_then(|ApiJson(b)| b.reason);
+    let command = TenantCommand::Suspend {
+        reason,
+        at: Utc::now(),
+    };
+    Ok(answer(
+        administer(&state.app, &id, command, expected).await?,
+    ))
+}
+
+/// `POST /v1/admin/tenants/{id}/reactivate`.
+#[utoipa::path(post, path = "/v1/admin/tenants/{id}/reactivate", tag = "admin", security(("admin_token" = [])), description = "Reactivate",
+    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), 
+    responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
+              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
+pub async fn reactivate(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(expected): IfMatch,
+) -> Result<Envelope<TenantView>, ApiError> {
+    let command = TenantCommand::Reactivate { at: Utc::now() };
+    Ok(answer(
+        administer(&state.app, &id, command, expected).await?,
+    ))
+}
+
+/// `GET /v1/admin/projections`.
+#[utoipa::path(get, path = "/v1/admin/projections", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "Each projection's checkpoint, lag and where it runs", body = Success<Vec<ProjectionStatusView>>), (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope)))]
+pub async fn projections(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Envelope<Vec<ProjectionStatusView>>, ApiError> {
+    let statuses = state
+        .app
+        .runner
+        .status()
+        .await
+        .map_err(ApiError::internal)?;
+    let views = statuses
+        .into_iter()
+        .map(ProjectionStatusView::from)
+        .collect();
+    Ok(Envelope::ok(views))
+}
+
+/// One projection's progress.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectionStatusView {
+    name: &'static str,
+    version: i64,
+    /// Position of the last event applied.
+    checkpoint: i64,
+    /// Highest position allocated in the feed.
+    head: i64,
+    /// Committed events not applied yet.
+    lag_events: i64,
+    /// Age of the oldest of those, in milliseconds (0 when caught up).
+    lag_ms: i64,
+    /// Whether this process runs the projection now.
+    running_here: bool,
+}
+
+impl From<ProjectionStatus> for ProjectionStatusView {
+    fn from(s: ProjectionStatus) -> Self {
+        Self {
+            name: s.name,
+            version: s.version,
+            checkpoint: s.checkpoint,
+            head: s.head,
+            lag_events: s.lag_events,
+            lag_ms: s.lag_ms,
+            running_here: s.running_here,
+        }
+    }
+}

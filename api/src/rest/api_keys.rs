@@ -1,0 +1,87 @@
+//! `/v1/api-keys`: scope `tenant:admin`. Values are shown once, at creation.
+
+use axum::extract::{Path, Query, State};
+use palisade_domain::Scope;
+use palisade_infra::readmodel::{get_api_key as query_key, list_api_keys as query_keys};
+
+use super::openapi::{ErrorEnvelope, Success};
+use super::pagination::PageQuery;
+use super::{ApiError, ApiJson, Envelope, IfMatch};
+use crate::api_keys::{issue, revoke, IssueApiKeyRequest};
+use crate::auth::Principal;
+use crate::server::AppState;
+#[allow(unused_imports)]
+use crate::tenants::ApiKeyView as _ApiKeyViewDoc;
+use crate::tenants::{find_tenant, ApiKeyView, IssuedApiKey};
+
+/// Responses about a key carry the tenant's version as `ETag`: keys are part
+/// of the Tenant aggregate.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. The key value is in this answer only.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = IssueApiKeyRequest,
+    responses((status = 201, description = "The new key, with its value", body = Success<IssuedApiKey>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
+              (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
+pub async fn create_api_key(
+    caller: Principal,
+    State(state): State<AppState>,
+    IfMatch(expected): IfMatch,
+    ApiJson(request): ApiJson<IssueApiKeyRequest>,
+) -> Result<Envelope<IssuedApiKey>, ApiError> {
+    caller.require(Scope::TenantAdmin)?;
+    let (key, version) = issue(&state.app, &caller, request, expected).await?;
+    Ok(Envelope::created(key).with_etag(version))
+}
+
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. Values are never shown.", params(PageQuery),
+    responses((status = 200, description = "The tenant's keys, newest first", body = Success<Vec<ApiKeyView>>), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope)))]
+pub async fn list_api_keys(
+    caller: Principal,
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+) -> Result<Envelope<Vec<ApiKeyView>>, ApiError> {
+    caller.require(Scope::TenantAdmin)?;
+    let (page, per_page) = query.parse()?;
+    let (keys, total) = query_keys(
+        state.app.store.read_pool(),
+        &caller.tenant_id.to_string(),
+        page,
+        per_page,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let keys = keys.into_iter().map(ApiKeyView::from).collect();
+    Ok(Envelope::page(keys, page, per_page, total))
+}
+
+/// Another tenant's key is a 404, like an unknown one.
+#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin.",
+    params(("id" = String, Path, description = "API key id (apk_…)")),
+    responses((status = 200, description = "The key (never its value)", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 404, description = "No such key in this tenant", body = ErrorEnvelope)))]
+pub async fn get_api_key(
+    caller: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Envelope<ApiKeyView>, ApiError> {
+    caller.require(Scope::TenantAdmin)?;
+    let tenant_id = caller.tenant_id.to_string();
+    let key = query_key(state.app.store.read_pool(), &tenant_id, &id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("API key not found"))?;
+    let tenant = find_tenant(&state.app, &tenant_id).await?;
+    let version = usize::try_from(tenant.version).unwrap_or(0);
+    Ok(Envelope::ok(ApiKeyView::from(key)).with_etag(version))
+}
+
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. The key fails from its next request on.",
+    params(("id" = String, Path, description = "API key id (apk_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")),
+    responses((status = 200, description = "The revoked key", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 404, description = "No such key in this tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope)))]
+pub async fn revoke_api_key(
+    caller: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(expected): IfMatch,
+) -> Result<Envelope<ApiKeyView>, ApiError> {
+    caller.require(Scope::TenantAdmin)?;
+    let (key, version) = revoke(&state.app, &caller, &id, expected).await?;
+    Ok(Envelope::ok(key).with_etag(version))
+}

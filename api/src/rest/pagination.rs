@@ -1,0 +1,50 @@
+//! `page` / `per_page` query parameters: page ≥ 1, 1 ≤ per_page ≤ 100
+//! (default 50); anything else is a 422 naming the parameter.
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::ApiError;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page number, from 1.
+    #[param(value_type = Option<u32>)]
+    page: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>)]
+    per_page: Option<String>,
+}
+
+impl PageQuery {
+    pub const DEFAULT_PER_PAGE: u32 = 50;
+    pub const MAX_PER_PAGE: u32 = 100;
+
+    /// `(page, per_page)`.
+    pub fn parse(&self) -> Result<(u32, u32), ApiError> {
+        let number = |field: &str, value: &Option<String>, default: u32, max: u32| {
+            let Some(text) = value else {
+                return Ok(default);
+            };
+            text.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        field,
+                        format!("must be a whole number from 1 to {max}"),
+                    )
+                })
+        };
+        Ok((
+            number("page", &self.page, 1, u32::MAX)?,
+            number(
+                "per_page",
+                &self.per_page,
+                Self::DEFAULT_PER_PAGE,
+                Self::MAX_PER_PAGE,
+            )?,
+        ))
+    }
+}

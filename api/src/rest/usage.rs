@@ -1,0 +1,106 @@
+//! `GET /v1/usage`: this month's requests in the key's environment, by day
+//! and by endpoint group, and the quota. Any valid key may ask.
+
+use axum::extract::State;
+use chrono::Utc;
+use palisade_domain::tenant::Plan;
+use palisade_domain::Environment;
+use palisade_infra::usage::{month_end, month_of, quota_used, usage_report};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::openapi::{ErrorEnvelope, Success};
+use super::{ApiError, Envelope};
+use crate::auth::Principal;
+use crate::server::AppState;
+use crate::tenants::format_time;
+
+#[derive(Serialize, ToSchema)]
+pub struct Usage {
+    period: Period,
+    #[schema(value_type = String, example = "pro")]
+    plan: Plan,
+    #[schema(value_type = String, example = "live")]
+    environment: Environment,
+    /// `null` on the unlimited plan.
+    quota: Option<Quota>,
+    requests: u64,
+    by_day: Vec<DayUsage>,
+    by_endpoint_group: Vec<GroupUsage>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Period {
+    start: String,
+    end: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Quota {
+    limit: u64,
+    used: u64,
+    remaining: u64,
+    /// Test keys never count against the quota.
+    counts_this_key: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+struct DayUsage {
+    day: String,
+    requests: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct GroupUsage {
+    group: String,
+    requests: u64,
+}
+
+#[utoipa::path(get, path = "/v1/usage", tag = "usage", security(("api_key" = []), ("bearer_api_key" = [])), description = "Any valid key.",
+    responses((status = 200, description = "This month's usage in the key's environment", body = Success<Usage>), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope)))]
+pub async fn usage(
+    caller: Principal,
+    State(state): State<AppState>,
+) -> Result<Envelope<Usage>, ApiError> {
+    let now = Utc::now();
+    let pool = state.app.store.read_pool();
+    let tenant = caller.tenant_id.to_string();
+    let report = usage_report(pool, &tenant, caller.environment, now)
+        .await
+        .map_err(ApiError::internal)?;
+    let quota = match caller.plan.monthly_quota() {
+        Some(limit) => {
+            let used = quota_used(pool, &tenant, now)
+                .await
+                .map_err(ApiError::internal)?;
+            Some(Quota {
+                limit,
+                used,
+                remaining: limit.saturating_sub(used),
+                counts_this_key: caller.environment == Environment::Live,
+            })
+        }
+        None => None,
+    };
+    let (first, _) = month_of(now);
+    Ok(Envelope::ok(Usage {
+        period: Period {
+            start: first.to_string(),
+            end: format_time(&month_end(now)),
+        },
+        plan: caller.plan,
+        environment: caller.environment,
+        quota,
+        requests: report.by_day.iter().map(|(_, n)| n).sum(),
+        by_day: report
+            .by_day
+            .into_iter()
+            .map(|(day, requests)| DayUsage { day, requests })
+            .collect(),
+        by_endpoint_group: report
+            .by_endpoint_group
+            .into_iter()
+            .map(|(group, requests)| GroupUsage { group, requests })
+            .collect(),
+    }))
+}

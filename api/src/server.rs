@@ -1,0 +1,98 @@
+//! `palisade serve`: open and migrate the store, start the projection
+//! runner, serve HTTP, and on SIGINT/SIGTERM drain requests, then stop the
+//! runner at a checkpoint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_infra::Config;
+use tokio::sync::watch;
+
+use crate::admin_token::AdminToken;
+use crate::app::App;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub admin_token: Arc<AdminToken>,
+}
+
+pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
+    let (app, root_key_file) = App::open(&config).await?;
+    if let Some(path) = root_key_file {
+        tracing::info!(path = %path.display(), "root key is in this file; back it up");
+    }
+    let (admin_token, token_file) =
+        AdminToken::load(config.admin_token.as_deref(), &config.data_dir)?;
+    if let Some(path) = token_file {
+        tracing::info!(path = %path.display(), "admin token is in this file");
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut workers = app.runner.spawn(shutdown_rx.clone());
+    workers.push(tokio::spawn(prune_rate_limit_windows(
+        app.clone(),
+        shutdown_rx,
+    )));
+    let store = app.store.clone();
+    let state = AppState {
+        app,
+        admin_token: Arc::new(admin_token),
+    };
+    // Handlers are registered before the server says it is listening, so a
+    // signal sent the moment it is ready already drains instead of killing.
+    let shutdown = shutdown_signal()?;
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    tracing::info!(
+        store = store.kind().as_str(),
+        "listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, crate::rest::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("requests drained; stopping projections at a checkpoint");
+    let _ = shutdown_tx.send(true);
+    for worker in workers {
+        if tokio::time::timeout(Duration::from_secs(30), worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a projection did not stop within 30 s");
+        }
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deletes ended rate-limit windows every ten minutes.
+async fn prune_rate_limit_windows(app: App, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match palisade_infra::usage::prune_counters(app.store.read_pool(), chrono::Utc::now()).await
+        {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "pruned rate-limit windows"),
+            Err(error) => tracing::warn!(%error, "cannot prune rate-limit windows"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Registers SIGINT and SIGTERM handlers now; the future ends at the first signal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+    })
+}

@@ -1,0 +1,115 @@
+//! Typed identifiers. Each id is a prefix (`ten_`, …) and a UUID in simple
+//! (32 hex digit) form; an id can only be built valid, through [`TenantId::parse`]
+//! or from a UUID chosen by the caller (the domain never generates randomness).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// Why a string is not a valid id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not a valid {kind} id (expected '{prefix}' followed by 32 hex digits)")]
+pub struct IdError {
+    pub kind: &'static str,
+    pub prefix: &'static str,
+    pub value: String,
+}
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Wraps a UUID chosen by the caller (the edge generates it).
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            pub fn uuid(&self) -> Uuid {
+                self.0
+            }
+
+            pub fn parse(value: &str) -> Result<Self, IdError> {
+                let error = || IdError { kind: $kind, prefix: $prefix, value: value.to_string() };
+                let hex = value.strip_prefix($prefix).ok_or_else(error)?;
+                if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(error());
+                }
+                Uuid::try_parse(hex).map(Self).map_err(|_| error())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}{}", $prefix, self.0.simple())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = String::deserialize(deserializer)?;
+                Self::parse(&value).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A tenant: one customer organisation, the unit of isolation.
+    TenantId, "ten_", "tenant"
+);
+
+typed_id!(
+    /// A finding: one issue on one asset.
+    FindingId, "fnd_", "finding"
+);
+
+typed_id!(
+    /// An API key's identity (never its secret value).
+    ApiKeyId, "apk_", "API key"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_id_round_trips_through_its_text_form() {
+        let id = TenantId::from_uuid(Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef));
+        let text = id.to_string();
+        assert_eq!(text, "ten_0123456789abcdef0123456789abcdef");
+        assert_eq!(TenantId::parse(&text), Ok(id));
+    }
+
+    #[test]
+    fn ids_with_the_wrong_prefix_or_length_are_refused() {
+        for bad in [
+            "",
+            "ten_",
+            "fnd_0123456789abcdef0123456789abcdef",
+            "ten_0123",
+            "ten_0123456789abcdef0123456789abcdeg",
+        ] {
+            assert!(TenantId::parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Palisade's domain: aggregates, their commands, events, errors and invariants.
+//!
+//! This crate is pure. It performs no I/O, reads no clock and runs no async
+//! runtime of its own: time and identifiers come in through commands, so every
+//! decision is reproducible in a given/when/then test. Persistence, HTTP and
+//! read models live in the crates that depend on this one.
+#![forbid(unsafe_code)]
+
+pub mod finding;
+pub mod ids;
+pub mod metadata;
+pub mod risk;
+pub mod scope;
+pub mod tenant;
+
+pub use ids::{ApiKeyId, FindingId, IdError, TenantId};
+pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
+pub use scope::Scope;

@@ -1,0 +1,23 @@
+//! Palisade's infrastructure: the event store backends behind one seam, the
+//! global event feed, the projection runner with its checkpoints and locks,
+//! the SQL read-model stores, migrations and configuration.
+//!
+//! Nothing here decides anything: decisions are the domain's, what an event
+//! does to a view is `palisade-projections`'. This crate only moves data in
+//! and out of the database, atomically and in order.
+#![forbid(unsafe_code)]
+
+pub mod commands;
+pub mod config;
+pub mod crypto;
+pub mod idempotency;
+pub mod keyfile;
+pub mod projection;
+pub mod readmodel;
+pub mod store;
+pub mod usage;
+
+pub use commands::{CommandError, Commands};
+pub use config::{Config, ConfigError, LogFormat};
+pub use projection::{ProjectionRunner, ProjectionStatus};
+pub use store::{EventRepository, Store, StoreError, StoreKind};

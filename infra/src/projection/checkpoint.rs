@@ -1,0 +1,138 @@
+//! The `projection_checkpoints` table: one row per projection.
+
+use palisade_projections::{FeedEvent, FeedPosition, Projection};
+use sqlx::Row;
+
+use super::RunnerError;
+use crate::readmodel::SqlReadModel;
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Checkpoint {
+    pub version: i64,
+    pub position: FeedPosition,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(super) async fn load(store: &Store, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+    let row =
+        sqlx::query("SELECT version, tx, position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(store.read_pool())
+            .await?;
+    row.map(|row| {
+        Ok(Checkpoint {
+            version: row.try_get("version")?,
+            position: FeedPosition {
+                tx: row.try_get("tx")?,
+                position: row.try_get("position")?,
+            },
+        })
+    })
+    .transpose()
+    .map_err(StoreError::Database)
+}
+
+/// The checkpoint to resume from: created at 0 on first run, reset to 0
+/// (tables cleared) when the projection's version changed.
+pub(super) async fn prepare(
+    store: &Store,
+    projection: &dyn Projection,
+) -> Result<FeedPosition, RunnerError> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, version, tx, position, updated_at)
+         VALUES ($1, $2, 0, 0, $3) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(projection.name())
+    .bind(projection.version())
+    .bind(now_ms())
+    .execute(store.read_pool())
+    .await?;
+    match load(store, projection.name()).await? {
+        Some(c) if c.version == projection.version() => Ok(c.position),
+        stored => {
+            tracing::info!(
+                projection = projection.name(),
+                from_version = stored.map(|c| c.version),
+                to_version = projection.version(),
+                "projection version changed; rebuilding from the start of the feed"
+            );
+            reset(store, projection).await?;
+            Ok(FeedPosition::START)
+        }
+    }
+}
+
+/// Rewinds the checkpoint first (waiting for, or fencing out, a batch in
+/// flight), then empties the projection's tables, in one transaction.
+pub(super) async fn reset(store: &Store, projection: &dyn Projection) -> Result<(), RunnerError> {
+    let mut tx = store.read_pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, version, tx, position, updated_at)
+         VALUES ($1, $2, 0, 0, $3)
+         ON CONFLICT (name) DO UPDATE SET version = excluded.version, tx = 0, position = 0,
+                                          updated_at = excluded.updated_at",
+    )
+    .bind(projection.name())
+    .bind(projection.version())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    for table in projection.tables() {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Applies one batch and moves the checkpoint from `from` to the batch's last
+/// position, atomically. Returns the new checkpoint.
+pub(super) async fn apply_batch(
+    store: &Store,
+    projection: &dyn Projection,
+    from: FeedPosition,
+    batch: &[FeedEvent],
+) -> Result<FeedPosition, RunnerError> {
+    let Some(last) = batch.last() else {
+        return Ok(from);
+    };
+    let to = last.position;
+    let mut tx = store.read_pool().begin().await?;
+    let moved = sqlx::query(
+        "UPDATE projection_checkpoints SET tx = $1, position = $2, updated_at = $3
+          WHERE name = $4 AND version = $5 AND tx = $6 AND position = $7",
+    )
+    .bind(to.tx)
+    .bind(to.position)
+    .bind(now_ms())
+    .bind(projection.name())
+    .bind(projection.version())
+    .bind(from.tx)
+    .bind(from.position)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        return Err(RunnerError::Fenced(projection.name()));
+    }
+    {
+        let mut model = SqlReadModel::new(&mut tx);
+        for event in batch {
+            projection
+                .apply(event, &mut model)
+                .await
+                .map_err(|source| RunnerError::Projection {
+                    name: projection.name(),
+                    position: event.position,
+                    source,
+                })?;
+        }
+    }
+    tx.commit().await?;
+    Ok(to)
+}

@@ -1,0 +1,216 @@
+//! The projection runner: reads the global feed in batches and applies each
+//! batch to one projection's read model **in the same transaction** as its
+//! checkpoint, so a crash never applies an event twice or skips one.
+//!
+//! - The checkpoint update comes first in every batch transaction and is
+//!   conditional on the checkpoint the worker last saw. That fences out any
+//!   other writer (a second replica, a rebuild) and takes SQLite's write lock
+//!   before any read, so a batch never fails half-way on a lock upgrade.
+//! - On PostgreSQL each projection runs under an advisory lock, so exactly one
+//!   replica runs it; the others retry and take over when it dies.
+//! - A projection whose version differs from its checkpoint's is cleared and
+//!   rebuilt from position 0.
+
+mod checkpoint;
+mod lock;
+mod worker;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use palisade_projections::{FeedPosition, Projection, ProjectionError};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::{Config, Store, StoreError};
+use lock::LockSession;
+use worker::Worker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("projection '{name}' failed at event {position}: {source}")]
+    Projection {
+        name: &'static str,
+        position: FeedPosition,
+        #[source]
+        source: ProjectionError,
+    },
+    /// The checkpoint moved under this worker (a rebuild or another replica).
+    #[error("projection '{0}' checkpoint was moved by another writer")]
+    Fenced(&'static str),
+    #[error("projection '{0}' lost its lock")]
+    LockLost(&'static str),
+    #[error("projection '{0}' is running in another process; stop it or wait for it")]
+    LockedElsewhere(&'static str),
+    #[error("unknown projection '{0}'")]
+    Unknown(String),
+}
+
+impl From<sqlx::Error> for RunnerError {
+    fn from(error: sqlx::Error) -> Self {
+        RunnerError::Store(StoreError::Database(error))
+    }
+}
+
+/// What `GET /v1/admin/projections` and `palisade projections status` show.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ProjectionStatus {
+    pub name: &'static str,
+    pub version: i64,
+    pub checkpoint: i64,
+    pub head: i64,
+    pub lag_events: i64,
+    pub lag_ms: i64,
+    pub running_here: bool,
+}
+
+/// What a catch-up run did.
+#[derive(Debug, Clone, Copy)]
+pub struct CatchUp {
+    pub events: u64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    batch: usize,
+    poll: Duration,
+    lock_retry: Duration,
+}
+
+/// Runs a set of projections; cheap to clone.
+#[derive(Clone)]
+pub struct ProjectionRunner {
+    store: Store,
+    projections: Vec<Arc<dyn Projection>>,
+    running: Arc<Mutex<HashSet<&'static str>>>,
+    settings: Settings,
+}
+
+impl ProjectionRunner {
+    pub fn new(store: Store, projections: Vec<Arc<dyn Projection>>, config: &Config) -> Self {
+        Self {
+            store,
+            projections,
+            running: Arc::default(),
+            settings: Settings {
+                batch: config.projection_batch.max(1),
+                poll: config.feed_poll,
+                lock_retry: config.projection_lock_retry,
+            },
+        }
+    }
+
+    pub fn projections(&self) -> &[Arc<dyn Projection>] {
+        &self.projections
+    }
+
+    fn find(&self, name: &str) -> Result<Arc<dyn Projection>, RunnerError> {
+        self.projections
+            .iter()
+            .find(|p| p.name() == name)
+            .cloned()
+            .ok_or_else(|| RunnerError::Unknown(name.to_string()))
+    }
+
+    fn worker(&self, projection: Arc<dyn Projection>) -> Worker {
+        Worker {
+            store: self.store.clone(),
+            projection,
+            running: self.running.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// Starts one task per projection; they stop at a checkpoint when
+    /// `shutdown` turns true.
+    pub fn spawn(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        self.projections
+            .iter()
+            .map(|p| tokio::spawn(self.worker(p.clone()).run(shutdown.clone())))
+            .collect()
+    }
+
+    pub fn running_here(&self, name: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(name)
+    }
+
+    pub async fn status(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
+        let head = self.store.feed_head().await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut statuses = Vec::with_capacity(self.projections.len());
+        for projection in &self.projections {
+            let stored = checkpoint::load(&self.store, projection.name()).await?;
+            let position = stored.map(|c| c.position).unwrap_or(FeedPosition::START);
+            let backlog = self.store.feed_backlog(position).await?;
+            statuses.push(ProjectionStatus {
+                name: projection.name(),
+                version: projection.version(),
+                checkpoint: position.position,
+                head,
+                lag_events: backlog.events,
+                lag_ms: backlog
+                    .oldest_recorded_ms
+                    .map_or(0, |oldest| (now_ms - oldest).max(0)),
+                running_here: self.running_here(projection.name()),
+            });
+        }
+        Ok(statuses)
+    }
+
+    /// Waits until the projection has applied the event at `position`
+    /// (whichever process runs it); false when `limit` passes first.
+    pub async fn wait_until_applied(
+        &self,
+        name: &str,
+        position: FeedPosition,
+        limit: Duration,
+    ) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + limit;
+        let mut changes = self.store.feed_changes();
+        loop {
+            let applied = checkpoint::load(&self.store, name).await?;
+            if applied.is_some_and(|c| c.position >= position) {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let pause = (deadline - now).min(Duration::from_millis(10));
+            let _ = tokio::time::timeout(pause, changes.changed()).await;
+        }
+    }
+
+    /// Clears a projection's tables and rewinds its checkpoint to 0, in one
+    /// transaction. Whichever process runs the projection then rebuilds it.
+    pub async fn reset(&self, name: &str) -> Result<(), RunnerError> {
+        let projection = self.find(name)?;
+        checkpoint::reset(&self.store, projection.as_ref()).await
+    }
+
+    /// Applies every committed event the projection has not seen yet, here
+    /// and now, under its lock. Fails if another process holds the lock.
+    pub async fn catch_up(&self, name: &str) -> Result<CatchUp, RunnerError> {
+        let projection = self.find(name)?;
+        let worker = self.worker(projection.clone());
+        let mut lock = LockSession::new(self.store.clone(), projection.name());
+        if !lock.try_acquire().await? {
+            return Err(RunnerError::LockedElsewhere(projection.name()));
+        }
+        let started = Instant::now();
+        let result = worker.catch_up().await;
+        lock.release().await;
+        Ok(CatchUp {
+            events: result?,
+            elapsed: started.elapsed(),
+        })
+    }
+}

@@ -1,0 +1,143 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use palisade_domain::tenant::{Plan, TenantStatus};
+use palisade_projections::{ApiKeyRow, StoreError, TenantRow, TenantsStore};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use super::{parse_timestamp, store_error, timestamp, SqlReadModel};
+
+#[async_trait]
+impl TenantsStore for SqlReadModel<'_> {
+    async fn upsert_tenant(&mut self, tenant: &TenantRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tenants (id, name, plan, status, created_at, updated_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET
+                name = excluded.name, plan = excluded.plan, status = excluded.status,
+                updated_at = excluded.updated_at",
+        )
+        .bind(&tenant.id)
+        .bind(&tenant.name)
+        .bind(tenant.plan.as_str())
+        .bind(&tenant.status)
+        .bind(timestamp(&tenant.created_at))
+        .bind(timestamp(&tenant.updated_at))
+        .bind(tenant.version)
+        .execute(&mut **self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn set_tenant_plan(
+        &mut self,
+        id: &str,
+        plan: Plan,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET plan = $1, updated_at = $2 WHERE id = $3")
+            .bind(plan.as_str())
+            .bind(timestamp(&at))
+            .bind(id)
+            .execute(&mut **self.tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn set_tenant_status(
+        &mut self,
+        id: &str,
+        status: TenantStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(timestamp(&at))
+            .bind(id)
+            .execute(&mut **self.tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn set_tenant_version(&mut self, id: &str, version: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tenants SET version = $1 WHERE id = $2")
+            .bind(version)
+            .bind(id)
+            .execute(&mut **self.tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn insert_api_key(&mut self, key: &ApiKeyRow) -> Result<(), StoreError> {
+        self.insert_api_key_row(key).await
+    }
+
+    async fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.revoke_api_key_row(id, at).await
+    }
+}
+
+/// One page of tenants, newest first.
+pub struct TenantsPage {
+    pub tenants: Vec<TenantRow>,
+    pub total: i64,
+}
+
+pub async fn list_tenants(
+    pool: &AnyPool,
+    page: u32,
+    per_page: u32,
+) -> Result<TenantsPage, sqlx::Error> {
+    let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+    // The total comes from the same statement as the rows, so both describe
+    // one snapshot even while the projection commits.
+    let rows = sqlx::query(
+        "SELECT id, name, plan, status, created_at, updated_at, version, COUNT(*) OVER () AS total
+           FROM tenants
+          ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2",
+    )
+    .bind(i64::from(per_page))
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let total = match rows.first() {
+        Some(row) => row.try_get("total")?,
+        None => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    let tenants = rows.iter().map(tenant_row).collect::<Result<_, _>>()?;
+    Ok(TenantsPage { tenants, total })
+}
+
+/// One tenant by id.
+pub async fn get_tenant(pool: &AnyPool, id: &str) -> Result<Option<TenantRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, name, plan, status, created_at, updated_at, version FROM tenants WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(tenant_row).transpose()
+}
+
+fn tenant_row(row: &AnyRow) -> Result<TenantRow, sqlx::Error> {
+    let plan: String = row.try_get("plan")?;
+    Ok(TenantRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        plan: plan
+            .parse()
+            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        status: row.try_get("status")?,
+        version: row.try_get("version")?,
+        created_at: parse_timestamp(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_timestamp(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}

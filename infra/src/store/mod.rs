@@ -1,0 +1,352 @@
+//! The event store: one seam, one file per backend.
+//!
+//! [`Store`] owns the connections to one database and offers what the rest of
+//! the system needs from it: a cqrs-es [`PersistedEventRepository`]
+//! ([`EventRepository`], delegating to sqlite-es or postgres-es), the global
+//! feed in commit-safe order, wake-ups for feed readers, and the pool the
+//! read models use. Backend differences stay inside `sqlite.rs` and
+//! `postgres.rs`.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
+    SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use palisade_projections::{FeedEvent, FeedPosition};
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlite_es::SqliteEventRepository;
+use sqlx::{AnyPool, PgPool, SqlitePool};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::Config;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+impl StoreKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the {kind} store at {target}: {source}")]
+    Open {
+        kind: &'static str,
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored event at position {position} is malformed: {message}")]
+    Malformed { position: i64, message: String },
+}
+
+/// How far the feed runs past a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub events: i64,
+    /// When the oldest of those events was recorded (Unix milliseconds).
+    pub oldest_recorded_ms: Option<i64>,
+}
+
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on one database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    read_pool: AnyPool,
+    wake: watch::Sender<u64>,
+    snapshots: HashMap<String, usize>,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+    }
+}
+
+impl Store {
+    /// Connects to the configured database: PostgreSQL when
+    /// `PALISADE_DATABASE_URL` is set, otherwise the embedded SQLite file
+    /// (created, with its folder, on first use). Does not migrate.
+    pub async fn open(config: &Config) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (wake, _) = watch::channel(0);
+        let (backend, read_pool, listener) = match &config.database_url {
+            Some(url) => postgres::open(url, config, wake.clone()).await?,
+            None => sqlite::open(&config.sqlite_path(), config).await?,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                backend,
+                read_pool,
+                wake,
+                snapshots: config.snapshots.clone(),
+                listener,
+            }),
+        })
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        match self.inner.backend {
+            Backend::Sqlite(_) => StoreKind::Sqlite,
+            Backend::Postgres(_) => StoreKind::Postgres,
+        }
+    }
+
+    /// Applies the schema migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn event_repository(&self) -> EventRepository {
+        match &self.inner.backend {
+            Backend::Sqlite(pool) => {
+                EventRepository::Sqlite(SqliteEventRepository::new(pool.clone()))
+            }
+            Backend::Postgres(pool) => {
+                EventRepository::Postgres(PostgresEventRepository::new(pool.clone()))
+            }
+        }
+    }
+
+    /// Every how many events an aggregate type is snapshotted, if at all.
+    pub fn snapshot_every<A: Aggregate>(&self) -> Option<usize> {
+        self.inner.snapshots.get(A::TYPE).copied()
+    }
+
+    /// The cqrs-es event store for one aggregate type, snapshotting every N
+    /// events when `PALISADE_SNAPSHOTS` names the type.
+    pub fn event_store<A: Aggregate>(&self) -> PersistedEventStore<EventRepository, A> {
+        match self.snapshot_every::<A>() {
+            Some(every) => PersistedEventStore::new_snapshot_store(self.event_repository(), every),
+            None => PersistedEventStore::new_event_store(self.event_repository()),
+        }
+    }
+
+    /// The pool read models and checkpoints use: the same database, reached
+    /// through sqlx's `Any` driver so that their SQL is written once.
+    pub fn read_pool(&self) -> &AnyPool {
+        &self.inner.read_pool
+    }
+
+    /// The PostgreSQL pool, when the store runs on PostgreSQL.
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.inner.backend {
+            Backend::Postgres(pool) => Some(pool),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Tells this process's feed readers that events were appended. On
+    /// PostgreSQL a NOTIFY does the same across processes.
+    pub fn wake_feed_readers(&self) {
+        self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever events may have been appended.
+    pub fn feed_changes(&self) -> watch::Receiver<u64> {
+        self.inner.wake.subscribe()
+    }
+
+    /// Up to `limit` committed events after `after`, in feed order. Never
+    /// returns an event while an earlier one (in feed order) may still commit.
+    pub async fn read_feed(
+        &self,
+        after: FeedPosition,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match &self.inner.backend {
+            Backend::Sqlite(pool) => sqlite::read_feed(pool, after, limit).await,
+            Backend::Postgres(pool) => postgres::read_feed(pool, after, limit).await,
+        }
+    }
+
+    /// Where one committed event stands in the feed.
+    pub async fn feed_position_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<FeedPosition>, StoreError> {
+        let sql = match self.kind() {
+            StoreKind::Sqlite => "SELECT 0, position FROM events",
+            StoreKind::Postgres => "SELECT xact_id, position FROM events",
+        };
+        let row: Option<(i64, i64)> = sqlx::query_as(&format!(
+            "{sql} WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+        .fetch_optional(&self.inner.read_pool)
+        .await?;
+        Ok(row.map(|(tx, position)| FeedPosition { tx, position }))
+    }
+
+    /// The highest position allocated so far (0 for an empty store).
+    pub async fn feed_head(&self) -> Result<i64, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM events")
+            .fetch_one(&self.inner.read_pool)
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+
+    /// How many committed events lie after `after`, and the age of the oldest.
+    pub async fn feed_backlog(&self, after: FeedPosition) -> Result<Backlog, StoreError> {
+        let query = match self.kind() {
+            StoreKind::Sqlite => {
+                sqlx::query_as("SELECT COUNT(*), MIN(recorded_at) FROM events WHERE position > $1")
+                    .bind(after.position)
+            }
+            StoreKind::Postgres => sqlx::query_as(
+                "SELECT COUNT(*), MIN(recorded_at) FROM events WHERE (xact_id, position) > ($1, $2)",
+            )
+            .bind(after.tx)
+            .bind(after.position),
+        };
+        let (events, oldest_recorded_ms): (i64, Option<i64>) =
+            query.fetch_one(&self.inner.read_pool).await?;
+        Ok(Backlog {
+            events,
+            oldest_recorded_ms,
+        })
+    }
+
+    pub async fn close(&self) {
+        if let Some(listener) = &self.inner.listener {
+            listener.abort();
+        }
+        self.inner.read_pool.close().await;
+        match &self.inner.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Builds a feed event from a stored row's columns.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn feed_event(
+    position: FeedPosition,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+    recorded_at_ms: i64,
+) -> Result<FeedEvent, StoreError> {
+    let metadata = serde_json::from_value(metadata).map_err(|e| StoreError::Malformed {
+        position: position.position,
+        message: format!("metadata: {e}"),
+    })?;
+    Ok(FeedEvent {
+        position,
+        aggregate_type,
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        recorded_at_ms,
+    })
+}
+
+/// The cqrs-es repository of whichever backend the store runs on.
+pub enum EventRepository {
+    Sqlite(SqliteEventRepository),
+    Postgres(PostgresEventRepository),
+}
+
+macro_rules! delegate {
+    ($self:ident, $repo:ident => $call:expr) => {
+        match $self {
+            EventRepository::Sqlite($repo) => $call.await,
+            EventRepository::Postgres($repo) => $call.await,
+        }
+    };
+}
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        delegate!(self, repo => repo.get_events::<A>(aggregate_id))
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        delegate!(self, repo => repo.get_last_events::<A>(aggregate_id, last_sequence))
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        delegate!(self, repo => repo.get_snapshot::<A>(aggregate_id))
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        delegate!(self, repo => repo.persist::<A>(events, snapshot_update))
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        delegate!(self, repo => repo.stream_events::<A>(aggregate_id))
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        delegate!(self, repo => repo.stream_all_events::<A>())
+    }
+}

@@ -1,0 +1,101 @@
+//! The embedded backend: one SQLite file in WAL mode. SQLite has one writer,
+//! so the feed position assigned inside the appending transaction (a trigger,
+//! see the migration) is already commit order.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use palisade_projections::{FeedEvent, FeedPosition};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AnyPool, Executor, Row, SqlitePool};
+use tokio::task::JoinHandle;
+
+use super::{feed_event, Backend, StoreError};
+use crate::Config;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(super) async fn open(
+    path: &Path,
+    config: &Config,
+) -> Result<(Backend, AnyPool, Option<JoinHandle<()>>), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let opened = |source| StoreError::Open {
+        kind: "sqlite",
+        target: path.display().to_string(),
+        source,
+    };
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .connect_with(options)
+        .await
+        .map_err(opened)?;
+    let url = format!("sqlite://{}?mode=rw", path.display());
+    // Validate the URL form before handing it to the Any driver.
+    SqliteConnectOptions::from_str(&url).map_err(opened)?;
+    let read_pool = AnyPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 30000").await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .map_err(opened)?;
+    Ok((Backend::Sqlite(pool), read_pool, None))
+}
+
+pub(super) async fn read_feed(
+    pool: &SqlitePool,
+    after: FeedPosition,
+    limit: i64,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                payload, metadata, recorded_at
+           FROM events
+          WHERE position > $1
+          ORDER BY position
+          LIMIT $2",
+    )
+    .bind(after.position)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let position: i64 = row.try_get("position")?;
+            let json = |column: &str| -> Result<serde_json::Value, StoreError> {
+                let text: String = row.try_get(column)?;
+                serde_json::from_str(&text).map_err(|e| StoreError::Malformed {
+                    position,
+                    message: format!("{column}: {e}"),
+                })
+            };
+            feed_event(
+                FeedPosition { tx: 0, position },
+                row.try_get("aggregate_type")?,
+                row.try_get("aggregate_id")?,
+                row.try_get("sequence")?,
+                row.try_get("event_type")?,
+                row.try_get("event_version")?,
+                json("payload")?,
+                json("metadata")?,
+                row.try_get("recorded_at")?,
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,216 @@
+//! Request accounting: fixed-window rate-limit counters per API key, and
+//! daily usage per tenant, environment and endpoint group (the monthly
+//! quota and `GET /v1/usage`). Counters live in the database so that every
+//! replica enforces the same limits.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use palisade_domain::tenant::Period;
+use palisade_domain::Environment;
+use sqlx::{AnyPool, Row};
+
+/// One window's count after this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCount {
+    pub period: Period,
+    pub limit: u64,
+    pub requests: u64,
+    /// When the window ends (Unix seconds).
+    pub resets_at: i64,
+}
+
+impl WindowCount {
+    pub fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.requests)
+    }
+
+    pub fn exceeded(&self) -> bool {
+        self.requests > self.limit
+    }
+}
+
+fn window_start(period: Period, now: i64) -> i64 {
+    now - now.rem_euclid(period.seconds())
+}
+
+/// Counts one request against each of the key's windows (one statement)
+/// and returns every window's count, including this request.
+pub async fn count_request(
+    pool: &AnyPool,
+    key_id: &str,
+    limits: &[(Period, u64)],
+    now: DateTime<Utc>,
+) -> Result<Vec<WindowCount>, sqlx::Error> {
+    if limits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = now.timestamp();
+    let values: Vec<String> = (0..limits.len())
+        .map(|i| format!("($1, ${}, ${}, 1)", 2 * i + 2, 2 * i + 3))
+        .collect();
+    let sql = format!(
+        "INSERT INTO rate_limit_counters (key_id, period, window_start, requests) VALUES {}
+         ON CONFLICT (key_id, period, window_start)
+         DO UPDATE SET requests = rate_limit_counters.requests + 1
+         RETURNING period, requests",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(key_id);
+    for (period, _) in limits {
+        query = query.bind(period.as_str()).bind(window_start(*period, now));
+    }
+    let rows = query.fetch_all(pool).await?;
+    let mut counts = Vec::with_capacity(limits.len());
+    for row in rows {
+        let name: String = row.try_get("period")?;
+        let requests: i64 = row.try_get("requests")?;
+        if let Some((period, limit)) = limits.iter().find(|(p, _)| p.as_str() == name) {
+            counts.push(WindowCount {
+                period: *period,
+                limit: *limit,
+                requests: u64::try_from(requests).unwrap_or(0),
+                resets_at: window_start(*period, now) + period.seconds(),
+            });
+        }
+    }
+    Ok(counts)
+}
+
+/// The calendar month (UTC) that holds `now`: its first day and the next
+/// month's first day.
+pub fn month_of(now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
+    let first = NaiveDate::from_ymd_opt(now.year(), now.month(), 1).unwrap_or_default();
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    (first, next)
+}
+
+pub fn month_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    let (_, next) = month_of(now);
+    Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+/// Live requests the tenant made this month: what the quota counts.
+pub async fn quota_used(
+    pool: &AnyPool,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let (first, next) = month_of(now);
+    let used: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(requests) AS BIGINT) FROM usage_daily
+          WHERE tenant_id = $1 AND environment = 'live' AND day >= $2 AND day < $3",
+    )
+    .bind(tenant_id)
+    .bind(first.to_string())
+    .bind(next.to_string())
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(used.unwrap_or(0)).unwrap_or(0))
+}
+
+/// Records one request in the tenant's daily usage.
+pub async fn record_request(
+    pool: &AnyPool,
+    tenant_id: &str,
+    environment: Environment,
+    endpoint_group: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO usage_daily (tenant_id, environment, day, endpoint_group, requests)
+         VALUES ($1, $2, $3, $4, 1)
+         ON CONFLICT (tenant_id, environment, day, endpoint_group)
+         DO UPDATE SET requests = usage_daily.requests + 1",
+    )
+    .bind(tenant_id)
+    .bind(environment.as_str())
+    .bind(now.date_naive().to_string())
+    .bind(endpoint_group)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// This month's requests in one environment, by day and by endpoint group.
+#[derive(Debug, Clone, Default)]
+pub struct UsageReport {
+    pub by_day: Vec<(String, u64)>,
+    pub by_endpoint_group: Vec<(String, u64)>,
+}
+
+pub async fn usage_report(
+    pool: &AnyPool,
+    tenant_id: &str,
+    environment: Environment,
+    now: DateTime<Utc>,
+) -> Result<UsageReport, sqlx::Error> {
+    let (first, next) = month_of(now);
+    let rows = sqlx::query(
+        "SELECT day, endpoint_group, requests FROM usage_daily
+          WHERE tenant_id = $1 AND environment = $2 AND day >= $3 AND day < $4
+          ORDER BY day, endpoint_group",
+    )
+    .bind(tenant_id)
+    .bind(environment.as_str())
+    .bind(first.to_string())
+    .bind(next.to_string())
+    .fetch_all(pool)
+    .await?;
+    let mut report = UsageReport::default();
+    for row in rows {
+        let day: String = row.try_get("day")?;
+        let group: String = row.try_get("endpoint_group")?;
+        let requests = u64::try_from(row.try_get::<i64, _>("requests")?).unwrap_or(0);
+        match report.by_day.last_mut() {
+            Some((last, total)) if *last == day => *total += requests,
+            _ => report.by_day.push((day, requests)),
+        }
+        match report
+            .by_endpoint_group
+            .iter_mut()
+            .find(|(g, _)| *g == group)
+        {
+            Some((_, total)) => *total += requests,
+            None => report.by_endpoint_group.push((group, requests)),
+        }
+    }
+    report.by_endpoint_group.sort();
+    Ok(report)
+}
+
+/// Deletes rate-limit windows that ended before `before`.
+pub async fn prune_counters(pool: &AnyPool, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    // The longest window is a day; anything that started a day before `before` has ended.
+    let cutoff = before.timestamp() - Period::Day.seconds();
+    let done = sqlx::query("DELETE FROM rate_limit_counters WHERE window_start < $1")
+        .bind(cutoff)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_start_on_their_boundaries() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 23, 10, 17, 42)
+            .unwrap()
+            .timestamp();
+        assert_eq!(window_start(Period::Minute, t), t - 42);
+        assert_eq!(window_start(Period::Hour, t), t - 17 * 60 - 42);
+        assert_eq!(window_start(Period::Day, t), t - (10 * 3600 + 17 * 60 + 42));
+    }
+
+    #[test]
+    fn months_run_from_the_first_to_the_first() {
+        let (first, next) = month_of(Utc.with_ymd_and_hms(2026, 12, 31, 23, 0, 0).unwrap());
+        assert_eq!(
+            (first.to_string(), next.to_string()),
+            ("2026-12-01".into(), "2027-01-01".into())
+        );
+    }
+}

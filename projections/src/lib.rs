@@ -1,0 +1,65 @@
+//! Read models: what each event does to each view.
+//!
+//! A projection is a name, a version and a function from one feed event to
+//! changes in its tables, written against storage traits ([`TenantsStore`], …)
+//! that `palisade-infra` implements in SQL. This crate does no I/O of its own,
+//! reads no clock and knows nothing of checkpoints, locks or transactions: the
+//! runner in `palisade-infra` applies a batch and its checkpoint atomically.
+#![forbid(unsafe_code)]
+
+mod feed;
+mod tenants;
+
+pub use feed::{FeedEvent, FeedPosition};
+pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+/// A failure of the storage behind a read model.
+#[derive(Debug, thiserror::Error)]
+#[error("read-model store: {0}")]
+pub struct StoreError(#[from] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Why a projection could not apply an event. The runner rolls back the
+/// whole batch and its checkpoint, so nothing is half-applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event {position} ({event_type}) cannot be decoded: {message}")]
+    Decode {
+        position: FeedPosition,
+        event_type: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Everything a projection may write to: one trait per read model, all
+/// implemented by the runner's transaction.
+pub trait ReadModelStore: TenantsStore + Send {}
+
+impl<T: TenantsStore + Send> ReadModelStore for T {}
+
+/// A named, versioned projection. Bumping `version` makes the runner clear
+/// `tables` and rebuild the view from the start of the feed.
+#[async_trait]
+pub trait Projection: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn version(&self) -> i64;
+    /// The tables this projection owns; they are emptied on a rebuild.
+    fn tables(&self) -> &'static [&'static str];
+    async fn apply(
+        &self,
+        event: &FeedEvent,
+        store: &mut dyn ReadModelStore,
+    ) -> Result<(), ProjectionError>;
+}
+
+/// The projection catalogue: every read model the product maintains.
+pub fn catalogue() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(TenantsProjection)]
+}

@@ -1,0 +1,157 @@
+//! Black-box tests of Idempotency-Key, on both stores.
+#![allow(clippy::unwrap_used)]
+
+use palisade_infra::Store;
+use palisade_tests::{on_both_stores, Backend, Server};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+on_both_stores!(
+    a_retry_with_the_same_key_and_body_replays_the_first_response,
+    the_same_key_with_another_body_is_refused,
+    keys_are_per_tenant,
+    a_key_whose_request_is_in_flight_gets_409,
+    admin_commands_are_idempotent_too,
+);
+
+fn issue_body(name: &str) -> Value {
+    json!({ "name": name, "principal": "ci", "scopes": ["findings:read"] })
+}
+
+/// POST /v1/api-keys with an Idempotency-Key: status, replayed?, body.
+async fn issue(
+    server: &Server,
+    key: &str,
+    idempotency_key: &str,
+    name: &str,
+) -> (u16, bool, Value) {
+    let response = server
+        .http
+        .post(server.url("/v1/api-keys"))
+        .header("x-api-key", key)
+        .header("idempotency-key", idempotency_key)
+        .json(&issue_body(name))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    (status, replayed, response.json().await.unwrap())
+}
+
+async fn key_count(server: &Server, key: &str) -> i64 {
+    let response = server
+        .http
+        .get(server.url("/v1/api-keys"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["meta"]["total"].as_i64().unwrap()
+}
+
+async fn a_retry_with_the_same_key_and_body_replays_the_first_response(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let (_, owner) = server.create_tenant("Acme", "pro").await;
+    let (status, replayed, first) = issue(&server, &owner, "retry-1", "ci").await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    let (status, replayed, second) = issue(&server, &owner, "retry-1", "ci").await;
+    assert_eq!((status, replayed), (201, true));
+    assert_eq!(first["data"], second["data"], "the same key, value and all");
+    assert_eq!(
+        key_count(&server, &owner).await,
+        2,
+        "the owner key and one new key, not two"
+    );
+}
+
+async fn the_same_key_with_another_body_is_refused(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let (_, owner) = server.create_tenant("Acme", "pro").await;
+    let (status, _, _) = issue(&server, &owner, "reuse-1", "first").await;
+    assert_eq!(status, 201);
+    let (status, _, body) = issue(&server, &owner, "reuse-1", "second").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "{body}"
+    );
+    assert_eq!(key_count(&server, &owner).await, 2);
+}
+
+async fn keys_are_per_tenant(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let (_, a) = server.create_tenant("Acme", "pro").await;
+    let (_, b) = server.create_tenant("Acme", "pro").await;
+    let (status_a, _, body_a) = issue(&server, &a, "shared", "ci").await;
+    let (status_b, replayed_b, body_b) = issue(&server, &b, "shared", "ci").await;
+    assert_eq!((status_a, status_b, replayed_b), (201, 201, false));
+    assert_ne!(body_a["data"]["id"], body_b["data"]["id"]);
+}
+
+async fn a_key_whose_request_is_in_flight_gets_409(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let (tenant_id, owner) = server.create_tenant("Acme", "pro").await;
+    // Claim the key exactly as a still-running identical request holds it:
+    // same scope, same fingerprint (method, URI and body), no response yet.
+    let body = serde_json::to_vec(&issue_body("ci")).unwrap();
+    let mut hasher = Sha256::new();
+    hasher.update(b"POST\0/v1/api-keys\0");
+    hasher.update(&body);
+    let fingerprint = hex::encode(hasher.finalize());
+    let store = Store::open(&backend.config()).await.unwrap();
+    sqlx::query("INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, created_at) VALUES ($1, 'busy', $2, $3)")
+        .bind(&tenant_id)
+        .bind(&fingerprint)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(store.read_pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let (status, _, answer) = issue(&server, &owner, "busy", "ci").await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{answer}"
+    );
+
+    // Two identical requests at once: one runs, the other is replayed or refused.
+    let (first, second) = tokio::join!(
+        issue(&server, &owner, "race", "ci"),
+        issue(&server, &owner, "race", "ci")
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert!(
+        statuses == [201, 201] || statuses == [201, 409],
+        "never run twice: {statuses:?}"
+    );
+    assert_eq!(key_count(&server, &owner).await, 2);
+}
+
+async fn admin_commands_are_idempotent_too(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let create = || {
+        server
+            .http
+            .post(server.url("/v1/admin/tenants"))
+            .bearer_auth("tok")
+            .header("idempotency-key", "tenant-acme")
+            .json(&json!({ "name": "Acme" }))
+            .send()
+    };
+    let first: Value = create().await.unwrap().json().await.unwrap();
+    let second = create().await.unwrap();
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(
+        first["data"]["tenant"]["id"],
+        second["data"]["tenant"]["id"]
+    );
+    let (_, list) = server.admin_get("/v1/admin/tenants").await;
+    assert_eq!(list["meta"]["total"], 1);
+}

@@ -1,0 +1,12 @@
+//! Palisade's integration tests, in one crate so that they link once:
+//! the event-store contract suite on both backends, and black-box tests of
+//! the real `palisade` binary.
+#![allow(clippy::unwrap_used)]
+
+mod api_keys;
+mod concurrency;
+mod event_store_contract;
+mod idempotency;
+mod openapi;
+mod rate_limits;
+mod server;

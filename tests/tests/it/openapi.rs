@@ -1,0 +1,150 @@
+//! The OpenAPI document: it parses as OpenAPI 3.1, lists exactly the routes
+//! the server has, and every route it lists answers in the envelope.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use palisade_tests::{Backend, Server};
+use serde_json::Value;
+
+/// Every REST route, as (method, path). A route added to the server without
+/// being added here (or removed) fails `the_document_lists_every_route`.
+const ROUTES: &[(&str, &str)] = &[
+    ("delete", "/v1/api-keys/{id}"),
+    ("get", "/v1/admin/projections"),
+    ("get", "/v1/admin/tenants"),
+    ("get", "/v1/admin/tenants/{id}"),
+    ("get", "/v1/api-keys"),
+    ("get", "/v1/api-keys/{id}"),
+    ("get", "/v1/health"),
+    ("get", "/v1/openapi.json"),
+    ("get", "/v1/usage"),
+    ("post", "/v1/admin/tenants"),
+    ("post", "/v1/admin/tenants/{id}/plan"),
+    ("post", "/v1/admin/tenants/{id}/reactivate"),
+    ("post", "/v1/admin/tenants/{id}/suspend"),
+    ("post", "/v1/api-keys"),
+];
+
+async fn document(server: &Server) -> (String, Value) {
+    let response = server
+        .http
+        .get(server.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap();
+    (text, json)
+}
+
+fn operations(document: &Value) -> Vec<(String, String, Value)> {
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                operations.push((method.clone(), path.clone(), operation.clone()));
+            }
+        }
+    }
+    operations
+}
+
+#[tokio::test]
+async fn the_document_parses_as_openapi_3_1() {
+    let backend = Backend::sqlite();
+    let server = Server::start(&backend).await;
+    let (text, json) = document(&server).await;
+    let spec = oas3::from_json(&text).expect("a valid OpenAPI 3.1 document");
+    assert!(spec.openapi.starts_with("3.1"), "{}", spec.openapi);
+    assert_eq!(
+        spec.paths.as_ref().map(|p| p.len()),
+        json["paths"].as_object().map(|p| p.len())
+    );
+    let schemes = &json["components"]["securitySchemes"];
+    for scheme in ["api_key", "bearer_api_key", "admin_token"] {
+        assert!(
+            schemes.get(scheme).is_some(),
+            "security scheme {scheme} missing"
+        );
+    }
+    assert!(json["components"]["schemas"].get("ErrorEnvelope").is_some());
+    let docs = server.http.get(server.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status().as_u16(), 200);
+    assert!(docs.text().await.unwrap().contains("/v1/openapi.json"));
+    drop(server);
+    backend.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_document_lists_every_route() {
+    let backend = Backend::sqlite();
+    let server = Server::start(&backend).await;
+    let (_, json) = document(&server).await;
+    let documented: BTreeSet<(String, String)> = operations(&json)
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, expected);
+    drop(server);
+    backend.cleanup().await;
+}
+
+/// Every documented route is served (a route that is not would be a 404),
+/// and answers a bad credential with the 401 envelope; public routes answer 200.
+#[tokio::test]
+async fn every_documented_route_answers_in_the_envelope() {
+    let backend = Backend::sqlite();
+    let server = Server::start(&backend).await;
+    let (_, json) = document(&server).await;
+    let bad_key = "pal_live_0000000000000000000000000000000000000";
+    for (method, path, operation) in operations(&json) {
+        let url = server.url(&path.replace("{id}", "x"));
+        let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+        let security = operation["security"].to_string();
+        let request = server
+            .http
+            .request(method.clone(), &url)
+            .header("content-type", "application/json")
+            .body("{}");
+        let (request, expected) = if security.contains("admin_token") {
+            (
+                request.bearer_auth("not-the-admin-token"),
+                Some("invalid_admin_token"),
+            )
+        } else if security.contains("api_key") {
+            (
+                request.header("x-api-key", bad_key),
+                Some("invalid_api_key"),
+            )
+        } else {
+            (request, None)
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        match expected {
+            Some(code) => {
+                assert_eq!(
+                    (status, body["error"]["code"].as_str()),
+                    (401, Some(code)),
+                    "{method} {path}: {body}"
+                );
+                assert_eq!(body["success"], false);
+                assert!(body["error"]["message"].is_string());
+                assert!(
+                    body["meta"]["request_id"].is_string(),
+                    "{method} {path}: {body}"
+                );
+            }
+            None => assert_eq!(status, 200, "{method} {path}"),
+        }
+    }
+    drop(server);
+    backend.cleanup().await;
+}

@@ -24,6 +24,8 @@ pub struct App {
     pub commands: Commands,
     pub runner: ProjectionRunner,
     pub hasher: ApiKeyHasher,
+    /// How long a `?consistency=strong` read may wait.
+    pub strong_read_timeout: Duration,
 }
 
 impl App {
@@ -39,6 +41,7 @@ impl App {
         let app = Self {
             commands: Commands::new(store.clone()),
             hasher: ApiKeyHasher::new(&root_key),
+            strong_read_timeout: config.strong_read_timeout,
             runner,
             store,
         };

@@ -42,6 +42,14 @@ impl Principal {
         ))
     }
 
+    /// The data this key may read: its tenant's, in its environment.
+    pub fn partition(&self) -> palisade_infra::readmodel::Partition {
+        palisade_infra::readmodel::Partition {
+            tenant_id: self.tenant_id.to_string(),
+            environment: self.environment,
+        }
+    }
+
     /// Metadata for the events this caller's request causes.
     pub fn metadata(&self) -> EventMetadata {
         EventMetadata {

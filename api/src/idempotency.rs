@@ -14,7 +14,7 @@ use palisade_infra::idempotency::{claim, complete, release, Claim, StoredRespons
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
-use crate::rest::{ApiError, BODY_LIMIT};
+use crate::rest::{body_limit, ApiError};
 
 const HEADER: &str = "idempotency-key";
 
@@ -32,9 +32,10 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
         return ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
             .into_response();
     }
+    let limit = body_limit(request.uri().path());
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
-        return ApiError::payload_too_large().into_response();
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return ApiError::payload_too_large(limit).into_response();
     };
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());

@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod findings;
 pub mod idempotency;
 pub mod rest;
 pub mod server;

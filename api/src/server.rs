@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use palisade_infra::Config;
+use palisade_infra::{Config, Scheduler, SystemClock};
 use tokio::sync::watch;
 
 use crate::admin_token::AdminToken;
@@ -31,6 +31,12 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut workers = app.runner.spawn(shutdown_rx.clone());
+    let scheduler = Scheduler::new(
+        app.store.clone(),
+        Arc::new(SystemClock),
+        config.scheduler_interval,
+    );
+    workers.push(scheduler.spawn(shutdown_rx.clone()));
     workers.push(tokio::spawn(prune_rate_limit_windows(
         app.clone(),
         shutdown_rx,

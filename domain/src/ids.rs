@@ -84,6 +84,11 @@ typed_id!(
 );
 
 typed_id!(
+    /// An asset: the thing findings are about (a host, an app, a repository).
+    AssetId, "ast_", "asset"
+);
+
+typed_id!(
     /// An API key's identity (never its secret value).
     ApiKeyId, "apk_", "API key"
 );

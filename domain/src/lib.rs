@@ -13,6 +13,6 @@ pub mod risk;
 pub mod scope;
 pub mod tenant;
 
-pub use ids::{ApiKeyId, FindingId, IdError, TenantId};
+pub use ids::{ApiKeyId, AssetId, FindingId, IdError, TenantId};
 pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
 pub use scope::Scope;

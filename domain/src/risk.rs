@@ -6,9 +6,13 @@
 //! the same over its assets' risks. [`RiskAccumulator`] keeps that product
 //! incrementally: findings can be added and removed without recomputing.
 
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::finding::{Severity, Status};
+use crate::Environment;
 
 /// A finding's risk, 0–100; 0 when its status does not count.
 pub fn finding_risk(
@@ -92,6 +96,99 @@ pub fn risk_level(score: f64) -> &'static str {
         s if s >= 50.0 => "high",
         s if s >= 25.0 => "medium",
         _ => "low",
+    }
+}
+
+/// A tenant environment's record of risk recalculations: the aggregate
+/// behind `POST /v1/risk/recalculate`. Its id is [`RiskLedger::id_for`].
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskLedger {
+    recalculations: u64,
+}
+
+/// Record a from-scratch recalculation, computed by the caller from the
+/// findings as they stand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RiskLedgerCommand {
+    RecordRecalculation {
+        previous: f64,
+        recalculated: f64,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RiskLedgerEvent {
+    /// The read models replace their incremental scores with recomputed ones.
+    RiskScoreRecalculated {
+        previous: f64,
+        recalculated: f64,
+        drift: f64,
+        at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for RiskLedgerEvent {
+    fn event_type(&self) -> String {
+        match self {
+            RiskLedgerEvent::RiskScoreRecalculated { .. } => "RiskScoreRecalculated".into(),
+        }
+    }
+
+    fn event_version(&self) -> String {
+        "1".into()
+    }
+}
+
+/// A recalculation cannot be refused; the type exists for cqrs-es.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("risk ledger: {0}")]
+pub struct RiskLedgerError(String);
+
+impl RiskLedger {
+    /// One ledger per tenant and environment.
+    pub fn id_for(tenant_id: &str, environment: Environment) -> String {
+        format!("{tenant_id}/{environment}")
+    }
+
+    pub fn recalculations(&self) -> u64 {
+        self.recalculations
+    }
+}
+
+impl Aggregate for RiskLedger {
+    const TYPE: &'static str = "RiskLedger";
+    type Command = RiskLedgerCommand;
+    type Event = RiskLedgerEvent;
+    type Error = RiskLedgerError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let RiskLedgerCommand::RecordRecalculation {
+            previous,
+            recalculated,
+            at,
+        } = command;
+        if !(previous.is_finite() && recalculated.is_finite()) {
+            return Err(RiskLedgerError("scores must be finite".into()));
+        }
+        let event = RiskLedgerEvent::RiskScoreRecalculated {
+            previous,
+            recalculated,
+            drift: recalculated - previous,
+            at,
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, _event: Self::Event) {
+        self.recalculations += 1;
     }
 }
 

@@ -43,6 +43,10 @@ pub struct Config {
     /// How often a replica that does not hold a projection's lock tries to take it.
     pub projection_lock_retry: Duration,
     pub db_max_connections: u32,
+    /// How often the scheduler looks for due commands.
+    pub scheduler_interval: Duration,
+    /// How long a `?consistency=strong` read waits for the projections.
+    pub strong_read_timeout: Duration,
 }
 
 impl Config {
@@ -59,6 +63,8 @@ impl Config {
         "PALISADE_PROJECTION_BATCH",
         "PALISADE_PROJECTION_LOCK_RETRY_MS",
         "PALISADE_DB_MAX_CONNECTIONS",
+        "PALISADE_SCHEDULER_INTERVAL_MS",
+        "PALISADE_STRONG_READ_TIMEOUT_MS",
         // Read by the test suite, not the server.
         "PALISADE_TEST_DATABASE_URL",
         "PALISADE_REQUIRE_POSTGRES",
@@ -114,6 +120,16 @@ impl Config {
                 "2000",
             )?),
             db_max_connections: parse(&get, "PALISADE_DB_MAX_CONNECTIONS", "16")?,
+            scheduler_interval: Duration::from_millis(parse(
+                &get,
+                "PALISADE_SCHEDULER_INTERVAL_MS",
+                "5000",
+            )?),
+            strong_read_timeout: Duration::from_millis(parse(
+                &get,
+                "PALISADE_STRONG_READ_TIMEOUT_MS",
+                "5000",
+            )?),
         })
     }
 

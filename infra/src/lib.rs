@@ -14,10 +14,12 @@ pub mod idempotency;
 pub mod keyfile;
 pub mod projection;
 pub mod readmodel;
+pub mod scheduler;
 pub mod store;
 pub mod usage;
 
 pub use commands::{CommandError, Commands};
 pub use config::{Config, ConfigError, LogFormat};
 pub use projection::{ProjectionRunner, ProjectionStatus};
+pub use scheduler::{Clock, ManualClock, Scheduler, SystemClock};
 pub use store::{EventRepository, Store, StoreError, StoreKind};

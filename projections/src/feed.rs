@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use palisade_domain::EventMetadata;
 use serde::{Deserialize, Serialize};
 
 /// A place in the global feed. Feed order is `(tx, position)`: on PostgreSQL
@@ -40,6 +41,15 @@ pub struct FeedEvent {
 }
 
 impl FeedEvent {
+    /// The event's typed metadata (who, which tenant and environment, when).
+    pub fn typed_metadata(&self) -> Result<EventMetadata, crate::ProjectionError> {
+        EventMetadata::from_map(&self.metadata).map_err(|e| crate::ProjectionError::Decode {
+            position: self.position,
+            event_type: self.event_type.clone(),
+            message: e.to_string(),
+        })
+    }
+
     /// Decodes the payload as one aggregate's event enum.
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, crate::ProjectionError> {
         serde_json::from_value(self.payload.clone()).map_err(|e| crate::ProjectionError::Decode {

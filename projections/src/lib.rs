@@ -8,10 +8,19 @@
 #![forbid(unsafe_code)]
 
 mod feed;
+mod findings;
+#[cfg(test)]
+mod memory;
 mod tenants;
+mod timeline;
 
 pub use feed::{FeedEvent, FeedPosition};
+pub use findings::{
+    history_day, AssetRow, FindingComment, FindingRow, FindingsProjection, FindingsStore,
+    RiskSummaryRow, SeverityCounts, TicketLink,
+};
 pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
+pub use timeline::{TimelineEntry, TimelineProjection, TimelineStore, TimelineSubject};
 
 use std::sync::Arc;
 
@@ -40,9 +49,9 @@ pub enum ProjectionError {
 
 /// Everything a projection may write to: one trait per read model, all
 /// implemented by the runner's transaction.
-pub trait ReadModelStore: TenantsStore + Send {}
+pub trait ReadModelStore: TenantsStore + FindingsStore + TimelineStore + Send {}
 
-impl<T: TenantsStore + Send> ReadModelStore for T {}
+impl<T: TenantsStore + FindingsStore + TimelineStore + Send> ReadModelStore for T {}
 
 /// A named, versioned projection. Bumping `version` makes the runner clear
 /// `tables` and rebuild the view from the start of the feed.
@@ -61,5 +70,9 @@ pub trait Projection: Send + Sync {
 
 /// The projection catalogue: every read model the product maintains.
 pub fn catalogue() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(TenantsProjection)]
+    vec![
+        Arc::new(TenantsProjection),
+        Arc::new(FindingsProjection),
+        Arc::new(TimelineProjection),
+    ]
 }

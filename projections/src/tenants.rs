@@ -184,63 +184,8 @@ mod tests {
     use palisade_domain::TenantId;
 
     use super::*;
+    use crate::memory::InMemory;
     use crate::FeedPosition;
-
-    #[derive(Default)]
-    struct InMemory(HashMap<String, TenantRow>, HashMap<String, ApiKeyRow>);
-
-    #[async_trait]
-    impl TenantsStore for InMemory {
-        async fn upsert_tenant(&mut self, tenant: &TenantRow) -> Result<(), StoreError> {
-            self.0.insert(tenant.id.clone(), tenant.clone());
-            Ok(())
-        }
-
-        async fn set_tenant_plan(
-            &mut self,
-            id: &str,
-            plan: Plan,
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            if let Some(row) = self.0.get_mut(id) {
-                row.plan = plan;
-                row.updated_at = at;
-            }
-            Ok(())
-        }
-
-        async fn set_tenant_status(
-            &mut self,
-            id: &str,
-            status: TenantStatus,
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            if let Some(row) = self.0.get_mut(id) {
-                row.status = status.as_str().to_string();
-                row.updated_at = at;
-            }
-            Ok(())
-        }
-
-        async fn set_tenant_version(&mut self, id: &str, version: i64) -> Result<(), StoreError> {
-            if let Some(row) = self.0.get_mut(id) {
-                row.version = version;
-            }
-            Ok(())
-        }
-
-        async fn insert_api_key(&mut self, key: &ApiKeyRow) -> Result<(), StoreError> {
-            self.1.insert(key.id.clone(), key.clone());
-            Ok(())
-        }
-
-        async fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-            if let Some(key) = self.1.get_mut(id) {
-                key.revoked_at = Some(at);
-            }
-            Ok(())
-        }
-    }
 
     fn feed_event(aggregate_type: &str, payload: serde_json::Value) -> FeedEvent {
         FeedEvent {
@@ -269,7 +214,7 @@ mod tests {
         let mut store = InMemory::default();
         let feed = feed_event("Tenant", serde_json::to_value(&event).unwrap());
         TenantsProjection.apply(&feed, &mut store).await.unwrap();
-        let row = &store.0[&id.to_string()];
+        let row = &store.tenants[&id.to_string()];
         assert_eq!(
             (row.name.as_str(), row.plan, row.status.as_str()),
             ("Acme", Plan::Pro, "active")
@@ -306,7 +251,7 @@ mod tests {
             let feed = feed_event("Tenant", serde_json::to_value(&event).unwrap());
             TenantsProjection.apply(&feed, &mut store).await.unwrap();
         }
-        let row = &store.0[&id.to_string()];
+        let row = &store.tenants[&id.to_string()];
         assert_eq!(
             (row.plan, row.status.as_str(), row.updated_at),
             (Plan::Business, "suspended", later)
@@ -318,7 +263,7 @@ mod tests {
         let mut store = InMemory::default();
         let other = feed_event("Finding", serde_json::json!({"Whatever": {}}));
         TenantsProjection.apply(&other, &mut store).await.unwrap();
-        assert!(store.0.is_empty());
+        assert!(store.tenants.is_empty());
         let garbage = feed_event("Tenant", serde_json::json!({"Nope": 1}));
         let error = TenantsProjection
             .apply(&garbage, &mut store)

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Meta;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -47,12 +47,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    /// 413: the body is over [`super::BODY_LIMIT`].
-    pub fn payload_too_large() -> Self {
+    /// 413: the body is over the route's limit ([`super::body_limit`]).
+    pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("The body exceeds the limit of {} bytes", super::BODY_LIMIT),
+            format!("The body exceeds the limit of {limit} bytes"),
         )
     }
 

@@ -20,6 +20,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = super::body_limit(request.uri().path());
         match <Json<T> as FromRequest<S>>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(match rejection {
@@ -33,7 +34,7 @@ where
                 }
                 JsonRejection::JsonDataError(e) => ApiError::invalid_field("body", source_text(&e)),
                 JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::payload_too_large()
+                    ApiError::payload_too_large(limit)
                 }
                 other => ApiError::bad_request(other.body_text()),
             }),

@@ -3,15 +3,22 @@
 
 mod admin;
 mod api_keys;
+mod assets;
+mod consistency;
 mod envelope;
 mod error;
+mod findings;
 mod health;
 mod json;
 pub mod openapi;
 mod pagination;
+mod query;
 mod request_id;
+mod risk;
+mod timeline;
 mod usage;
 
+pub use consistency::Consistency;
 pub use envelope::{precondition_failed, Envelope, IfMatch, Meta};
 pub use error::{ApiError, FieldError};
 pub use json::ApiJson;
@@ -31,8 +38,18 @@ use utoipa_axum::routes;
 
 use crate::server::AppState;
 
-/// The default request body limit (uploads get their own later).
+/// The default request body limit.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// The limit for bulk ingests (1,000 findings).
+pub const BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The body limit of the route at `path`.
+pub fn body_limit(path: &str) -> usize {
+    match path {
+        "/v1/findings/bulk" => BULK_BODY_LIMIT,
+        _ => BODY_LIMIT,
+    }
+}
 
 /// Answers 413 at once when the declared length is over the limit, instead
 /// of reading the body first. Undeclared (chunked) bodies are cut off by
@@ -43,10 +60,19 @@ async fn refuse_oversized_bodies(request: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let limit = body_limit(request.uri().path());
     match declared {
-        Some(length) if length > BODY_LIMIT as u64 => ApiError::payload_too_large().into_response(),
+        Some(length) if length > limit as u64 => ApiError::payload_too_large(limit).into_response(),
         _ => next.run(request).await,
     }
+}
+
+/// Sets the body limit `Json` enforces while streaming: per route.
+async fn body_limit_for_route(request: Request, next: Next) -> Response {
+    let limit = body_limit(request.uri().path());
+    let mut request = request;
+    DefaultBodyLimit::max(limit).apply(&mut request);
+    next.run(request).await
 }
 
 /// The whole REST surface. Routes are registered together with their
@@ -58,7 +84,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(Extension(openapi::Document(Arc::new(document))))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(body_limit_for_route))
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
@@ -71,6 +97,26 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::get_api_key, api_keys::revoke_api_key))
         .routes(routes!(usage::usage))
+        .routes(routes!(findings::ingest_finding, findings::list))
+        .routes(routes!(findings::ingest_bulk))
+        .routes(routes!(findings::get))
+        .routes(routes!(findings::history))
+        .routes(routes!(findings::confirm))
+        .routes(routes!(findings::dismiss))
+        .routes(routes!(findings::accept_risk))
+        .routes(routes!(findings::remediate))
+        .routes(routes!(findings::reopen))
+        .routes(routes!(findings::assign))
+        .routes(routes!(findings::change_severity))
+        .routes(routes!(findings::link_ticket))
+        .routes(routes!(findings::comment))
+        .routes(routes!(assets::list))
+        .routes(routes!(assets::get))
+        .routes(routes!(assets::findings))
+        .routes(routes!(risk::overview))
+        .routes(routes!(risk::recalculate))
+        .routes(routes!(risk::history))
+        .routes(routes!(timeline::timeline))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require_api_key,

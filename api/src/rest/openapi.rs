@@ -48,13 +48,73 @@ pub struct ErrorDoc {
     /// `forbidden`, `tenant_suspended`, `not_found`, `method_not_allowed`,
     /// `conflict`, `precondition_failed`, `payload_too_large`,
     /// `unsupported_media_type`, `validation_error`, `idempotency_key_reused`,
-    /// `rate_limit_exceeded`, `internal_error`, `unavailable`.
+    /// `invalid_transition`, `rate_limit_exceeded`, `internal_error`,
+    /// `unavailable`, `consistency_timeout`.
     pub code: String,
     pub message: String,
     /// Per-field problems (422).
     pub details: Option<Vec<FieldErrorDoc>>,
     /// Seconds until a retry may succeed (429).
     pub retry_after: Option<u64>,
+}
+
+/// The errors any route behind an API key may answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum KeyErrors {
+    #[response(
+        status = 401,
+        description = "Missing, unknown, revoked or expired API key"
+    )]
+    Unauthorized(ErrorEnvelope),
+    #[response(status = 402, description = "Monthly quota spent")]
+    QuotaExceeded(ErrorEnvelope),
+    #[response(status = 403, description = "Missing scope, or tenant suspended")]
+    Forbidden(ErrorEnvelope),
+    #[response(
+        status = 422,
+        description = "Invalid input, naming each field or parameter"
+    )]
+    Invalid(ErrorEnvelope),
+    #[response(status = 429, description = "Rate limit exceeded")]
+    RateLimited(ErrorEnvelope),
+}
+
+/// What a read may also answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    #[response(
+        status = 404,
+        description = "No such resource in this tenant and environment"
+    )]
+    NotFound(ErrorEnvelope),
+    #[response(
+        status = 504,
+        description = "consistency=strong could not be met in time (consistency_timeout)"
+    )]
+    ConsistencyTimeout(ErrorEnvelope),
+}
+
+/// What a command on an existing finding may also answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum CommandErrors {
+    #[response(
+        status = 404,
+        description = "No such finding in this tenant and environment"
+    )]
+    NotFound(ErrorEnvelope),
+    #[response(
+        status = 409,
+        description = "invalid_transition (naming the current status), or a concurrent change"
+    )]
+    Conflict(ErrorEnvelope),
+    #[response(
+        status = 412,
+        description = "If-Match does not match the finding's version"
+    )]
+    PreconditionFailed(ErrorEnvelope),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -112,6 +172,10 @@ impl Modify for SecuritySchemes {
         (name = "admin", description = "Platform administration (admin token)"),
         (name = "api-keys", description = "A tenant's API keys"),
         (name = "usage", description = "Requests, rate limits and quota"),
+        (name = "findings", description = "Findings: ingest, deduplication, triage (scopes findings:read / findings:write)"),
+        (name = "assets", description = "Assets derived from findings (findings:read)"),
+        (name = "risk", description = "Risk scores, overview and history (findings:read; recalculate needs findings:write)"),
+        (name = "timeline", description = "Every change, newest first (findings:read)"),
         (name = "meta", description = "This document")
     )
 )]

@@ -21,6 +21,10 @@ impl PageQuery {
     pub const DEFAULT_PER_PAGE: u32 = 50;
     pub const MAX_PER_PAGE: u32 = 100;
 
+    pub fn new(page: Option<String>, per_page: Option<String>) -> Self {
+        Self { page, per_page }
+    }
+
     /// `(page, per_page)`.
     pub fn parse(&self) -> Result<(u32, u32), ApiError> {
         let number = |field: &str, value: &Option<String>, default: u32, max: u32| {

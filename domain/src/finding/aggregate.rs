@@ -101,6 +101,7 @@ impl Finding {
             let fingerprint = required_text("fingerprint", &new.fingerprint, 200)?;
             return Ok(vec![E::FindingIngested {
                 finding_id: new.finding_id,
+                asset_id: new.asset_id,
                 details: Box::new(new.details.validated()?),
                 fingerprint,
                 observed_at: new.observed_at,
@@ -314,6 +315,7 @@ mod tests {
 
     use super::*;
     use crate::finding::{FindingDetails, NewFinding};
+    use crate::AssetId;
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
@@ -341,6 +343,7 @@ mod tests {
     fn ingest() -> FindingCommand {
         FindingCommand::Ingest(Box::new(NewFinding {
             finding_id: FindingId::from_uuid(Uuid::from_u128(1)),
+            asset_id: AssetId::from_uuid(Uuid::from_u128(2)),
             details: details(),
             fingerprint: "fp".into(),
             observed_at: t0(),
@@ -350,6 +353,7 @@ mod tests {
     fn ingested() -> FindingEvent {
         FindingEvent::FindingIngested {
             finding_id: FindingId::from_uuid(Uuid::from_u128(1)),
+            asset_id: AssetId::from_uuid(Uuid::from_u128(2)),
             details: Box::new(details().validated().unwrap()),
             fingerprint: "fp".into(),
             observed_at: t0(),
@@ -446,6 +450,7 @@ mod tests {
         bad.cve = Some("CVE-24-1".into());
         let command = FindingCommand::Ingest(Box::new(NewFinding {
             finding_id: FindingId::from_uuid(Uuid::from_u128(1)),
+            asset_id: AssetId::from_uuid(Uuid::from_u128(2)),
             details: bad,
             fingerprint: "fp".into(),
             observed_at: t0(),

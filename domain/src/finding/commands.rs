@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{FindingError, Severity};
-use crate::FindingId;
+use crate::{AssetId, FindingId};
 
 /// One field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +200,8 @@ pub fn fingerprint_source(details: &FindingDetails) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewFinding {
     pub finding_id: FindingId,
+    /// The asset named by `details.asset_identifier`, its id chosen at the edge.
+    pub asset_id: AssetId,
     pub details: FindingDetails,
     pub fingerprint: String,
     pub observed_at: DateTime<Utc>,

@@ -3,13 +3,14 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use super::{FindingDetails, Severity};
-use crate::FindingId;
+use crate::{AssetId, FindingId};
 
 /// What happened to a finding. Past tense, versioned, never rewritten.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FindingEvent {
     FindingIngested {
         finding_id: FindingId,
+        asset_id: AssetId,
         details: Box<FindingDetails>,
         fingerprint: String,
         observed_at: DateTime<Utc>,

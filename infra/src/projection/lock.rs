@@ -11,7 +11,7 @@ use crate::{Store, StoreError};
 /// The first key of every projection lock: "palisade" in ASCII, truncated.
 const LOCK_NAMESPACE: i32 = 0x7061_6c69;
 
-pub(super) struct LockSession {
+pub(crate) struct LockSession {
     store: Store,
     name: &'static str,
     connection: Option<PgConnection>,

@@ -12,7 +12,7 @@
 //!   rebuilt from position 0.
 
 mod checkpoint;
-mod lock;
+pub(crate) mod lock;
 mod worker;
 
 use std::collections::HashSet;
@@ -173,6 +173,9 @@ impl ProjectionRunner {
         position: FeedPosition,
         limit: Duration,
     ) -> Result<bool, StoreError> {
+        if position == FeedPosition::START {
+            return Ok(true);
+        }
         let deadline = Instant::now() + limit;
         let mut changes = self.store.feed_changes();
         loop {

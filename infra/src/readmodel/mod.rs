@@ -5,10 +5,19 @@
 //! UTC, fixed width, so they sort as text).
 
 mod api_keys;
+mod findings;
+mod sql;
 mod tenants;
+mod timeline;
 
 pub use api_keys::{find_api_key_by_hash, get_api_key, list_api_keys, ApiKeyOwner};
+pub use findings::{
+    counted_findings, due_risk_acceptances, get_asset, get_finding, get_risk_summary, list_assets,
+    list_findings, risk_history, AssetFilter, AssetSort, DueAcceptance, FindingFilter, FindingSort,
+    Order, Page, PageRequest, Partition,
+};
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
+pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use palisade_projections::StoreError;

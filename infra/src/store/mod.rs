@@ -200,6 +200,36 @@ impl Store {
         }
     }
 
+    /// One aggregate's committed events, oldest first (no watermark: what
+    /// is committed is there).
+    pub async fn aggregate_events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(pool) => {
+                sqlite::read_aggregate(pool, aggregate_type, aggregate_id).await
+            }
+            Backend::Postgres(pool) => {
+                postgres::read_aggregate(pool, aggregate_type, aggregate_id).await
+            }
+        }
+    }
+
+    /// The feed position of the last event committed so far: once a
+    /// projection's checkpoint reaches it, the projection reflects every
+    /// write acknowledged before this call.
+    pub async fn feed_head_position(&self) -> Result<FeedPosition, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(_) => Ok(FeedPosition {
+                tx: 0,
+                position: self.feed_head().await?,
+            }),
+            Backend::Postgres(pool) => postgres::feed_head_position(pool).await,
+        }
+    }
+
     /// Where one committed event stands in the feed.
     pub async fn feed_position_of(
         &self,

@@ -90,22 +90,57 @@ pub(super) async fn read_feed(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            feed_event(
-                FeedPosition {
-                    tx: row.try_get("xact_id")?,
-                    position: row.try_get("position")?,
-                },
-                row.try_get("aggregate_type")?,
-                row.try_get("aggregate_id")?,
-                row.try_get("sequence")?,
-                row.try_get("event_type")?,
-                row.try_get("event_version")?,
-                row.try_get("payload")?,
-                row.try_get("metadata")?,
-                row.try_get("recorded_at")?,
-            )
-        })
-        .collect()
+    rows.iter().map(row_event).collect()
+}
+
+/// One aggregate's events, oldest first.
+pub(super) async fn read_aggregate(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT xact_id, position, aggregate_type, aggregate_id, sequence, event_type,
+                event_version, payload, metadata, recorded_at
+           FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2
+          ORDER BY sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(row_event).collect()
+}
+
+/// The last committed event in feed order (what a strong read waits for).
+pub(super) async fn feed_head_position(pool: &PgPool) -> Result<FeedPosition, StoreError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT xact_id, position FROM events ORDER BY xact_id DESC, position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(
+        row.map_or(FeedPosition::START, |(tx, position)| FeedPosition {
+            tx,
+            position,
+        }),
+    )
+}
+
+fn row_event(row: &sqlx::postgres::PgRow) -> Result<FeedEvent, StoreError> {
+    feed_event(
+        FeedPosition {
+            tx: row.try_get("xact_id")?,
+            position: row.try_get("position")?,
+        },
+        row.try_get("aggregate_type")?,
+        row.try_get("aggregate_id")?,
+        row.try_get("sequence")?,
+        row.try_get("event_type")?,
+        row.try_get("event_version")?,
+        row.try_get("payload")?,
+        row.try_get("metadata")?,
+        row.try_get("recorded_at")?,
+    )
 }

@@ -75,27 +75,47 @@ pub(super) async fn read_feed(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let position: i64 = row.try_get("position")?;
-            let json = |column: &str| -> Result<serde_json::Value, StoreError> {
-                let text: String = row.try_get(column)?;
-                serde_json::from_str(&text).map_err(|e| StoreError::Malformed {
-                    position,
-                    message: format!("{column}: {e}"),
-                })
-            };
-            feed_event(
-                FeedPosition { tx: 0, position },
-                row.try_get("aggregate_type")?,
-                row.try_get("aggregate_id")?,
-                row.try_get("sequence")?,
-                row.try_get("event_type")?,
-                row.try_get("event_version")?,
-                json("payload")?,
-                json("metadata")?,
-                row.try_get("recorded_at")?,
-            )
+    rows.iter().map(row_event).collect()
+}
+
+/// One aggregate's events, oldest first.
+pub(super) async fn read_aggregate(
+    pool: &SqlitePool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                payload, metadata, recorded_at
+           FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2
+          ORDER BY sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(row_event).collect()
+}
+
+fn row_event(row: &sqlx::sqlite::SqliteRow) -> Result<FeedEvent, StoreError> {
+    let position: i64 = row.try_get("position")?;
+    let json = |column: &str| -> Result<serde_json::Value, StoreError> {
+        let text: String = row.try_get(column)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Malformed {
+            position,
+            message: format!("{column}: {e}"),
         })
-        .collect()
+    };
+    feed_event(
+        FeedPosition { tx: 0, position },
+        row.try_get("aggregate_type")?,
+        row.try_get("aggregate_id")?,
+        row.try_get("sequence")?,
+        row.try_get("event_type")?,
+        row.try_get("event_version")?,
+        json("payload")?,
+        json("metadata")?,
+        row.try_get("recorded_at")?,
+    )
 }

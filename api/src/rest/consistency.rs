@@ -1,0 +1,75 @@
+//! `?consistency=strong` on any GET (DESIGN §4): before the handler reads,
+//! wait until every projection has applied the feed's head as of the
+//! request's start, so the answer reflects every write acknowledged before
+//! it. Bounded by `PALISADE_STRONG_READ_TIMEOUT_MS`: 504 when not met.
+//! `eventual` (the default) reads at once.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use tokio::time::Instant;
+
+use super::ApiError;
+use crate::server::AppState;
+
+/// Put in a handler's arguments to honour `?consistency=`.
+pub struct Consistency;
+
+fn requested(parts: &Parts) -> Result<bool, ApiError> {
+    let query = parts.uri.query().unwrap_or_default();
+    let mut strong = false;
+    for (name, value) in serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .map_err(|e| ApiError::invalid_field("query", e.to_string()))?
+    {
+        if name == "consistency" {
+            strong = match value.as_str() {
+                "strong" => true,
+                "eventual" => false,
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "consistency",
+                        "must be strong or eventual",
+                    ))
+                }
+            };
+        }
+    }
+    Ok(strong)
+}
+
+impl FromRequestParts<AppState> for Consistency {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !requested(parts)? {
+            return Ok(Consistency);
+        }
+        let app = &state.app;
+        let head = app
+            .store
+            .feed_head_position()
+            .await
+            .map_err(ApiError::internal)?;
+        let deadline = Instant::now() + app.strong_read_timeout;
+        for projection in app.runner.projections() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let applied = app
+                .runner
+                .wait_until_applied(projection.name(), head, left)
+                .await
+                .map_err(ApiError::internal)?;
+            if !applied {
+                return Err(ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "consistency_timeout",
+                    format!(
+                        "The {} view did not catch up within {} ms; retry, or read without consistency=strong",
+                        projection.name(),
+                        app.strong_read_timeout.as_millis()
+                    ),
+                ));
+            }
+        }
+        Ok(Consistency)
+    }
+}

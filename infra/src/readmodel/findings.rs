@@ -1,0 +1,597 @@
+//! The findings, assets and risk tables: the projection's writes, and the
+//! queries behind `/v1/findings`, `/v1/assets`, `/v1/overview` and
+//! `/v1/risk/history`. Rows keep the read model as JSON in `doc`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use palisade_domain::finding::{Severity, Status};
+use palisade_domain::Environment;
+use palisade_projections::{AssetRow, FindingRow, FindingsStore, RiskSummaryRow, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use super::sql::{like_escape, Sql, Value};
+use super::{store_error, timestamp, SqlReadModel};
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError(Box::new(e)))
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<T, sqlx::Error> {
+    let doc: String = row.try_get("doc")?;
+    serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn tags_column(tags: &[String]) -> String {
+    format!("|{}|", tags.join("|"))
+}
+
+#[async_trait]
+impl FindingsStore for SqlReadModel<'_> {
+    async fn get_finding(&mut self, id: &str) -> Result<Option<FindingRow>, StoreError> {
+        let row = sqlx::query("SELECT doc FROM findings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **self.tx)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(from_doc).transpose().map_err(store_error)
+    }
+
+    async fn save_finding(&mut self, f: &FindingRow) -> Result<(), StoreError> {
+        let d = &f.details;
+        let search = format!("{}\n{}", d.title, d.description).to_lowercase();
+        sqlx::query(
+            "INSERT INTO findings (id, tenant_id, environment, asset_id, product, category,
+                 asset_identifier, title, search_text, severity, severity_rank, status, cve,
+                 assignee, tags, risk_score, accepted_until, created_at, updated_at, doc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $18, $19, $20)
+             ON CONFLICT (id) DO UPDATE SET
+                 title = excluded.title, search_text = excluded.search_text,
+                 severity = excluded.severity, severity_rank = excluded.severity_rank,
+                 status = excluded.status, assignee = excluded.assignee, tags = excluded.tags,
+                 risk_score = excluded.risk_score, accepted_until = excluded.accepted_until,
+                 updated_at = excluded.updated_at, doc = excluded.doc",
+        )
+        .bind(&f.id)
+        .bind(&f.tenant_id)
+        .bind(f.environment.as_str())
+        .bind(&f.asset_id)
+        .bind(&d.product)
+        .bind(&d.category)
+        .bind(&d.asset_identifier)
+        .bind(&d.title)
+        .bind(search)
+        .bind(d.severity.as_str())
+        .bind(d.severity.rank())
+        .bind(f.status.as_str())
+        .bind(d.cve.as_deref())
+        .bind(f.assignee.as_deref())
+        .bind(tags_column(&d.tags))
+        .bind(f.risk_score)
+        .bind(f.accepted_until.as_ref().map(timestamp))
+        .bind(timestamp(&f.created_at))
+        .bind(timestamp(&f.updated_at))
+        .bind(to_json(f)?)
+        .execute(&mut **self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn get_asset(&mut self, id: &str) -> Result<Option<AssetRow>, StoreError> {
+        let row = sqlx::query("SELECT doc FROM assets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **self.tx)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(from_doc).transpose().map_err(store_error)
+    }
+
+    async fn save_asset(&mut self, a: &AssetRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO assets (id, tenant_id, environment, identifier, risk_score,
+                                 open_findings, last_seen, doc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET
+                 risk_score = excluded.risk_score, open_findings = excluded.open_findings,
+                 last_seen = excluded.last_seen, doc = excluded.doc",
+        )
+        .bind(&a.id)
+        .bind(&a.tenant_id)
+        .bind(a.environment.as_str())
+        .bind(&a.identifier)
+        .bind(a.risk_score)
+        .bind(a.open_findings)
+        .bind(timestamp(&a.last_seen))
+        .bind(to_json(a)?)
+        .execute(&mut **self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn assets_of(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Vec<AssetRow>, StoreError> {
+        let rows = sqlx::query("SELECT doc FROM assets WHERE tenant_id = $1 AND environment = $2")
+            .bind(tenant_id)
+            .bind(environment.as_str())
+            .fetch_all(&mut **self.tx)
+            .await
+            .map_err(store_error)?;
+        rows.iter()
+            .map(from_doc)
+            .collect::<Result<_, _>>()
+            .map_err(store_error)
+    }
+
+    async fn counted_findings_of(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Vec<(String, f64, Severity)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT asset_id, risk_score, severity FROM findings
+              WHERE tenant_id = $1 AND environment = $2 AND status IN ('open', 'confirmed')",
+        )
+        .bind(tenant_id)
+        .bind(environment.as_str())
+        .fetch_all(&mut **self.tx)
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                let severity: String = row.try_get("severity")?;
+                Ok((
+                    row.try_get("asset_id")?,
+                    row.try_get("risk_score")?,
+                    severity
+                        .parse()
+                        .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(store_error)
+    }
+
+    async fn get_risk_summary(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Option<RiskSummaryRow>, StoreError> {
+        let row =
+            sqlx::query("SELECT doc FROM risk_summaries WHERE tenant_id = $1 AND environment = $2")
+                .bind(tenant_id)
+                .bind(environment.as_str())
+                .fetch_optional(&mut **self.tx)
+                .await
+                .map_err(store_error)?;
+        row.as_ref().map(from_doc).transpose().map_err(store_error)
+    }
+
+    async fn save_risk_summary(
+        &mut self,
+        s: &RiskSummaryRow,
+        day: NaiveDate,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO risk_summaries (tenant_id, environment, risk_score, doc)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, environment) DO UPDATE SET
+                 risk_score = excluded.risk_score, doc = excluded.doc",
+        )
+        .bind(&s.tenant_id)
+        .bind(s.environment.as_str())
+        .bind(s.risk_score)
+        .bind(to_json(s)?)
+        .execute(&mut **self.tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO risk_history (tenant_id, environment, day, risk_score)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, environment, day) DO UPDATE SET
+                 risk_score = excluded.risk_score",
+        )
+        .bind(&s.tenant_id)
+        .bind(s.environment.as_str())
+        .bind(day.to_string())
+        .bind(s.risk_score)
+        .execute(&mut **self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+/// Whose data a query reads: one tenant's live data or its sandbox.
+#[derive(Debug, Clone)]
+pub struct Partition {
+    pub tenant_id: String,
+    pub environment: Environment,
+}
+
+impl Partition {
+    fn restrict(&self, sql: &mut Sql, alias: &str) {
+        sql.push(&format!(" WHERE {alias}tenant_id = "))
+            .bind(Value::Text(self.tenant_id.clone()))
+            .push(&format!(" AND {alias}environment = "))
+            .bind(Value::Text(self.environment.as_str().into()));
+    }
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+impl Order {
+    fn sql(&self) -> &'static str {
+        match self {
+            Order::Asc => "ASC",
+            Order::Desc => "DESC",
+        }
+    }
+}
+
+/// What `GET /v1/findings` may sort by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingSort {
+    CreatedAt,
+    UpdatedAt,
+    Severity,
+    Risk,
+    Title,
+}
+
+impl FindingSort {
+    fn column(&self) -> &'static str {
+        match self {
+            FindingSort::CreatedAt => "created_at",
+            FindingSort::UpdatedAt => "updated_at",
+            FindingSort::Severity => "severity_rank",
+            FindingSort::Risk => "risk_score",
+            FindingSort::Title => "title",
+        }
+    }
+}
+
+/// The filters of `GET /v1/findings`; empty lists and None mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub severities: Vec<Severity>,
+    pub statuses: Vec<Status>,
+    /// An asset id (`ast_…`) or identifier.
+    pub asset: Option<String>,
+    pub cve: Option<String>,
+    pub assignee: Option<String>,
+    pub tag: Option<String>,
+    /// Matched case-insensitively within title and description.
+    pub search: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub min_risk: Option<f64>,
+}
+
+/// One page of results and how many match in all.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+fn in_list(sql: &mut Sql, column: &str, values: &[&str]) {
+    sql.push(&format!(" AND {column} IN ("));
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Value::Text((*value).to_string()));
+    }
+    sql.push(")");
+}
+
+fn offset(page: u32, per_page: u32) -> i64 {
+    i64::from(page.saturating_sub(1)) * i64::from(per_page)
+}
+
+/// Which page of a list, from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+async fn paged<T>(
+    pool: &AnyPool,
+    sql: Sql,
+    paging: PageRequest,
+    decode: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+) -> Result<Page<T>, sqlx::Error> {
+    let count = sql.counted();
+    let mut sql = sql;
+    sql.push(" LIMIT ")
+        .bind(Value::Int(i64::from(paging.per_page)))
+        .push(" OFFSET ")
+        .bind(Value::Int(offset(paging.page, paging.per_page)));
+    let rows = sql.query().fetch_all(pool).await?;
+    let items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    let total = if paging.page == 1 && (items.len() as u32) < paging.per_page {
+        items.len() as i64
+    } else {
+        count.query_scalar().fetch_one(pool).await?
+    };
+    Ok(Page { items, total })
+}
+
+/// One finding of a partition; None when unknown or someone else's.
+pub async fn get_finding(
+    pool: &AnyPool,
+    partition: &Partition,
+    id: &str,
+) -> Result<Option<FindingRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM findings");
+    partition.restrict(&mut sql, "");
+    sql.push(" AND id = ").bind(Value::Text(id.into()));
+    let row = sql.query().fetch_optional(pool).await?;
+    row.as_ref().map(from_doc).transpose()
+}
+
+/// A page of a partition's findings.
+pub async fn list_findings(
+    pool: &AnyPool,
+    partition: &Partition,
+    filter: &FindingFilter,
+    sort: FindingSort,
+    order: Order,
+    paging: PageRequest,
+) -> Result<Page<FindingRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM findings");
+    partition.restrict(&mut sql, "");
+    let text = |v: &Option<String>| v.clone().map(Value::Text);
+    if let Some(product) = text(&filter.product) {
+        sql.push(" AND product = ").bind(product);
+    }
+    if let Some(category) = text(&filter.category) {
+        sql.push(" AND category = ").bind(category);
+    }
+    if !filter.severities.is_empty() {
+        let names: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
+        in_list(&mut sql, "severity", &names);
+    }
+    if !filter.statuses.is_empty() {
+        let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        in_list(&mut sql, "status", &names);
+    }
+    if let Some(asset) = &filter.asset {
+        let column = if asset.starts_with("ast_") {
+            "asset_id"
+        } else {
+            "asset_identifier"
+        };
+        sql.push(&format!(" AND {column} = "))
+            .bind(Value::Text(asset.clone()));
+    }
+    if let Some(cve) = &filter.cve {
+        sql.push(" AND cve = ")
+            .bind(Value::Text(cve.to_uppercase()));
+    }
+    if let Some(assignee) = text(&filter.assignee) {
+        sql.push(" AND assignee = ").bind(assignee);
+    }
+    if let Some(tag) = &filter.tag {
+        sql.push(" AND tags LIKE ")
+            .bind(Value::Text(format!(
+                "%|{}|%",
+                like_escape(&tag.to_lowercase())
+            )))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(search) = &filter.search {
+        sql.push(" AND search_text LIKE ")
+            .bind(Value::Text(format!(
+                "%{}%",
+                like_escape(&search.to_lowercase())
+            )))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(after) = &filter.created_after {
+        sql.push(" AND created_at > ")
+            .bind(Value::Text(timestamp(after)));
+    }
+    if let Some(before) = &filter.created_before {
+        sql.push(" AND created_at < ")
+            .bind(Value::Text(timestamp(before)));
+    }
+    if let Some(min_risk) = filter.min_risk {
+        sql.push(" AND risk_score >= ").bind(Value::Real(min_risk));
+    }
+    sql.push(&format!(
+        " ORDER BY {} {}, id {}",
+        sort.column(),
+        order.sql(),
+        order.sql()
+    ));
+    paged(pool, sql, paging, from_doc).await
+}
+
+/// What `GET /v1/assets` may sort by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetSort {
+    Risk,
+    OpenFindings,
+    LastSeen,
+}
+
+impl AssetSort {
+    fn column(&self) -> &'static str {
+        match self {
+            AssetSort::Risk => "risk_score",
+            AssetSort::OpenFindings => "open_findings",
+            AssetSort::LastSeen => "last_seen",
+        }
+    }
+}
+
+/// The filters of `GET /v1/assets`.
+#[derive(Debug, Clone, Default)]
+pub struct AssetFilter {
+    /// Matched case-insensitively within the identifier.
+    pub search: Option<String>,
+    pub min_risk: Option<f64>,
+}
+
+/// A page of a partition's assets.
+pub async fn list_assets(
+    pool: &AnyPool,
+    partition: &Partition,
+    filter: &AssetFilter,
+    sort: AssetSort,
+    order: Order,
+    paging: PageRequest,
+) -> Result<Page<AssetRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM assets");
+    partition.restrict(&mut sql, "");
+    if let Some(search) = &filter.search {
+        sql.push(" AND LOWER(identifier) LIKE ")
+            .bind(Value::Text(format!(
+                "%{}%",
+                like_escape(&search.to_lowercase())
+            )))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(min_risk) = filter.min_risk {
+        sql.push(" AND risk_score >= ").bind(Value::Real(min_risk));
+    }
+    sql.push(&format!(
+        " ORDER BY {} {}, id {}",
+        sort.column(),
+        order.sql(),
+        order.sql()
+    ));
+    paged(pool, sql, paging, from_doc).await
+}
+
+/// One asset of a partition, by id (`ast_…`) or identifier.
+pub async fn get_asset(
+    pool: &AnyPool,
+    partition: &Partition,
+    id_or_identifier: &str,
+) -> Result<Option<AssetRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM assets");
+    partition.restrict(&mut sql, "");
+    let column = if id_or_identifier.starts_with("ast_") {
+        "id"
+    } else {
+        "identifier"
+    };
+    sql.push(&format!(" AND {column} = "))
+        .bind(Value::Text(id_or_identifier.into()));
+    let row = sql.query().fetch_optional(pool).await?;
+    row.as_ref().map(from_doc).transpose()
+}
+
+/// The partition's risk score and counts; None before its first finding.
+pub async fn get_risk_summary(
+    pool: &AnyPool,
+    partition: &Partition,
+) -> Result<Option<RiskSummaryRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM risk_summaries");
+    partition.restrict(&mut sql, "");
+    let row = sql.query().fetch_optional(pool).await?;
+    row.as_ref().map(from_doc).transpose()
+}
+
+/// The risk-history points from `since` on, oldest first, preceded by the
+/// last point before `since` (the score carried into the window), if any.
+pub async fn risk_history(
+    pool: &AnyPool,
+    partition: &Partition,
+    since: NaiveDate,
+) -> Result<(Option<f64>, Vec<(NaiveDate, f64)>), sqlx::Error> {
+    let mut before = Sql::new("SELECT risk_score FROM risk_history");
+    partition.restrict(&mut before, "");
+    before
+        .push(" AND day < ")
+        .bind(Value::Text(since.to_string()))
+        .push(" ORDER BY day DESC LIMIT 1");
+    let carried: Option<f64> = before.query_scalar().fetch_optional(pool).await?;
+    let mut window = Sql::new("SELECT day, risk_score FROM risk_history");
+    partition.restrict(&mut window, "");
+    window
+        .push(" AND day >= ")
+        .bind(Value::Text(since.to_string()))
+        .push(" ORDER BY day");
+    let rows = window.query().fetch_all(pool).await?;
+    let points = rows
+        .iter()
+        .map(|row| {
+            let day: String = row.try_get("day")?;
+            let day = day
+                .parse::<NaiveDate>()
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok((day, row.try_get("risk_score")?))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((carried, points))
+}
+
+/// `(asset_id, finding row)` of each of a partition's findings that counts
+/// for risk: what a from-scratch recalculation starts from.
+pub async fn counted_findings(
+    pool: &AnyPool,
+    partition: &Partition,
+) -> Result<Vec<FindingRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM findings");
+    partition.restrict(&mut sql, "");
+    sql.push(" AND status IN ('open', 'confirmed')");
+    let rows = sql.query().fetch_all(pool).await?;
+    rows.iter().map(from_doc).collect()
+}
+
+/// A finding whose risk acceptance has expired by `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueAcceptance {
+    pub finding_id: String,
+    pub tenant_id: String,
+    pub environment: Environment,
+    pub accepted_until: String,
+}
+
+/// Up to `limit` findings whose risk acceptance ended at or before `now`,
+/// the longest overdue first.
+pub async fn due_risk_acceptances(
+    pool: &AnyPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DueAcceptance>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, environment, accepted_until FROM findings
+          WHERE accepted_until IS NOT NULL AND accepted_until <= $1 AND status = 'risk_accepted'
+          ORDER BY accepted_until, id LIMIT $2",
+    )
+    .bind(timestamp(&now))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let environment: String = row.try_get("environment")?;
+            Ok(DueAcceptance {
+                finding_id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                environment: environment
+                    .parse()
+                    .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                accepted_until: row.try_get("accepted_until")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,146 @@
+//! The timeline tables: the projection's writes and `GET /v1/timeline`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use palisade_projections::{StoreError, TimelineEntry, TimelineStore, TimelineSubject};
+use sqlx::{AnyPool, Row};
+
+use super::findings::Partition;
+use super::sql::{Sql, Value};
+use super::{store_error, timestamp, SqlReadModel};
+
+#[async_trait]
+impl TimelineStore for SqlReadModel<'_> {
+    async fn insert_timeline_entry(&mut self, entry: &TimelineEntry) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(entry).map_err(|e| StoreError(Box::new(e)))?;
+        sqlx::query(
+            "INSERT INTO timeline (id, tenant_id, environment, occurred_at, event_type,
+                                   finding_id, asset_id, doc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&entry.id)
+        .bind(&entry.tenant_id)
+        .bind(entry.environment.as_str())
+        .bind(timestamp(&entry.occurred_at))
+        .bind(&entry.event_type)
+        .bind(entry.finding_id.as_deref())
+        .bind(entry.asset_id.as_deref())
+        .bind(doc)
+        .execute(&mut **self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn timeline_subject(
+        &mut self,
+        finding_id: &str,
+    ) -> Result<Option<TimelineSubject>, StoreError> {
+        let row =
+            sqlx::query("SELECT asset_id, title FROM timeline_subjects WHERE finding_id = $1")
+                .bind(finding_id)
+                .fetch_optional(&mut **self.tx)
+                .await
+                .map_err(store_error)?;
+        row.map(|row| {
+            Ok(TimelineSubject {
+                asset_id: row.try_get("asset_id")?,
+                title: row.try_get("title")?,
+            })
+        })
+        .transpose()
+        .map_err(store_error)
+    }
+
+    async fn save_timeline_subject(
+        &mut self,
+        finding_id: &str,
+        subject: &TimelineSubject,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO timeline_subjects (finding_id, asset_id, title) VALUES ($1, $2, $3)
+             ON CONFLICT (finding_id) DO UPDATE SET asset_id = excluded.asset_id,
+                                                    title = excluded.title",
+        )
+        .bind(finding_id)
+        .bind(&subject.asset_id)
+        .bind(&subject.title)
+        .execute(&mut **self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+/// The filters of `GET /v1/timeline`.
+#[derive(Debug, Clone, Default)]
+pub struct TimelineFilter {
+    pub since: Option<DateTime<Utc>>,
+    pub asset_id: Option<String>,
+    pub finding_id: Option<String>,
+    /// Event types; empty means all.
+    pub types: Vec<String>,
+    /// Continue after this entry: `(occurred_at, id)` of the last one seen.
+    pub after: Option<(String, String)>,
+}
+
+/// Up to `limit` entries, newest first.
+pub async fn list_timeline(
+    pool: &AnyPool,
+    partition: &Partition,
+    filter: &TimelineFilter,
+    limit: u32,
+) -> Result<Vec<TimelineEntry>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM timeline");
+    sql.push(" WHERE tenant_id = ")
+        .bind(Value::Text(partition.tenant_id.clone()))
+        .push(" AND environment = ")
+        .bind(Value::Text(partition.environment.as_str().into()));
+    if let Some(since) = &filter.since {
+        sql.push(" AND occurred_at >= ")
+            .bind(Value::Text(timestamp(since)));
+    }
+    if let Some(asset_id) = &filter.asset_id {
+        sql.push(" AND asset_id = ")
+            .bind(Value::Text(asset_id.clone()));
+    }
+    if let Some(finding_id) = &filter.finding_id {
+        sql.push(" AND finding_id = ")
+            .bind(Value::Text(finding_id.clone()));
+    }
+    if !filter.types.is_empty() {
+        sql.push(" AND event_type IN (");
+        for (i, event_type) in filter.types.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Value::Text(event_type.clone()));
+        }
+        sql.push(")");
+    }
+    if let Some((occurred_at, id)) = &filter.after {
+        sql.push(" AND (occurred_at < ")
+            .bind(Value::Text(occurred_at.clone()))
+            .push(" OR (occurred_at = ")
+            .bind(Value::Text(occurred_at.clone()))
+            .push(" AND id < ")
+            .bind(Value::Text(id.clone()))
+            .push("))");
+    }
+    sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ")
+        .bind(Value::Int(i64::from(limit)));
+    let rows = sql.query().fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            let doc: String = row.try_get("doc")?;
+            serde_json::from_str::<TimelineEntry>(&doc)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        })
+        .collect()
+}
+
+/// Timestamp text as the timeline stores it (for cursors).
+pub fn timeline_timestamp(at: &DateTime<Utc>) -> String {
+    timestamp(at)
+}

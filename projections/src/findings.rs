@@ -1,0 +1,490 @@
+//! The findings view and the risk kept with it: one row per finding, one per
+//! asset, and one summary per tenant environment (its risk score, counts by
+//! status and severity, and a daily risk history).
+//!
+//! Risk is kept incrementally (DESIGN §4): each event moves one finding's
+//! score, which moves its asset's [`RiskAccumulator`], which moves the
+//! tenant's. Only a `RiskScoreRecalculated` event recomputes from the rows.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use palisade_domain::finding::{FindingDetails, FindingEvent, Severity, Status};
+use palisade_domain::risk::{finding_risk, RiskAccumulator, RiskLedgerEvent};
+use palisade_domain::{Environment, EventMetadata};
+use serde::{Deserialize, Serialize};
+
+use crate::{FeedEvent, Projection, ProjectionError, ReadModelStore, StoreError};
+
+/// A ticket linked to a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketLink {
+    pub system: String,
+    pub ticket_id: String,
+    pub linked_at: DateTime<Utc>,
+}
+
+/// A comment on a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingComment {
+    pub id: String,
+    pub author: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A finding as the view holds it: everything ingested plus its triage state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub environment: Environment,
+    pub asset_id: String,
+    pub fingerprint: String,
+    pub details: FindingDetails,
+    pub status: Status,
+    /// Why it is dismissed, accepted or reopened, when it is.
+    pub status_reason: Option<String>,
+    pub accepted_until: Option<DateTime<Utc>>,
+    pub risk_score: f64,
+    pub occurrences: i64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub assignee: Option<String>,
+    pub tickets: Vec<TicketLink>,
+    pub comments: Vec<FindingComment>,
+    /// The aggregate's version: its last event's sequence.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl FindingRow {
+    /// The row a `FindingIngested` event creates; None for any other event.
+    pub fn ingested(
+        event: &FindingEvent,
+        metadata: &EventMetadata,
+        version: i64,
+    ) -> Option<FindingRow> {
+        let FindingEvent::FindingIngested {
+            finding_id,
+            asset_id,
+            details,
+            fingerprint,
+            observed_at,
+        } = event
+        else {
+            return None;
+        };
+        let mut row = FindingRow {
+            id: finding_id.to_string(),
+            tenant_id: metadata.tenant_id.clone(),
+            environment: metadata.environment,
+            asset_id: asset_id.to_string(),
+            fingerprint: fingerprint.clone(),
+            details: (**details).clone(),
+            status: Status::Open,
+            status_reason: None,
+            accepted_until: None,
+            risk_score: 0.0,
+            occurrences: 1,
+            first_seen: *observed_at,
+            last_seen: *observed_at,
+            assignee: None,
+            tickets: Vec::new(),
+            comments: Vec::new(),
+            version,
+            created_at: metadata.occurred_at,
+            updated_at: metadata.occurred_at,
+        };
+        row.rescore();
+        Some(row)
+    }
+
+    /// Folds all of a finding's events (oldest first) into its row.
+    pub fn from_events<'a>(
+        events: impl IntoIterator<Item = (&'a FindingEvent, &'a EventMetadata, i64)>,
+    ) -> Option<FindingRow> {
+        let mut row: Option<FindingRow> = None;
+        for (event, metadata, version) in events {
+            match row.as_mut() {
+                None => row = FindingRow::ingested(event, metadata, version),
+                Some(row) => row.apply(event, metadata, version),
+            }
+        }
+        row
+    }
+
+    fn rescore(&mut self) {
+        self.risk_score = finding_risk(
+            self.details.severity,
+            self.details.likelihood,
+            self.details.impact,
+            self.status,
+        );
+    }
+
+    /// Applies one later event (anything but the ingest).
+    pub fn apply(&mut self, event: &FindingEvent, metadata: &EventMetadata, version: i64) {
+        use FindingEvent as E;
+        match event {
+            E::FindingIngested { .. } => return,
+            E::FindingReobserved {
+                occurrences,
+                observed_at,
+            } => {
+                self.occurrences = i64::try_from(*occurrences).unwrap_or(i64::MAX);
+                self.last_seen = self.last_seen.max(*observed_at);
+            }
+            E::FindingSeverityChanged { to, .. } => self.details.severity = *to,
+            E::FindingConfirmed { .. } => self.set_status(Status::Confirmed, None),
+            E::FindingDismissed { reason, .. } => {
+                self.set_status(Status::Dismissed, Some(reason.clone()))
+            }
+            E::FindingRiskAccepted {
+                reason, expires_at, ..
+            } => {
+                self.set_status(Status::RiskAccepted, Some(reason.clone()));
+                self.accepted_until = Some(*expires_at);
+            }
+            E::FindingRiskAcceptanceExpired { .. } => {
+                self.set_status(Status::Open, Some("risk acceptance expired".into()))
+            }
+            E::FindingRemediated { .. } => self.set_status(Status::Remediated, None),
+            E::FindingReopened { reason, .. } => self.set_status(Status::Open, reason.clone()),
+            E::FindingAssigned { assignee, .. } => self.assignee = assignee.clone(),
+            E::FindingTicketLinked {
+                system,
+                ticket_id,
+                at,
+            } => self.tickets.push(TicketLink {
+                system: system.clone(),
+                ticket_id: ticket_id.clone(),
+                linked_at: *at,
+            }),
+            E::FindingCommented {
+                comment_id,
+                body,
+                at,
+            } => self.comments.push(FindingComment {
+                id: comment_id.clone(),
+                author: metadata.actor.clone(),
+                body: body.clone(),
+                created_at: *at,
+            }),
+        }
+        self.version = version;
+        self.updated_at = metadata.occurred_at;
+        self.rescore();
+    }
+
+    fn set_status(&mut self, status: Status, reason: Option<String>) {
+        self.status = status;
+        self.status_reason = reason;
+        if status != Status::RiskAccepted {
+            self.accepted_until = None;
+        }
+    }
+
+    /// The severity this finding adds to its asset's counts, if it counts.
+    fn counted_severity(&self) -> Option<Severity> {
+        self.status
+            .counts_for_risk()
+            .then_some(self.details.severity)
+    }
+}
+
+/// Counts by severity, keyed by name (`critical` … `info`), zeros included.
+pub type SeverityCounts = BTreeMap<String, i64>;
+
+fn zero_counts<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, i64> {
+    names.into_iter().map(|n| (n.to_string(), 0)).collect()
+}
+
+fn bump(counts: &mut BTreeMap<String, i64>, key: &str, by: i64) {
+    *counts.entry(key.to_string()).or_insert(0) += by;
+}
+
+/// An asset, derived from the findings about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub environment: Environment,
+    pub identifier: String,
+    pub risk: RiskAccumulator,
+    pub risk_score: f64,
+    /// Findings that carry risk: open or confirmed.
+    pub open_findings: i64,
+    /// Open or confirmed findings by severity.
+    pub findings_by_severity: SeverityCounts,
+    pub total_findings: i64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AssetRow {
+    fn new(finding: &FindingRow) -> Self {
+        AssetRow {
+            id: finding.asset_id.clone(),
+            tenant_id: finding.tenant_id.clone(),
+            environment: finding.environment,
+            identifier: finding.details.asset_identifier.clone(),
+            risk: RiskAccumulator::default(),
+            risk_score: 0.0,
+            open_findings: 0,
+            findings_by_severity: zero_counts(Severity::ALL.iter().map(|s| s.as_str())),
+            total_findings: 0,
+            first_seen: finding.first_seen,
+            last_seen: finding.last_seen,
+            updated_at: finding.updated_at,
+        }
+    }
+
+    /// Adds (`sign` 1) or removes (`sign` -1) one finding's contribution.
+    fn count(&mut self, finding: &FindingRow, sign: i64) {
+        if sign > 0 {
+            self.risk.add(finding.risk_score);
+        } else {
+            self.risk.remove(finding.risk_score);
+        }
+        if let Some(severity) = finding.counted_severity() {
+            self.open_findings += sign;
+            bump(&mut self.findings_by_severity, severity.as_str(), sign);
+        }
+        self.risk_score = self.risk.score();
+    }
+}
+
+/// A tenant environment's totals: risk over its assets, and finding counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskSummaryRow {
+    pub tenant_id: String,
+    pub environment: Environment,
+    pub risk: RiskAccumulator,
+    pub risk_score: f64,
+    pub total_findings: i64,
+    /// By status, all statuses present.
+    pub by_status: BTreeMap<String, i64>,
+    /// Open or confirmed findings by severity.
+    pub by_severity: SeverityCounts,
+    pub total_assets: i64,
+    /// Assets whose risk is above 0.
+    pub assets_at_risk: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RiskSummaryRow {
+    pub fn empty(tenant_id: &str, environment: Environment, at: DateTime<Utc>) -> Self {
+        RiskSummaryRow {
+            tenant_id: tenant_id.to_string(),
+            environment,
+            risk: RiskAccumulator::default(),
+            risk_score: 0.0,
+            total_findings: 0,
+            by_status: zero_counts(Status::ALL.iter().map(|s| s.as_str())),
+            by_severity: zero_counts(Severity::ALL.iter().map(|s| s.as_str())),
+            total_assets: 0,
+            assets_at_risk: 0,
+            updated_at: at,
+        }
+    }
+
+    fn count_finding(&mut self, finding: &FindingRow, sign: i64) {
+        self.total_findings += sign;
+        bump(&mut self.by_status, finding.status.as_str(), sign);
+        if let Some(severity) = finding.counted_severity() {
+            bump(&mut self.by_severity, severity.as_str(), sign);
+        }
+    }
+
+    fn count_asset(&mut self, asset: &AssetRow, sign: i64) {
+        if sign > 0 {
+            self.risk.add(asset.risk_score);
+        } else {
+            self.risk.remove(asset.risk_score);
+        }
+        if asset.risk_score > 0.0 {
+            self.assets_at_risk += sign;
+        }
+        self.risk_score = self.risk.score();
+    }
+}
+
+/// The day a risk-history point belongs to (UTC).
+pub fn history_day(at: DateTime<Utc>) -> NaiveDate {
+    at.date_naive()
+}
+
+/// Storage of the findings view.
+#[async_trait]
+pub trait FindingsStore {
+    async fn get_finding(&mut self, id: &str) -> Result<Option<FindingRow>, StoreError>;
+    async fn save_finding(&mut self, finding: &FindingRow) -> Result<(), StoreError>;
+    async fn get_asset(&mut self, id: &str) -> Result<Option<AssetRow>, StoreError>;
+    async fn save_asset(&mut self, asset: &AssetRow) -> Result<(), StoreError>;
+    /// Every asset of a tenant environment.
+    async fn assets_of(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Vec<AssetRow>, StoreError>;
+    /// `(asset_id, risk_score, severity)` of every finding of a tenant
+    /// environment that counts for risk.
+    async fn counted_findings_of(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Vec<(String, f64, Severity)>, StoreError>;
+    async fn get_risk_summary(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Option<RiskSummaryRow>, StoreError>;
+    /// Saves the summary and its score as the day's risk-history point.
+    async fn save_risk_summary(
+        &mut self,
+        summary: &RiskSummaryRow,
+        day: NaiveDate,
+    ) -> Result<(), StoreError>;
+}
+
+/// Keeps the findings, assets and risk views.
+pub struct FindingsProjection;
+
+impl FindingsProjection {
+    /// Moves one finding from `before` to `after` (either may be absent) in
+    /// its asset and its tenant's summary.
+    async fn account(
+        store: &mut dyn ReadModelStore,
+        before: Option<&FindingRow>,
+        after: &FindingRow,
+    ) -> Result<(), ProjectionError> {
+        let at = after.updated_at;
+        let mut summary = store
+            .get_risk_summary(&after.tenant_id, after.environment)
+            .await?
+            .unwrap_or_else(|| RiskSummaryRow::empty(&after.tenant_id, after.environment, at));
+        let stored_asset = store.get_asset(&after.asset_id).await?;
+        let is_new_asset = stored_asset.is_none();
+        let mut asset = stored_asset.unwrap_or_else(|| AssetRow::new(after));
+        if is_new_asset {
+            summary.total_assets += 1;
+        } else {
+            summary.count_asset(&asset, -1);
+        }
+        if let Some(before) = before {
+            asset.count(before, -1);
+            summary.count_finding(before, -1);
+        } else {
+            asset.total_findings += 1;
+        }
+        asset.count(after, 1);
+        summary.count_finding(after, 1);
+        asset.first_seen = asset.first_seen.min(after.first_seen);
+        asset.last_seen = asset.last_seen.max(after.last_seen);
+        asset.updated_at = at;
+        summary.count_asset(&asset, 1);
+        summary.updated_at = at;
+        store.save_asset(&asset).await?;
+        store.save_risk_summary(&summary, history_day(at)).await?;
+        Ok(())
+    }
+
+    /// Replaces the incremental scores of a tenant environment with ones
+    /// computed from its findings (a `RiskScoreRecalculated` event).
+    async fn recalculate(
+        store: &mut dyn ReadModelStore,
+        metadata: &EventMetadata,
+        at: DateTime<Utc>,
+    ) -> Result<(), ProjectionError> {
+        let (tenant_id, environment) = (metadata.tenant_id.as_str(), metadata.environment);
+        let mut assets: BTreeMap<String, AssetRow> = store
+            .assets_of(tenant_id, environment)
+            .await?
+            .into_iter()
+            .map(|mut a| {
+                a.risk = RiskAccumulator::default();
+                a.open_findings = 0;
+                a.findings_by_severity = zero_counts(Severity::ALL.iter().map(|s| s.as_str()));
+                (a.id.clone(), a)
+            })
+            .collect();
+        for (asset_id, risk, severity) in store.counted_findings_of(tenant_id, environment).await? {
+            if let Some(asset) = assets.get_mut(&asset_id) {
+                asset.risk.add(risk);
+                asset.open_findings += 1;
+                bump(&mut asset.findings_by_severity, severity.as_str(), 1);
+            }
+        }
+        let mut summary = store
+            .get_risk_summary(tenant_id, environment)
+            .await?
+            .unwrap_or_else(|| RiskSummaryRow::empty(tenant_id, environment, at));
+        summary.risk = RiskAccumulator::default();
+        summary.assets_at_risk = 0;
+        summary.by_severity = zero_counts(Severity::ALL.iter().map(|s| s.as_str()));
+        for asset in assets.values_mut() {
+            asset.risk_score = asset.risk.score();
+            store.save_asset(asset).await?;
+            summary.count_asset(asset, 1);
+            for (severity, n) in &asset.findings_by_severity {
+                bump(&mut summary.by_severity, severity, *n);
+            }
+        }
+        summary.total_assets = assets.len() as i64;
+        summary.updated_at = at;
+        store.save_risk_summary(&summary, history_day(at)).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Projection for FindingsProjection {
+    fn name(&self) -> &'static str {
+        "findings"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["findings", "assets", "risk_summaries", "risk_history"]
+    }
+
+    async fn apply(
+        &self,
+        event: &FeedEvent,
+        store: &mut dyn ReadModelStore,
+    ) -> Result<(), ProjectionError> {
+        match event.aggregate_type.as_str() {
+            "Finding" => {
+                let metadata = event.typed_metadata()?;
+                let finding_event = event.decode::<FindingEvent>()?;
+                if let Some(row) = FindingRow::ingested(&finding_event, &metadata, event.sequence) {
+                    store.save_finding(&row).await?;
+                    return Self::account(store, None, &row).await;
+                }
+                let Some(before) = store.get_finding(&event.aggregate_id).await? else {
+                    return Err(ProjectionError::Failed(format!(
+                        "event {} for finding {} that the view does not hold",
+                        event.position, event.aggregate_id
+                    )));
+                };
+                let mut after = before.clone();
+                after.apply(&finding_event, &metadata, event.sequence);
+                store.save_finding(&after).await?;
+                Self::account(store, Some(&before), &after).await
+            }
+            "RiskLedger" => {
+                let metadata = event.typed_metadata()?;
+                let RiskLedgerEvent::RiskScoreRecalculated { at, .. } = event.decode()?;
+                Self::recalculate(store, &metadata, at).await
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! An in-memory [`ReadModelStore`] for the projections' unit tests.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use palisade_domain::finding::Severity;
+use palisade_domain::tenant::{Plan, TenantStatus};
+use palisade_domain::Environment;
+
+use crate::{
+    ApiKeyRow, AssetRow, FindingRow, FindingsStore, RiskSummaryRow, StoreError, TenantRow,
+    TenantsStore, TimelineEntry, TimelineStore, TimelineSubject,
+};
+
+#[derive(Default)]
+pub struct InMemory {
+    pub tenants: HashMap<String, TenantRow>,
+    pub api_keys: HashMap<String, ApiKeyRow>,
+    pub findings: BTreeMap<String, FindingRow>,
+    pub assets: BTreeMap<String, AssetRow>,
+    pub summaries: BTreeMap<(String, Environment), RiskSummaryRow>,
+    pub history: BTreeMap<(String, Environment, NaiveDate), f64>,
+    pub timeline: Vec<TimelineEntry>,
+    pub subjects: HashMap<String, TimelineSubject>,
+}
+
+#[async_trait]
+impl TenantsStore for InMemory {
+    async fn upsert_tenant(&mut self, tenant: &TenantRow) -> Result<(), StoreError> {
+        self.tenants.insert(tenant.id.clone(), tenant.clone());
+        Ok(())
+    }
+
+    async fn set_tenant_plan(
+        &mut self,
+        id: &str,
+        plan: Plan,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if let Some(row) = self.tenants.get_mut(id) {
+            row.plan = plan;
+            row.updated_at = at;
+        }
+        Ok(())
+    }
+
+    async fn set_tenant_status(
+        &mut self,
+        id: &str,
+        status: TenantStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if let Some(row) = self.tenants.get_mut(id) {
+            row.status = status.as_str().to_string();
+            row.updated_at = at;
+        }
+        Ok(())
+    }
+
+    async fn set_tenant_version(&mut self, id: &str, version: i64) -> Result<(), StoreError> {
+        if let Some(row) = self.tenants.get_mut(id) {
+            row.version = version;
+        }
+        Ok(())
+    }
+
+    async fn insert_api_key(&mut self, key: &ApiKeyRow) -> Result<(), StoreError> {
+        self.api_keys.insert(key.id.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        if let Some(key) = self.api_keys.get_mut(id) {
+            key.revoked_at = Some(at);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl FindingsStore for InMemory {
+    async fn get_finding(&mut self, id: &str) -> Result<Option<FindingRow>, StoreError> {
+        Ok(self.findings.get(id).cloned())
+    }
+
+    async fn save_finding(&mut self, finding: &FindingRow) -> Result<(), StoreError> {
+        self.findings.insert(finding.id.clone(), finding.clone());
+        Ok(())
+    }
+
+    async fn get_asset(&mut self, id: &str) -> Result<Option<AssetRow>, StoreError> {
+        Ok(self.assets.get(id).cloned())
+    }
+
+    async fn save_asset(&mut self, asset: &AssetRow) -> Result<(), StoreError> {
+        self.assets.insert(asset.id.clone(), asset.clone());
+        Ok(())
+    }
+
+    async fn assets_of(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Vec<AssetRow>, StoreError> {
+        Ok(self
+            .assets
+            .values()
+            .filter(|a| a.tenant_id == tenant_id && a.environment == environment)
+            .cloned()
+            .collect())
+    }
+
+    async fn counted_findings_of(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Vec<(String, f64, Severity)>, StoreError> {
+        Ok(self
+            .findings
+            .values()
+            .filter(|f| {
+                f.tenant_id == tenant_id
+                    && f.environment == environment
+                    && f.status.counts_for_risk()
+            })
+            .map(|f| (f.asset_id.clone(), f.risk_score, f.details.severity))
+            .collect())
+    }
+
+    async fn get_risk_summary(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Option<RiskSummaryRow>, StoreError> {
+        Ok(self
+            .summaries
+            .get(&(tenant_id.to_string(), environment))
+            .cloned())
+    }
+
+    async fn save_risk_summary(
+        &mut self,
+        summary: &RiskSummaryRow,
+        day: NaiveDate,
+    ) -> Result<(), StoreError> {
+        let key = (summary.tenant_id.clone(), summary.environment);
+        self.history
+            .insert((key.0.clone(), key.1, day), summary.risk_score);
+        self.summaries.insert(key, summary.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TimelineStore for InMemory {
+    async fn insert_timeline_entry(&mut self, entry: &TimelineEntry) -> Result<(), StoreError> {
+        if !self.timeline.iter().any(|e| e.id == entry.id) {
+            self.timeline.push(entry.clone());
+        }
+        Ok(())
+    }
+
+    async fn timeline_subject(
+        &mut self,
+        finding_id: &str,
+    ) -> Result<Option<TimelineSubject>, StoreError> {
+        Ok(self.subjects.get(finding_id).cloned())
+    }
+
+    async fn save_timeline_subject(
+        &mut self,
+        finding_id: &str,
+        subject: &TimelineSubject,
+    ) -> Result<(), StoreError> {
+        self.subjects
+            .insert(finding_id.to_string(), subject.clone());
+        Ok(())
+    }
+}

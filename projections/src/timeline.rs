@@ -1,0 +1,180 @@
+//! The timeline: one entry per event, newest first when read, for a tenant
+//! environment, an asset or a finding. Later aggregates add their events
+//! here by teaching [`TimelineProjection`] to summarise them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use palisade_domain::finding::FindingEvent;
+use palisade_domain::risk::RiskLedgerEvent;
+use palisade_domain::{ActorType, Environment};
+use serde::{Deserialize, Serialize};
+
+use crate::{FeedEvent, Projection, ProjectionError, ReadModelStore, StoreError};
+
+/// One timeline entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// `<aggregate_id>:<sequence>`: unique, stable across rebuilds.
+    pub id: String,
+    pub tenant_id: String,
+    pub environment: Environment,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub actor_type: ActorType,
+    pub summary: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub finding_id: Option<String>,
+    pub asset_id: Option<String>,
+}
+
+/// What the timeline remembers about a finding to describe its later events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineSubject {
+    pub asset_id: String,
+    pub title: String,
+}
+
+/// Storage of the timeline.
+#[async_trait]
+pub trait TimelineStore {
+    async fn insert_timeline_entry(&mut self, entry: &TimelineEntry) -> Result<(), StoreError>;
+    /// The asset and title of a finding the timeline has seen ingested.
+    async fn timeline_subject(
+        &mut self,
+        finding_id: &str,
+    ) -> Result<Option<TimelineSubject>, StoreError>;
+    async fn save_timeline_subject(
+        &mut self,
+        finding_id: &str,
+        subject: &TimelineSubject,
+    ) -> Result<(), StoreError>;
+}
+
+/// Keeps the timeline.
+pub struct TimelineProjection;
+
+fn finding_summary(event: &FindingEvent, title: &str) -> String {
+    use FindingEvent as E;
+    match event {
+        E::FindingIngested { details, .. } => format!(
+            "Finding '{}' ({}) found on {}",
+            details.title, details.severity, details.asset_identifier
+        ),
+        E::FindingReobserved { occurrences, .. } => {
+            format!("Finding '{title}' seen again ({occurrences} occurrences)")
+        }
+        E::FindingSeverityChanged { from, to, .. } => {
+            format!("Finding '{title}' severity changed from {from} to {to}")
+        }
+        E::FindingConfirmed { .. } => format!("Finding '{title}' confirmed"),
+        E::FindingDismissed { reason, .. } => format!("Finding '{title}' dismissed: {reason}"),
+        E::FindingRiskAccepted {
+            reason, expires_at, ..
+        } => format!(
+            "Risk of finding '{title}' accepted until {}: {reason}",
+            expires_at.format("%Y-%m-%d")
+        ),
+        E::FindingRiskAcceptanceExpired { .. } => {
+            format!("Risk acceptance of finding '{title}' expired; reopened")
+        }
+        E::FindingRemediated { .. } => format!("Finding '{title}' remediated"),
+        E::FindingReopened {
+            regression: true, ..
+        } => format!("Finding '{title}' reopened: seen again after remediation"),
+        E::FindingReopened { .. } => format!("Finding '{title}' reopened"),
+        E::FindingAssigned {
+            assignee: Some(who),
+            ..
+        } => format!("Finding '{title}' assigned to {who}"),
+        E::FindingAssigned { assignee: None, .. } => format!("Finding '{title}' unassigned"),
+        E::FindingTicketLinked {
+            system, ticket_id, ..
+        } => format!("Finding '{title}' linked to {system} ticket {ticket_id}"),
+        E::FindingCommented { .. } => format!("Comment on finding '{title}'"),
+    }
+}
+
+#[async_trait]
+impl Projection for TimelineProjection {
+    fn name(&self) -> &'static str {
+        "timeline"
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["timeline", "timeline_subjects"]
+    }
+
+    async fn apply(
+        &self,
+        event: &FeedEvent,
+        store: &mut dyn ReadModelStore,
+    ) -> Result<(), ProjectionError> {
+        let (summary, finding_id, asset_id) = match event.aggregate_type.as_str() {
+            "Finding" => {
+                let finding_event = event.decode::<FindingEvent>()?;
+                let subject = match &finding_event {
+                    FindingEvent::FindingIngested {
+                        asset_id, details, ..
+                    } => {
+                        let subject = TimelineSubject {
+                            asset_id: asset_id.to_string(),
+                            title: details.title.clone(),
+                        };
+                        store
+                            .save_timeline_subject(&event.aggregate_id, &subject)
+                            .await?;
+                        subject
+                    }
+                    _ => store
+                        .timeline_subject(&event.aggregate_id)
+                        .await?
+                        .unwrap_or_else(|| TimelineSubject {
+                            asset_id: String::new(),
+                            title: event.aggregate_id.clone(),
+                        }),
+                };
+                (
+                    finding_summary(&finding_event, &subject.title),
+                    Some(event.aggregate_id.clone()),
+                    Some(subject.asset_id).filter(|a| !a.is_empty()),
+                )
+            }
+            "RiskLedger" => {
+                let RiskLedgerEvent::RiskScoreRecalculated {
+                    previous,
+                    recalculated,
+                    ..
+                } = event.decode()?;
+                (
+                    format!("Risk score recalculated: {previous:.2} → {recalculated:.2}"),
+                    None,
+                    None,
+                )
+            }
+            _ => return Ok(()),
+        };
+        let metadata = event.typed_metadata()?;
+        let entry = TimelineEntry {
+            id: format!("{}:{}", event.aggregate_id, event.sequence),
+            tenant_id: metadata.tenant_id,
+            environment: metadata.environment,
+            event_type: event.event_type.clone(),
+            occurred_at: metadata.occurred_at,
+            actor: metadata.actor,
+            actor_type: metadata.actor_type,
+            summary,
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            finding_id,
+            asset_id,
+        };
+        store.insert_timeline_entry(&entry).await?;
+        Ok(())
+    }
+}

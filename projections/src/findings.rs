@@ -488,3 +488,144 @@ impl Projection for FindingsProjection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use palisade_domain::finding::FindingDetails;
+    use palisade_domain::{ActorType, AssetId, FindingId};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::memory::InMemory;
+    use crate::FeedPosition;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
+    }
+
+    fn feed(id: u128, sequence: i64, event: &FindingEvent) -> FeedEvent {
+        let metadata = EventMetadata {
+            tenant_id: "ten_1".into(),
+            environment: Environment::Live,
+            actor: "owner".into(),
+            actor_type: ActorType::ApiKey,
+            api_key_id: None,
+            request_id: None,
+            correlation_id: None,
+            causation_id: None,
+            occurred_at: at(),
+        };
+        FeedEvent {
+            position: FeedPosition {
+                tx: 0,
+                position: sequence,
+            },
+            aggregate_type: "Finding".into(),
+            aggregate_id: FindingId::from_uuid(Uuid::from_u128(id)).to_string(),
+            sequence,
+            event_type: event_name(event),
+            event_version: "1".into(),
+            payload: serde_json::to_value(event).unwrap(),
+            metadata: metadata.to_map(),
+            recorded_at_ms: 0,
+        }
+    }
+
+    fn event_name(event: &FindingEvent) -> String {
+        serde_json::to_value(event)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone()
+    }
+
+    fn ingested(id: u128, title: &str, likelihood: f64, impact: f64) -> FindingEvent {
+        FindingEvent::FindingIngested {
+            finding_id: FindingId::from_uuid(Uuid::from_u128(id)),
+            asset_id: AssetId::from_uuid(Uuid::from_u128(99)),
+            details: Box::new(FindingDetails {
+                product: "custom".into(),
+                category: "vulnerability".into(),
+                title: title.into(),
+                description: String::new(),
+                severity: Severity::High,
+                asset_identifier: "app.example.com".into(),
+                likelihood: Some(likelihood),
+                impact: Some(impact),
+                cve: None,
+                cvss_score: None,
+                cwe: None,
+                location: None,
+                references: vec![],
+                tags: vec![],
+            }),
+            fingerprint: title.into(),
+            observed_at: at(),
+        }
+    }
+
+    fn asset_score(store: &InMemory) -> f64 {
+        store.assets.values().next().unwrap().risk_score
+    }
+
+    fn tenant_score(store: &InMemory) -> f64 {
+        store.summaries.values().next().unwrap().risk_score
+    }
+
+    #[tokio::test]
+    async fn the_seed_numbers_move_finding_asset_and_tenant() {
+        let mut store = InMemory::default();
+        let p = FindingsProjection;
+        p.apply(
+            &feed(1, 1, &ingested(1, "SQL Injection", 0.8, 0.9)),
+            &mut store,
+        )
+        .await
+        .unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(
+            store.findings.values().next().unwrap().risk_score,
+            72.0
+        ));
+        assert!(close(asset_score(&store), 72.0));
+        p.apply(&feed(2, 1, &ingested(2, "XSS", 0.5, 0.5)), &mut store)
+            .await
+            .unwrap();
+        assert!(close(asset_score(&store), 79.0));
+        assert!(close(tenant_score(&store), 79.0));
+        let dismissed = FindingEvent::FindingDismissed {
+            reason: "false positive".into(),
+            at: at(),
+        };
+        p.apply(&feed(1, 2, &dismissed), &mut store).await.unwrap();
+        assert!(close(asset_score(&store), 25.0));
+        assert!(close(tenant_score(&store), 25.0));
+        let summary = store.summaries.values().next().unwrap();
+        assert_eq!(
+            (
+                summary.total_findings,
+                summary.by_status["dismissed"],
+                summary.by_status["open"]
+            ),
+            (2, 1, 1)
+        );
+        let asset = store.assets.values().next().unwrap();
+        assert_eq!((asset.open_findings, asset.total_findings), (1, 2));
+        assert_eq!(asset.findings_by_severity["high"], 1);
+    }
+
+    #[tokio::test]
+    async fn an_event_for_a_finding_the_view_lacks_fails_the_batch() {
+        let mut store = InMemory::default();
+        let remediated = FindingEvent::FindingRemediated { at: at() };
+        let error = FindingsProjection
+            .apply(&feed(7, 2, &remediated), &mut store)
+            .await;
+        assert!(matches!(error, Err(ProjectionError::Failed(_))));
+        assert!(store.assets.is_empty() && store.summaries.is_empty());
+    }
+}

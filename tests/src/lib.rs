@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
+pub mod findings;
 mod server;
 mod store;
 
@@ -36,6 +37,33 @@ macro_rules! on_both_stores {
                     if let Some(backend) = palisade_tests::Backend::postgres().await {
                         super::$name(&backend).await;
                         backend.cleanup().await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// Runs each named `async fn(Backend)` as two multi-threaded tests,
+/// `sqlite::name` and `postgres::name`, for tests that open a
+/// [`TestStore`] in process (the function cleans up with `finish`).
+#[macro_export]
+macro_rules! in_process_on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(palisade_tests::Backend::sqlite()).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(backend) = palisade_tests::Backend::postgres().await {
+                        super::$name(backend).await;
                     }
                 }
             )+

@@ -131,30 +131,7 @@ async fn insert_raw(tx: &mut Transaction<'static, Any>, kind: StoreKind, id: &st
         .unwrap();
 }
 
-macro_rules! contract {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(palisade_tests::Backend::sqlite()).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if let Some(backend) = palisade_tests::Backend::postgres().await {
-                        super::$name(backend).await;
-                    }
-                }
-            )+
-        }
-    };
-}
-
-contract!(
+palisade_tests::in_process_on_both_stores!(
     appended_events_load_back_with_their_metadata,
     snapshots_are_taken_every_n_events_and_restore_the_aggregate,
     sixteen_racers_for_one_sequence_make_one_winner_and_lose_nothing,

@@ -6,7 +6,10 @@
 mod api_keys;
 mod concurrency;
 mod event_store_contract;
+mod findings;
 mod idempotency;
 mod openapi;
 mod rate_limits;
+mod risk_property;
+mod scheduler;
 mod server;

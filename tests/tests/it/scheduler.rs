@@ -1,0 +1,124 @@
+//! The scheduler on both stores, driven by a controllable clock: an expired
+//! risk acceptance reverts its finding to open, exactly once, and a fresh
+//! scheduler (a restart) finds what is due from the read model alone.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use palisade_domain::finding::{Finding, FindingCommand, Severity, Status};
+use palisade_domain::{AssetId, Environment, FindingId};
+use palisade_infra::readmodel::{get_finding, Partition};
+use palisade_infra::{Commands, ManualClock, ProjectionRunner, Scheduler};
+use palisade_tests::findings::{ingest, metadata};
+use palisade_tests::{Backend, TestStore};
+use uuid::Uuid;
+
+palisade_tests::in_process_on_both_stores!(an_expired_risk_acceptance_reopens_the_finding_once);
+
+const TENANT: &str = "ten_5c4ed01e000000000000000000000001";
+
+async fn an_expired_risk_acceptance_reopens_the_finding_once(backend: Backend) {
+    let test = TestStore::open(backend).await;
+    let commands = Commands::new(test.store.clone());
+    let runner = ProjectionRunner::new(
+        test.store.clone(),
+        palisade_projections::catalogue(),
+        &test.config,
+    );
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let at = |days: i64| t0 + chrono::Duration::days(days);
+    let meta = metadata(TENANT, Environment::Live, t0);
+    let id = FindingId::from_uuid(Uuid::new_v4()).to_string();
+    let asset = (AssetId::from_uuid(Uuid::new_v4()), "db.example.com");
+    let finding_id = FindingId::parse(&id).unwrap();
+    commands
+        .execute::<Finding>(
+            &id,
+            ingest(finding_id, asset, "Weak TLS", Severity::Medium, None, t0),
+            (),
+            &meta,
+        )
+        .await
+        .unwrap();
+    let accept = FindingCommand::AcceptRisk {
+        reason: "internal only".into(),
+        expires_at: at(30),
+        at: t0,
+    };
+    commands
+        .execute::<Finding>(&id, accept, (), &meta)
+        .await
+        .unwrap();
+    runner.catch_up("findings").await.unwrap();
+    let partition = Partition {
+        tenant_id: TENANT.into(),
+        environment: Environment::Live,
+    };
+    let status = || async {
+        get_finding(test.store.read_pool(), &partition, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert_eq!(status().await, Status::RiskAccepted);
+
+    let clock = Arc::new(ManualClock::new(at(29)));
+    let scheduler = Scheduler::new(test.store.clone(), clock.clone(), Duration::from_secs(1));
+    assert_eq!(scheduler.tick().await.unwrap().fired, 0, "nothing due yet");
+
+    clock.set(at(30));
+    assert_eq!(scheduler.tick().await.unwrap().fired, 1);
+    // The view has not caught up, so the next pass fires again: the command
+    // finds nothing left to expire and records nothing.
+    assert_eq!(scheduler.tick().await.unwrap().fired, 1);
+    let events = test.store.aggregate_events("Finding", &id).await.unwrap();
+    let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "FindingIngested",
+            "FindingRiskAccepted",
+            "FindingRiskAcceptanceExpired"
+        ],
+        "expired exactly once"
+    );
+    let expired = events[2].typed_metadata().unwrap();
+    assert_eq!(
+        (expired.actor.as_str(), expired.occurred_at),
+        ("scheduler", at(30))
+    );
+    runner.catch_up("findings").await.unwrap();
+    assert_eq!(status().await, Status::Open);
+    assert_eq!(scheduler.tick().await.unwrap().fired, 0);
+
+    // A restart: accept again, then a brand-new scheduler past the date
+    // finds the due finding from the read model and expires it.
+    let accept = FindingCommand::AcceptRisk {
+        reason: "again".into(),
+        expires_at: at(60),
+        at: at(31),
+    };
+    commands
+        .execute::<Finding>(
+            &id,
+            accept,
+            (),
+            &metadata(TENANT, Environment::Live, at(31)),
+        )
+        .await
+        .unwrap();
+    runner.catch_up("findings").await.unwrap();
+    drop(scheduler);
+    let restarted = Scheduler::new(
+        test.store.clone(),
+        Arc::new(ManualClock::new(at(90))),
+        Duration::from_secs(1),
+    );
+    assert_eq!(restarted.tick().await.unwrap().fired, 1);
+    runner.catch_up("findings").await.unwrap();
+    assert_eq!(status().await, Status::Open);
+    test.finish().await;
+}

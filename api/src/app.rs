@@ -67,6 +67,41 @@ impl App {
         Ok(version)
     }
 
+    /// Waits until the named projections (all, when `names` is empty) have
+    /// applied the feed as it stands now: every write acknowledged before
+    /// this call. 504 `consistency_timeout` after the strong-read timeout.
+    pub async fn await_views(&self, names: &[&str]) -> Result<(), ApiError> {
+        let head = self
+            .store
+            .feed_head_position()
+            .await
+            .map_err(ApiError::internal)?;
+        let deadline = tokio::time::Instant::now() + self.strong_read_timeout;
+        for projection in self.runner.projections() {
+            let name = projection.name();
+            if !names.is_empty() && !names.contains(&name) {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let applied = self
+                .runner
+                .wait_until_applied(name, head, left)
+                .await
+                .map_err(ApiError::internal)?;
+            if !applied {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::GATEWAY_TIMEOUT,
+                    "consistency_timeout",
+                    format!(
+                        "The {name} view did not catch up within {} ms; retry, or read without consistency=strong",
+                        self.strong_read_timeout.as_millis()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until the tenants view shows a tenant at `version` (so that,
     /// for example, a revoked key fails on the very next request). On
     /// timeout the command has still happened; the view catches up later.

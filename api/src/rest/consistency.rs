@@ -6,8 +6,6 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
-use tokio::time::Instant;
 
 use super::ApiError;
 use crate::server::AppState;
@@ -44,32 +42,7 @@ impl FromRequestParts<AppState> for Consistency {
         if !requested(parts)? {
             return Ok(Consistency);
         }
-        let app = &state.app;
-        let head = app
-            .store
-            .feed_head_position()
-            .await
-            .map_err(ApiError::internal)?;
-        let deadline = Instant::now() + app.strong_read_timeout;
-        for projection in app.runner.projections() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let applied = app
-                .runner
-                .wait_until_applied(projection.name(), head, left)
-                .await
-                .map_err(ApiError::internal)?;
-            if !applied {
-                return Err(ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "consistency_timeout",
-                    format!(
-                        "The {} view did not catch up within {} ms; retry, or read without consistency=strong",
-                        projection.name(),
-                        app.strong_read_timeout.as_millis()
-                    ),
-                ));
-            }
-        }
+        state.app.await_views(&[]).await?;
         Ok(Consistency)
     }
 }

@@ -166,25 +166,9 @@ pub async fn recalculate(
         Scope::FindingsWrite
     })?;
     let app = &state.app;
-    // Everything acknowledged so far must be in the views compared.
-    let head = app
-        .store
-        .feed_head_position()
-        .await
-        .map_err(ApiError::internal)?;
+    // Everything acknowledged so far must be in the view compared.
     let name = FindingsProjection.name();
-    if !app
-        .runner
-        .wait_until_applied(name, head, app.strong_read_timeout)
-        .await
-        .map_err(ApiError::internal)?
-    {
-        return Err(ApiError::new(
-            axum::http::StatusCode::GATEWAY_TIMEOUT,
-            "consistency_timeout",
-            "The findings view did not catch up in time; retry",
-        ));
-    }
+    app.await_views(&[name]).await?;
     let pool = app.store.read_pool();
     let partition = caller.partition();
     let previous = get_risk_summary(pool, &partition)

@@ -10,7 +10,7 @@ use palisade_projections::{AssetRow, FindingRow, FindingsStore, RiskSummaryRow, 
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::sql::{like_escape, Sql, Value};
+use super::sql::{Sql, Value};
 use super::{store_error, timestamp, SqlReadModel};
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -215,10 +215,11 @@ pub struct Partition {
 }
 
 impl Partition {
-    fn restrict(&self, sql: &mut Sql, alias: &str) {
-        sql.push(&format!(" WHERE {alias}tenant_id = "))
+    /// `WHERE tenant_id = … AND environment = …`.
+    pub(crate) fn restrict(&self, sql: &mut Sql) {
+        sql.push(" WHERE tenant_id = ")
             .bind(Value::Text(self.tenant_id.clone()))
-            .push(&format!(" AND {alias}environment = "))
+            .push(" AND environment = ")
             .bind(Value::Text(self.environment.as_str().into()));
     }
 }
@@ -287,17 +288,6 @@ pub struct Page<T> {
     pub total: i64,
 }
 
-fn in_list(sql: &mut Sql, column: &str, values: &[&str]) {
-    sql.push(&format!(" AND {column} IN ("));
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(Value::Text((*value).to_string()));
-    }
-    sql.push(")");
-}
-
 fn offset(page: u32, per_page: u32) -> i64 {
     i64::from(page.saturating_sub(1)) * i64::from(per_page)
 }
@@ -338,7 +328,7 @@ pub async fn get_finding(
     id: &str,
 ) -> Result<Option<FindingRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM findings");
-    partition.restrict(&mut sql, "");
+    partition.restrict(&mut sql);
     sql.push(" AND id = ").bind(Value::Text(id.into()));
     let row = sql.query().fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
@@ -354,7 +344,7 @@ pub async fn list_findings(
     paging: PageRequest,
 ) -> Result<Page<FindingRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM findings");
-    partition.restrict(&mut sql, "");
+    partition.restrict(&mut sql);
     let text = |v: &Option<String>| v.clone().map(Value::Text);
     if let Some(product) = text(&filter.product) {
         sql.push(" AND product = ").bind(product);
@@ -362,14 +352,10 @@ pub async fn list_findings(
     if let Some(category) = text(&filter.category) {
         sql.push(" AND category = ").bind(category);
     }
-    if !filter.severities.is_empty() {
-        let names: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
-        in_list(&mut sql, "severity", &names);
-    }
-    if !filter.statuses.is_empty() {
-        let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-        in_list(&mut sql, "status", &names);
-    }
+    let severities: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
+    sql.and_in("severity", &severities);
+    let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+    sql.and_in("status", &statuses);
     if let Some(asset) = &filter.asset {
         let column = if asset.starts_with("ast_") {
             "asset_id"
@@ -387,20 +373,10 @@ pub async fn list_findings(
         sql.push(" AND assignee = ").bind(assignee);
     }
     if let Some(tag) = &filter.tag {
-        sql.push(" AND tags LIKE ")
-            .bind(Value::Text(format!(
-                "%|{}|%",
-                like_escape(&tag.to_lowercase())
-            )))
-            .push(" ESCAPE '\\'");
+        sql.and_contains("tags", &format!("|{}|", tag.to_lowercase()));
     }
     if let Some(search) = &filter.search {
-        sql.push(" AND search_text LIKE ")
-            .bind(Value::Text(format!(
-                "%{}%",
-                like_escape(&search.to_lowercase())
-            )))
-            .push(" ESCAPE '\\'");
+        sql.and_contains("search_text", &search.to_lowercase());
     }
     if let Some(after) = &filter.created_after {
         sql.push(" AND created_at > ")
@@ -458,14 +434,9 @@ pub async fn list_assets(
     paging: PageRequest,
 ) -> Result<Page<AssetRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM assets");
-    partition.restrict(&mut sql, "");
+    partition.restrict(&mut sql);
     if let Some(search) = &filter.search {
-        sql.push(" AND LOWER(identifier) LIKE ")
-            .bind(Value::Text(format!(
-                "%{}%",
-                like_escape(&search.to_lowercase())
-            )))
-            .push(" ESCAPE '\\'");
+        sql.and_contains("LOWER(identifier)", &search.to_lowercase());
     }
     if let Some(min_risk) = filter.min_risk {
         sql.push(" AND risk_score >= ").bind(Value::Real(min_risk));
@@ -486,7 +457,7 @@ pub async fn get_asset(
     id_or_identifier: &str,
 ) -> Result<Option<AssetRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM assets");
-    partition.restrict(&mut sql, "");
+    partition.restrict(&mut sql);
     let column = if id_or_identifier.starts_with("ast_") {
         "id"
     } else {
@@ -504,7 +475,7 @@ pub async fn get_risk_summary(
     partition: &Partition,
 ) -> Result<Option<RiskSummaryRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM risk_summaries");
-    partition.restrict(&mut sql, "");
+    partition.restrict(&mut sql);
     let row = sql.query().fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
 }
@@ -517,14 +488,14 @@ pub async fn risk_history(
     since: NaiveDate,
 ) -> Result<(Option<f64>, Vec<(NaiveDate, f64)>), sqlx::Error> {
     let mut before = Sql::new("SELECT risk_score FROM risk_history");
-    partition.restrict(&mut before, "");
+    partition.restrict(&mut before);
     before
         .push(" AND day < ")
         .bind(Value::Text(since.to_string()))
         .push(" ORDER BY day DESC LIMIT 1");
     let carried: Option<f64> = before.query_scalar().fetch_optional(pool).await?;
     let mut window = Sql::new("SELECT day, risk_score FROM risk_history");
-    partition.restrict(&mut window, "");
+    partition.restrict(&mut window);
     window
         .push(" AND day >= ")
         .bind(Value::Text(since.to_string()))
@@ -550,7 +521,7 @@ pub async fn counted_findings(
     partition: &Partition,
 ) -> Result<Vec<FindingRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM findings");
-    partition.restrict(&mut sql, "");
+    partition.restrict(&mut sql);
     sql.push(" AND status IN ('open', 'confirmed')");
     let rows = sql.query().fetch_all(pool).await?;
     rows.iter().map(from_doc).collect()

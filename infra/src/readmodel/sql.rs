@@ -13,6 +13,21 @@ pub(crate) enum Value {
     Int(i64),
 }
 
+/// Binds every value, in order, to a query or scalar query.
+macro_rules! bind_all {
+    ($query:expr, $values:expr) => {{
+        let mut query = $query;
+        for value in $values {
+            query = match value {
+                Value::Text(text) => query.bind(text.as_str()),
+                Value::Real(real) => query.bind(*real),
+                Value::Int(int) => query.bind(*int),
+            };
+        }
+        query
+    }};
+}
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Sql {
     text: String,
@@ -39,6 +54,29 @@ impl Sql {
         self
     }
 
+    /// `AND {column} IN ($n, …)`; nothing when `values` is empty.
+    pub fn and_in(&mut self, column: &str, values: &[&str]) -> &mut Self {
+        if values.is_empty() {
+            return self;
+        }
+        self.push(&format!(" AND {column} IN ("));
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(Value::Text((*value).to_string()));
+        }
+        self.push(")")
+    }
+
+    /// `AND {column} LIKE '%text%'`, with `text` taken literally
+    /// (the caller lower-cases both sides when it wants no case).
+    pub fn and_contains(&mut self, column: &str, text: &str) -> &mut Self {
+        self.push(&format!(" AND {column} LIKE "))
+            .bind(Value::Text(format!("%{}%", like_escape(text))))
+            .push(" ESCAPE '\\'")
+    }
+
     /// `SELECT COUNT(*)` over the rows this query returns.
     pub fn counted(&self) -> Sql {
         Sql {
@@ -52,27 +90,11 @@ impl Sql {
         T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>,
         (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        let mut query = sqlx::query_scalar(&self.text);
-        for value in &self.values {
-            query = match value {
-                Value::Text(text) => query.bind(text.as_str()),
-                Value::Real(real) => query.bind(*real),
-                Value::Int(int) => query.bind(*int),
-            };
-        }
-        query
+        bind_all!(sqlx::query_scalar(&self.text), &self.values)
     }
 
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
-        let mut query = sqlx::query(&self.text);
-        for value in &self.values {
-            query = match value {
-                Value::Text(text) => query.bind(text.as_str()),
-                Value::Real(real) => query.bind(*real),
-                Value::Int(int) => query.bind(*int),
-            };
-        }
-        query
+        bind_all!(sqlx::query(&self.text), &self.values)
     }
 }
 

@@ -93,10 +93,7 @@ pub async fn list_timeline(
     limit: u32,
 ) -> Result<Vec<TimelineEntry>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM timeline");
-    sql.push(" WHERE tenant_id = ")
-        .bind(Value::Text(partition.tenant_id.clone()))
-        .push(" AND environment = ")
-        .bind(Value::Text(partition.environment.as_str().into()));
+    partition.restrict(&mut sql);
     if let Some(since) = &filter.since {
         sql.push(" AND occurred_at >= ")
             .bind(Value::Text(timestamp(since)));
@@ -109,16 +106,8 @@ pub async fn list_timeline(
         sql.push(" AND finding_id = ")
             .bind(Value::Text(finding_id.clone()));
     }
-    if !filter.types.is_empty() {
-        sql.push(" AND event_type IN (");
-        for (i, event_type) in filter.types.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(Value::Text(event_type.clone()));
-        }
-        sql.push(")");
-    }
+    let types: Vec<&str> = filter.types.iter().map(String::as_str).collect();
+    sql.and_in("event_type", &types);
     if let Some((occurred_at, id)) = &filter.after {
         sql.push(" AND (occurred_at < ")
             .bind(Value::Text(occurred_at.clone()))

@@ -1,0 +1,688 @@
+//! `scripts/bench`: Palisade's benchmark. In one run, per store (SQLite and
+//! PostgreSQL): the store's raw limit for one command's statements,
+//! single-command ingest at several concurrencies with projection lag,
+//! bulk ingest, queries at scale, a projection rebuild and the server's
+//! memory. Writes `target/bench/report.json` and prints a markdown table.
+//! Targets are reported beside the figures, never asserted.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use palisade_tests::{Backend, Server};
+use serde_json::{json, Value};
+use sqlx::Executor;
+
+struct Options {
+    quick: bool,
+    findings: u64,
+    stores: Vec<String>,
+    seconds: u64,
+    concurrency: Vec<usize>,
+}
+
+impl Options {
+    fn parse() -> Self {
+        let mut options = Options {
+            quick: false,
+            findings: 100_000,
+            stores: vec!["sqlite".into(), "postgres".into()],
+            seconds: 15,
+            concurrency: vec![1, 8, 32],
+        };
+        let mut args = std::env::args().skip(1);
+        let mut findings_given = false;
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--findings" => {
+                    options.findings = args
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .expect("--findings N");
+                    findings_given = true;
+                }
+                "--stores" => {
+                    options.stores = args
+                        .next()
+                        .expect("--stores sqlite,postgres")
+                        .split(',')
+                        .map(str::to_string)
+                        .collect()
+                }
+                "--seconds" => {
+                    options.seconds = args
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .expect("--seconds N")
+                }
+                "-h" | "--help" => {
+                    println!("scripts/bench [--quick] [--findings N] [--stores sqlite,postgres] [--seconds N]");
+                    std::process::exit(0);
+                }
+                other => panic!("unknown argument {other}; see --help"),
+            }
+        }
+        if options.quick {
+            options.seconds = options.seconds.min(5);
+            if !findings_given {
+                options.findings = 10_000;
+            }
+        }
+        options
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap()
+}
+
+/// p50 / p99 / max in milliseconds of a histogram of microseconds.
+fn percentiles(h: &Histogram<u64>) -> Value {
+    let ms = |us: u64| (us as f64 / 1000.0 * 100.0).round() / 100.0;
+    json!({
+        "count": h.len(),
+        "p50_ms": ms(h.value_at_quantile(0.50)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "max_ms": ms(h.max()),
+    })
+}
+
+fn finding(n: u64, run: &str) -> Value {
+    let severities = ["critical", "high", "medium", "low", "info"];
+    let product = ["zap", "nuclei", "sarif", "burp"][(n % 4) as usize];
+    json!({
+        "product": product,
+        "category": "vulnerability",
+        "title": format!("Finding {run}-{n}"),
+        "description": format!("Bench finding number {n} of run {run}, with some searchable text: token{}", n % 997),
+        "severity": severities[(n % 5) as usize],
+        "asset_identifier": format!("host-{}.bench.example", n % 1000),
+        "likelihood": ((n % 10) as f64) / 10.0,
+        "impact": ((n % 7) as f64) / 7.0,
+        "tags": [format!("team-{}", n % 5)],
+    })
+}
+
+/// RSS and peak RSS of a process, in MB.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| (kb / 1024.0 * 10.0).round() / 10.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The store's own limit: the statements one command issues (load the
+/// aggregate's events; append one event in a transaction), straight over
+/// sqlx, at `concurrency`, for `seconds`. Commands per second.
+async fn raw_limit(backend: &Backend, concurrency: usize, seconds: u64) -> Value {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(histogram()));
+    let payload = json!({"FindingIngested": finding(0, "raw")}).to_string();
+    let metadata = json!({"tenant_id": "ten_raw", "environment": "live"}).to_string();
+    let mut workers = Vec::new();
+    let url = backend.database_url().map(str::to_string);
+    let sqlite_path = backend.dir.join("palisade.db");
+    let pg = match &url {
+        Some(url) => Some(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(concurrency as u32)
+                .connect(url)
+                .await
+                .unwrap(),
+        ),
+        None => None,
+    };
+    let lite = match &url {
+        Some(_) => None,
+        None => Some(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(concurrency as u32)
+                .connect_with(
+                    sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(&sqlite_path)
+                        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(30)),
+                )
+                .await
+                .unwrap(),
+        ),
+    };
+    for worker in 0..concurrency {
+        let (stop, done, errors, latencies) = (
+            stop.clone(),
+            done.clone(),
+            errors.clone(),
+            latencies.clone(),
+        );
+        let (payload, metadata, pg, lite) =
+            (payload.clone(), metadata.clone(), pg.clone(), lite.clone());
+        workers.push(tokio::spawn(async move {
+            let mut local = histogram();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let id = format!("raw-{worker}-{n}-{}", uuid::Uuid::new_v4().simple());
+                let started = Instant::now();
+                let result: Result<(), sqlx::Error> = async {
+                    const LOAD: &str = "SELECT event_type, event_version, payload, metadata, sequence FROM events
+                                        WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence";
+                    const APPEND: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                                          VALUES ($1, $2, $3, $4, $5, $6, $7)";
+                    if let Some(pool) = &pg {
+                        sqlx::query(LOAD).bind("Finding").bind(&id).fetch_all(pool).await?;
+                        let mut tx = pool.begin().await?;
+                        let payload: Value = serde_json::from_str(&payload).unwrap();
+                        let metadata: Value = serde_json::from_str(&metadata).unwrap();
+                        sqlx::query(APPEND)
+                            .bind("Finding").bind(&id).bind(1i64).bind("FindingIngested").bind("1")
+                            .bind(payload).bind(metadata)
+                            .execute(&mut *tx).await?;
+                        tx.commit().await?;
+                    } else if let Some(pool) = &lite {
+                        sqlx::query(LOAD).bind("Finding").bind(&id).fetch_all(pool).await?;
+                        let mut tx = pool.begin().await?;
+                        sqlx::query(APPEND)
+                            .bind("Finding").bind(&id).bind(1i64).bind("FindingIngested").bind("1")
+                            .bind(&payload).bind(&metadata)
+                            .execute(&mut *tx).await?;
+                        tx.commit().await?;
+                    }
+                    Ok(())
+                }
+                .await;
+                match result {
+                    Ok(()) => {
+                        local.record(started.elapsed().as_micros() as u64).unwrap();
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies.lock().unwrap().add(&local).unwrap();
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // The raw rows are not valid events for the projections: remove them
+    // before the server reads the feed (it is stopped meanwhile).
+    if let Some(pool) = &pg {
+        pool.execute("DELETE FROM events WHERE aggregate_id LIKE 'raw-%'")
+            .await
+            .unwrap();
+    }
+    if let Some(pool) = &lite {
+        pool.execute("DELETE FROM events WHERE aggregate_id LIKE 'raw-%'")
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let latencies = latencies.lock().unwrap();
+    json!({
+        "concurrency": concurrency,
+        "per_second": (done.load(Ordering::Relaxed) as f64 / elapsed).round(),
+        "errors": errors.load(Ordering::Relaxed),
+        "latency": percentiles(&latencies),
+    })
+}
+
+/// Single-command ingest at `concurrency` for `seconds`, sampling how long
+/// a plain GET takes to see each sampled finding (projection lag).
+async fn ingest_load(server: &Server, key: &str, concurrency: usize, seconds: u64) -> Value {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(histogram()));
+    let lags = Arc::new(Mutex::new(histogram()));
+    let max_lag_events = Arc::new(AtomicU64::new(0));
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (stop, errors, latencies, lags) = (
+            stop.clone(),
+            errors.clone(),
+            latencies.clone(),
+            lags.clone(),
+        );
+        let (http, base, key, run) = (
+            server.http.clone(),
+            server.base_url.clone(),
+            key.to_string(),
+            run.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut local = histogram();
+            let mut n = 0u64;
+            let mut probes = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let body = finding(worker as u64 * 10_000_000 + n, &run);
+                let started = Instant::now();
+                let response = http
+                    .post(format!("{base}/v1/findings"))
+                    .header("x-api-key", &key)
+                    .json(&body)
+                    .send()
+                    .await;
+                let answered = Instant::now();
+                let ok = match response {
+                    Ok(r) if r.status().as_u16() == 201 => r.json::<Value>().await.ok(),
+                    _ => None,
+                };
+                let Some(created) = ok else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                local
+                    .record((answered - started).as_micros() as u64)
+                    .unwrap();
+                // Probe one in ten: poll a plain GET until it shows the finding.
+                if n % 10 == 1 {
+                    let id = created["data"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let (http, base, key, lags) =
+                        (http.clone(), base.clone(), key.clone(), lags.clone());
+                    probes.push(tokio::spawn(async move {
+                        loop {
+                            let seen = http
+                                .get(format!("{base}/v1/findings/{id}"))
+                                .header("x-api-key", &key)
+                                .send()
+                                .await;
+                            if seen.is_ok_and(|r| r.status().as_u16() == 200) {
+                                lags.lock()
+                                    .unwrap()
+                                    .record(answered.elapsed().as_micros().max(1) as u64)
+                                    .unwrap();
+                                return;
+                            }
+                            if answered.elapsed() > Duration::from_secs(60) {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                    }));
+                }
+            }
+            for probe in probes {
+                let _ = probe.await;
+            }
+            latencies.lock().unwrap().add(&local).unwrap();
+        }));
+    }
+    // The runner's own lag, sampled through the admin API.
+    let watcher = {
+        let (stop, max_lag_events) = (stop.clone(), max_lag_events.clone());
+        let (http, base, token) = (
+            server.http.clone(),
+            server.base_url.clone(),
+            server.admin_token.clone(),
+        );
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(r) = http
+                    .get(format!("{base}/v1/admin/projections"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                {
+                    if let Ok(body) = r.json::<Value>().await {
+                        for p in body["data"].as_array().into_iter().flatten() {
+                            if p["name"] == "findings" {
+                                max_lag_events.fetch_max(
+                                    p["lag_events"].as_u64().unwrap_or(0),
+                                    Ordering::Relaxed,
+                                );
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    watcher.await.unwrap();
+    let latencies = latencies.lock().unwrap();
+    let lags = lags.lock().unwrap();
+    json!({
+        "concurrency": concurrency,
+        "per_second": (latencies.len() as f64 / elapsed).round(),
+        "errors": errors.load(Ordering::Relaxed),
+        "latency": percentiles(&latencies),
+        "projection_lag": percentiles(&lags),
+        "runner_max_lag_events": max_lag_events.load(Ordering::Relaxed),
+    })
+}
+
+async fn post_bulk(server: &Server, key: &str, from: u64, count: u64, run: &str) {
+    let items: Vec<Value> = (from..from + count).map(|n| finding(n, run)).collect();
+    let response = server
+        .http
+        .post(server.url("/v1/findings/bulk"))
+        .header("x-api-key", key)
+        .json(&json!({ "findings": items }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "bulk: {body}");
+    assert_eq!(
+        body["data"]["failed"], 0,
+        "bulk: {}",
+        body["data"]["results"][0]
+    );
+}
+
+/// Loads the store up to `total` findings with bulk requests; findings/s of
+/// the first `measured` requests.
+async fn bulk_load(server: &Server, key: &str, total: u64, measured: u64) -> Value {
+    let run = "bulk";
+    let per_request = 1000;
+    let mut loaded = 0;
+    let started = Instant::now();
+    let mut measured_rate = None;
+    let mut request = 0;
+    while loaded < total {
+        let count = per_request.min(total - loaded);
+        post_bulk(server, key, loaded, count, run).await;
+        loaded += count;
+        request += 1;
+        if request == measured || loaded == total && measured_rate.is_none() {
+            measured_rate = Some(loaded as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    json!({
+        "findings_per_request": per_request,
+        "findings_per_second": measured_rate.unwrap_or(0.0).round(),
+        "loaded": loaded,
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    })
+}
+
+async fn query_latencies(server: &Server, key: &str, iterations: usize) -> Value {
+    let queries = [
+        (
+            "list_high_by_risk",
+            "/v1/findings?severity=high&sort=risk&per_page=50",
+        ),
+        ("search", "/v1/findings?search=token42"),
+        ("overview", "/v1/overview"),
+        ("assets_by_risk", "/v1/assets?sort=risk"),
+    ];
+    let mut report = BTreeMap::new();
+    for (name, path) in queries {
+        let mut h = histogram();
+        for _ in 0..iterations {
+            let started = Instant::now();
+            let r = server
+                .http
+                .get(server.url(path))
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+            let _ = r.bytes().await.unwrap();
+            h.record(started.elapsed().as_micros() as u64).unwrap();
+        }
+        report.insert(name, json!({ "path": path, "latency": percentiles(&h) }));
+    }
+    json!(report)
+}
+
+async fn start(backend: &Backend) -> Server {
+    let options = palisade_tests::ServerOptions {
+        admin_token: Some("bench".into()),
+        env: vec![("PALISADE_DB_MAX_CONNECTIONS".into(), "32".into())],
+    };
+    Server::start_with(backend, options).await
+}
+
+async fn rebuild(backend: &Backend) -> Value {
+    let output = tokio::process::Command::new(palisade_tests::binary())
+        .args(["projections", "rebuild", "findings"])
+        .env_clear()
+        .envs(backend.env())
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    // "rebuilt findings: N events in S s (R events/s)"
+    let numbers: Vec<f64> = text
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    json!({
+        "output": text.trim(),
+        "events": numbers.first(),
+        "seconds": numbers.get(1),
+        "events_per_second": numbers.get(2),
+    })
+}
+
+async fn bench_store(kind: &str, options: &Options) -> Value {
+    let backend = match kind {
+        "sqlite" => Backend::sqlite(),
+        "postgres" => Backend::postgres()
+            .await
+            .expect("PostgreSQL for the benchmark"),
+        other => panic!("unknown store {other}"),
+    };
+    eprintln!("== {kind}");
+    // The raw limit first, on the empty store, before the server starts.
+    {
+        let server = start(&backend).await; // creates and migrates the store
+        drop(server);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut raw = Vec::new();
+    for &c in &options.concurrency {
+        eprintln!("   raw limit, c={c}");
+        raw.push(raw_limit(&backend, c, options.seconds).await);
+    }
+    let mut server = start(&backend).await;
+    let (status, body) = server
+        .admin_post(
+            "/v1/admin/tenants",
+            json!({"name": "Bench", "plan": "unlimited"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = body["data"]["api_key"]["key"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (idle_rss, _) = memory(server.pid());
+    let mut ingest = Vec::new();
+    for &c in &options.concurrency {
+        eprintln!("   single-command ingest, c={c}");
+        ingest.push(ingest_load(&server, &key, c, options.seconds).await);
+    }
+    eprintln!("   bulk ingest up to {} findings", options.findings);
+    let bulk = bulk_load(
+        &server,
+        &key,
+        options.findings,
+        if options.quick { 5 } else { 20 },
+    )
+    .await;
+    // Let the views catch up before timing queries.
+    let caught_up = Instant::now();
+    let r = server
+        .http
+        .get(server.url("/v1/overview?consistency=strong"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    let catch_up_ms = caught_up.elapsed().as_millis();
+    let overview: Value = r.json().await.unwrap_or_default();
+    eprintln!(
+        "   queries over {} findings",
+        overview["data"]["findings"]["total"]
+    );
+    let queries = query_latencies(&server, &key, if options.quick { 50 } else { 200 }).await;
+    let (_, peak_rss) = memory(server.pid());
+    server.signal("TERM");
+    let _ = server.wait(Duration::from_secs(60)).await;
+    eprintln!("   rebuild findings");
+    let rebuild = rebuild(&backend).await;
+    backend.cleanup().await;
+    json!({
+        "store": kind,
+        "raw_limit": raw,
+        "ingest": ingest,
+        "bulk": bulk,
+        "views_catch_up_after_bulk_ms": catch_up_ms,
+        "findings_total": overview["data"]["findings"]["total"],
+        "queries": queries,
+        "rebuild": rebuild,
+        "rss_mb": { "idle": idle_rss, "peak": peak_rss },
+    })
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown")
+        .trim()
+        .to_string();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory_gb = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| (kb / 1024.0 / 1024.0).round());
+    json!({ "cpu": cpu, "cores": cores, "memory_gb": memory_gb, "os": std::env::consts::OS })
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+fn markdown(report: &Value) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| store | figure | API | raw limit | API / raw | target |\n|---|---|---|---|---|---|\n",
+    );
+    for store in report["stores"].as_array().into_iter().flatten() {
+        let kind = store["store"].as_str().unwrap_or_default();
+        let raws = store["raw_limit"].as_array().cloned().unwrap_or_default();
+        for (i, run) in store["ingest"].as_array().into_iter().flatten().enumerate() {
+            let raw = raws.get(i).map_or(0.0, |r| f(&r["per_second"]));
+            let api = f(&run["per_second"]);
+            let target = match (kind, run["concurrency"].as_u64()) {
+                ("postgres", Some(32)) => "≥ 0.7 × raw, p99 < 25 ms",
+                ("sqlite", Some(32)) => "≥ 0.7 × raw",
+                _ => "",
+            };
+            out.push_str(&format!(
+                "| {kind} | ingest c={} (req/s; p50 / p99 / max ms; errors) | {api:.0}; {} / {} / {}; {} | {raw:.0}; {} / {} ms | {:.2} | {target} |\n",
+                run["concurrency"],
+                run["latency"]["p50_ms"], run["latency"]["p99_ms"], run["latency"]["max_ms"], run["errors"],
+                raws.get(i).map_or(json!(null), |r| r["latency"]["p50_ms"].clone()),
+                raws.get(i).map_or(json!(null), |r| r["latency"]["p99_ms"].clone()),
+                if raw > 0.0 { api / raw } else { 0.0 },
+            ));
+            out.push_str(&format!(
+                "| {kind} | projection lag c={} (p50 / p99 ms; runner max lag events) | {} / {}; {} | | | p99 < 250 ms |\n",
+                run["concurrency"], run["projection_lag"]["p50_ms"], run["projection_lag"]["p99_ms"], run["runner_max_lag_events"],
+            ));
+        }
+        out.push_str(&format!(
+            "| {kind} | bulk ingest (findings/s) | {} | | | ≥ 20,000 (PostgreSQL) |\n",
+            store["bulk"]["findings_per_second"]
+        ));
+        for (name, q) in store["queries"].as_object().into_iter().flatten() {
+            out.push_str(&format!(
+                "| {kind} | {name} at {} findings (p50 / p99 ms) | {} / {} | | | p99 < 20 ms at 1,000,000 |\n",
+                store["findings_total"], q["latency"]["p50_ms"], q["latency"]["p99_ms"]
+            ));
+        }
+        out.push_str(&format!(
+            "| {kind} | rebuild findings (events/s) | {} | | | ≥ 50,000 |\n",
+            store["rebuild"]["events_per_second"]
+        ));
+        out.push_str(&format!(
+            "| {kind} | RSS idle / peak (MB) | {} / {} | | | < 60 / < 500 at 1,000,000 |\n",
+            store["rss_mb"]["idle"], store["rss_mb"]["peak"]
+        ));
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let options = Options::parse();
+    let started = Instant::now();
+    let mut stores = Vec::new();
+    for kind in &options.stores {
+        stores.push(bench_store(kind, &options).await);
+    }
+    let report = json!({
+        "machine": machine(),
+        "commit": commit(),
+        "when": chrono::Utc::now().to_rfc3339(),
+        "options": {
+            "quick": options.quick,
+            "findings": options.findings,
+            "seconds_per_load": options.seconds,
+            "concurrency": options.concurrency,
+        },
+        "seconds": started.elapsed().as_secs(),
+        "stores": stores,
+    });
+    let dir = std::path::Path::new("target/bench");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
+    println!("{}", markdown(&report));
+    println!(
+        "machine: {}; commit {}; {} s; report: target/bench/report.json",
+        report["machine"], report["commit"], report["seconds"]
+    );
+}

@@ -132,6 +132,14 @@ pub(super) async fn apply_batch(
                     source,
                 })?;
         }
+        model
+            .flush()
+            .await
+            .map_err(|source| RunnerError::Projection {
+                name: projection.name(),
+                position: to,
+                source: source.into(),
+            })?;
     }
     tx.commit().await?;
     Ok(to)

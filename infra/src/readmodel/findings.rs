@@ -13,22 +13,17 @@ use sqlx::{AnyPool, Row};
 use super::sql::{Sql, Value};
 use super::{store_error, timestamp, SqlReadModel};
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError(Box::new(e)))
-}
-
 fn from_doc<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<T, sqlx::Error> {
     let doc: String = row.try_get("doc")?;
     serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-fn tags_column(tags: &[String]) -> String {
-    format!("|{}|", tags.join("|"))
-}
-
 #[async_trait]
 impl FindingsStore for SqlReadModel<'_> {
     async fn get_finding(&mut self, id: &str) -> Result<Option<FindingRow>, StoreError> {
+        if let Some(row) = self.pending.findings.get(id) {
+            return Ok(Some(row.clone()));
+        }
         let row = sqlx::query("SELECT doc FROM findings WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut **self.tx)
@@ -37,49 +32,17 @@ impl FindingsStore for SqlReadModel<'_> {
         row.as_ref().map(from_doc).transpose().map_err(store_error)
     }
 
-    async fn save_finding(&mut self, f: &FindingRow) -> Result<(), StoreError> {
-        let d = &f.details;
-        let search = format!("{}\n{}", d.title, d.description).to_lowercase();
-        sqlx::query(
-            "INSERT INTO findings (id, tenant_id, environment, asset_id, product, category,
-                 asset_identifier, title, search_text, severity, severity_rank, status, cve,
-                 assignee, tags, risk_score, accepted_until, created_at, updated_at, doc)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     $17, $18, $19, $20)
-             ON CONFLICT (id) DO UPDATE SET
-                 title = excluded.title, search_text = excluded.search_text,
-                 severity = excluded.severity, severity_rank = excluded.severity_rank,
-                 status = excluded.status, assignee = excluded.assignee, tags = excluded.tags,
-                 risk_score = excluded.risk_score, accepted_until = excluded.accepted_until,
-                 updated_at = excluded.updated_at, doc = excluded.doc",
-        )
-        .bind(&f.id)
-        .bind(&f.tenant_id)
-        .bind(f.environment.as_str())
-        .bind(&f.asset_id)
-        .bind(&d.product)
-        .bind(&d.category)
-        .bind(&d.asset_identifier)
-        .bind(&d.title)
-        .bind(search)
-        .bind(d.severity.as_str())
-        .bind(d.severity.rank())
-        .bind(f.status.as_str())
-        .bind(d.cve.as_deref())
-        .bind(f.assignee.as_deref())
-        .bind(tags_column(&d.tags))
-        .bind(f.risk_score)
-        .bind(f.accepted_until.as_ref().map(timestamp))
-        .bind(timestamp(&f.created_at))
-        .bind(timestamp(&f.updated_at))
-        .bind(to_json(f)?)
-        .execute(&mut **self.tx)
-        .await
-        .map_err(store_error)?;
+    async fn save_finding(&mut self, finding: &FindingRow) -> Result<(), StoreError> {
+        self.pending
+            .findings
+            .insert(finding.id.clone(), finding.clone());
         Ok(())
     }
 
     async fn get_asset(&mut self, id: &str) -> Result<Option<AssetRow>, StoreError> {
+        if let Some(row) = self.pending.assets.get(id) {
+            return Ok(Some(row.clone()));
+        }
         let row = sqlx::query("SELECT doc FROM assets WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut **self.tx)
@@ -88,26 +51,8 @@ impl FindingsStore for SqlReadModel<'_> {
         row.as_ref().map(from_doc).transpose().map_err(store_error)
     }
 
-    async fn save_asset(&mut self, a: &AssetRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO assets (id, tenant_id, environment, identifier, risk_score,
-                                 open_findings, last_seen, doc)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (id) DO UPDATE SET
-                 risk_score = excluded.risk_score, open_findings = excluded.open_findings,
-                 last_seen = excluded.last_seen, doc = excluded.doc",
-        )
-        .bind(&a.id)
-        .bind(&a.tenant_id)
-        .bind(a.environment.as_str())
-        .bind(&a.identifier)
-        .bind(a.risk_score)
-        .bind(a.open_findings)
-        .bind(timestamp(&a.last_seen))
-        .bind(to_json(a)?)
-        .execute(&mut **self.tx)
-        .await
-        .map_err(store_error)?;
+    async fn save_asset(&mut self, asset: &AssetRow) -> Result<(), StoreError> {
+        self.pending.assets.insert(asset.id.clone(), asset.clone());
         Ok(())
     }
 
@@ -116,6 +61,7 @@ impl FindingsStore for SqlReadModel<'_> {
         tenant_id: &str,
         environment: Environment,
     ) -> Result<Vec<AssetRow>, StoreError> {
+        self.flush().await?;
         let rows = sqlx::query("SELECT doc FROM assets WHERE tenant_id = $1 AND environment = $2")
             .bind(tenant_id)
             .bind(environment.as_str())
@@ -133,6 +79,7 @@ impl FindingsStore for SqlReadModel<'_> {
         tenant_id: &str,
         environment: Environment,
     ) -> Result<Vec<(String, f64, Severity)>, StoreError> {
+        self.flush().await?;
         let rows = sqlx::query(
             "SELECT asset_id, risk_score, severity FROM findings
               WHERE tenant_id = $1 AND environment = $2 AND status IN ('open', 'confirmed')",
@@ -162,6 +109,10 @@ impl FindingsStore for SqlReadModel<'_> {
         tenant_id: &str,
         environment: Environment,
     ) -> Result<Option<RiskSummaryRow>, StoreError> {
+        let key = (tenant_id.to_string(), environment);
+        if let Some(row) = self.pending.summaries.get(&key) {
+            return Ok(Some(row.clone()));
+        }
         let row =
             sqlx::query("SELECT doc FROM risk_summaries WHERE tenant_id = $1 AND environment = $2")
                 .bind(tenant_id)
@@ -174,35 +125,14 @@ impl FindingsStore for SqlReadModel<'_> {
 
     async fn save_risk_summary(
         &mut self,
-        s: &RiskSummaryRow,
+        summary: &RiskSummaryRow,
         day: NaiveDate,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO risk_summaries (tenant_id, environment, risk_score, doc)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (tenant_id, environment) DO UPDATE SET
-                 risk_score = excluded.risk_score, doc = excluded.doc",
-        )
-        .bind(&s.tenant_id)
-        .bind(s.environment.as_str())
-        .bind(s.risk_score)
-        .bind(to_json(s)?)
-        .execute(&mut **self.tx)
-        .await
-        .map_err(store_error)?;
-        sqlx::query(
-            "INSERT INTO risk_history (tenant_id, environment, day, risk_score)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (tenant_id, environment, day) DO UPDATE SET
-                 risk_score = excluded.risk_score",
-        )
-        .bind(&s.tenant_id)
-        .bind(s.environment.as_str())
-        .bind(day.to_string())
-        .bind(s.risk_score)
-        .execute(&mut **self.tx)
-        .await
-        .map_err(store_error)?;
+        let key = (summary.tenant_id.clone(), summary.environment);
+        self.pending
+            .history
+            .insert((key.0.clone(), key.1, day), summary.risk_score);
+        self.pending.summaries.insert(key, summary.clone());
         Ok(())
     }
 }

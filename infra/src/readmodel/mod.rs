@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod findings;
+mod pending;
 mod sql;
 mod tenants;
 mod timeline;
@@ -24,13 +25,19 @@ use palisade_projections::StoreError;
 use sqlx::{Any, Transaction};
 
 /// The runner's open transaction, seen as every read model's store.
+/// Findings, assets, risk and timeline rows are written behind (see
+/// `pending`): call [`SqlReadModel::flush`] before committing.
 pub struct SqlReadModel<'t> {
     tx: &'t mut Transaction<'static, Any>,
+    pending: pending::Pending,
 }
 
 impl<'t> SqlReadModel<'t> {
     pub fn new(tx: &'t mut Transaction<'static, Any>) -> Self {
-        Self { tx }
+        Self {
+            tx,
+            pending: pending::Pending::default(),
+        }
     }
 }
 

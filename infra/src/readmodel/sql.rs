@@ -11,6 +11,7 @@ pub(crate) enum Value {
     Text(String),
     Real(f64),
     Int(i64),
+    Null,
 }
 
 /// Binds every value, in order, to a query or scalar query.
@@ -22,6 +23,7 @@ macro_rules! bind_all {
                 Value::Text(text) => query.bind(text.as_str()),
                 Value::Real(real) => query.bind(*real),
                 Value::Int(int) => query.bind(*int),
+                Value::Null => query.bind(None::<String>),
             };
         }
         query

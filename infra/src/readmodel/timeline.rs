@@ -12,24 +12,7 @@ use super::{store_error, timestamp, SqlReadModel};
 #[async_trait]
 impl TimelineStore for SqlReadModel<'_> {
     async fn insert_timeline_entry(&mut self, entry: &TimelineEntry) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(entry).map_err(|e| StoreError(Box::new(e)))?;
-        sqlx::query(
-            "INSERT INTO timeline (id, tenant_id, environment, occurred_at, event_type,
-                                   finding_id, asset_id, doc)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&entry.id)
-        .bind(&entry.tenant_id)
-        .bind(entry.environment.as_str())
-        .bind(timestamp(&entry.occurred_at))
-        .bind(&entry.event_type)
-        .bind(entry.finding_id.as_deref())
-        .bind(entry.asset_id.as_deref())
-        .bind(doc)
-        .execute(&mut **self.tx)
-        .await
-        .map_err(store_error)?;
+        self.pending.timeline.push(entry.clone());
         Ok(())
     }
 
@@ -37,6 +20,9 @@ impl TimelineStore for SqlReadModel<'_> {
         &mut self,
         finding_id: &str,
     ) -> Result<Option<TimelineSubject>, StoreError> {
+        if let Some(subject) = self.pending.subjects.get(finding_id) {
+            return Ok(Some(subject.clone()));
+        }
         let row =
             sqlx::query("SELECT asset_id, title FROM timeline_subjects WHERE finding_id = $1")
                 .bind(finding_id)
@@ -58,17 +44,9 @@ impl TimelineStore for SqlReadModel<'_> {
         finding_id: &str,
         subject: &TimelineSubject,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO timeline_subjects (finding_id, asset_id, title) VALUES ($1, $2, $3)
-             ON CONFLICT (finding_id) DO UPDATE SET asset_id = excluded.asset_id,
-                                                    title = excluded.title",
-        )
-        .bind(finding_id)
-        .bind(&subject.asset_id)
-        .bind(&subject.title)
-        .execute(&mut **self.tx)
-        .await
-        .map_err(store_error)?;
+        self.pending
+            .subjects
+            .insert(finding_id.to_string(), subject.clone());
         Ok(())
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use palisade_domain::finding::{
-    fingerprint_source, Finding, FindingCommand, FindingDetails, FindingError, NewFinding, Severity,
+    fingerprint_source, Finding, FindingCommand, FindingDetails, FindingError, FindingEvent,
+    NewFinding, Severity,
 };
 use palisade_domain::{AssetId, Environment, FindingId};
 use palisade_infra::CommandError;
@@ -376,13 +377,21 @@ fn fold(events: &[FeedEvent]) -> Result<FindingRow, ApiError> {
     FindingRow::from_events(decoded.iter().map(|(e, m, s)| (e, m, *s))).ok_or_else(not_found)
 }
 
+/// What an ingest did.
+enum Ingested {
+    /// A new finding, as its one event describes it.
+    Created(Box<FindingRow>),
+    /// The finding with this id already existed and was re-observed.
+    Reobserved(String),
+}
+
 /// Ingests one finding: creates it, or re-observes the one with the same
-/// fingerprint. Returns the finding's id and whether it was deduplicated.
-async fn ingest_id(
+/// fingerprint.
+async fn ingest_one(
     app: &App,
     caller: &Principal,
     request: IngestFindingRequest,
-) -> Result<(String, bool), ApiError> {
+) -> Result<Ingested, ApiError> {
     let (details, fingerprint) = request.parse()?;
     let tenant_id = caller.tenant_id.to_string();
     let finding_id = finding_id_for(&tenant_id, caller.environment, &fingerprint);
@@ -411,7 +420,18 @@ async fn ingest_id(
             )
             .await;
         match created {
-            Ok(_) => return Ok((id, false)),
+            Ok(_) => {
+                // The response needs no read: the one event says it all.
+                let event = FindingEvent::FindingIngested {
+                    finding_id: new.finding_id,
+                    asset_id: new.asset_id,
+                    details: Box::new(new.details),
+                    fingerprint: new.fingerprint,
+                    observed_at: new.observed_at,
+                };
+                let row = FindingRow::ingested(&event, &metadata, 1).ok_or_else(not_found)?;
+                return Ok(Ingested::Created(Box::new(row)));
+            }
             Err(CommandError::Conflict) => continue,
             Err(CommandError::Rejected(FindingError::AlreadyExists)) => {}
             Err(other) => return Err(finding_error(other)),
@@ -424,7 +444,7 @@ async fn ingest_id(
             .execute::<Finding>(&id, command, (), &metadata)
             .await
         {
-            Ok(_) => return Ok((id, true)),
+            Ok(_) => return Ok(Ingested::Reobserved(id)),
             Err(CommandError::Conflict) => continue,
             Err(other) => return Err(finding_error(other)),
         }
@@ -440,8 +460,10 @@ pub async fn ingest(
     caller: &Principal,
     request: IngestFindingRequest,
 ) -> Result<IngestedFinding, ApiError> {
-    let (id, deduplicated) = ingest_id(app, caller, request).await?;
-    let row = current_row(app, caller, &id).await?;
+    let (row, deduplicated) = match ingest_one(app, caller, request).await? {
+        Ingested::Created(row) => (*row, false),
+        Ingested::Reobserved(id) => (current_row(app, caller, &id).await?, true),
+    };
     Ok(IngestedFinding {
         finding: row.into(),
         deduplicated,
@@ -506,7 +528,10 @@ pub async fn ingest_bulk(
     };
     for (index, item) in request.findings.into_iter().enumerate() {
         let outcome = match serde_json::from_value::<IngestFindingRequest>(item) {
-            Ok(item) => ingest_id(app, caller, item).await,
+            Ok(item) => ingest_one(app, caller, item).await.map(|done| match done {
+                Ingested::Created(row) => (row.id, false),
+                Ingested::Reobserved(id) => (id, true),
+            }),
             Err(error) => Err(ApiError::invalid_field("body", error.to_string())),
         };
         let item = match outcome {

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::openapi::{ErrorEnvelope, Success};
 use super::pagination::PageQuery;
-use super::{ApiError, ApiJson, Envelope, IfMatch};
+use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::server::AppState;
 use crate::tenants::{
     administer, create_tenant as create, find_tenant, CreateTenantRequest, CreatedTenant,
@@ -96,6 +96,7 @@ pub async fn list_tenants(
     _: Admin,
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
+    _: Consistency,
 ) -> Result<Envelope<Vec<TenantView>>, ApiError> {
     let (page, per_page) = query.parse()?;
     let result = query_tenants(state.app.store.read_pool(), page, per_page)
@@ -119,6 +120,7 @@ pub async fn get_tenant(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: Consistency,
 ) -> Result<Envelope<TenantView>, ApiError> {
     let row = find_tenant(&state.app, &id).await?;
     let version = usize::try_from(row.version).unwrap_or(0);

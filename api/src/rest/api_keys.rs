@@ -6,7 +6,7 @@ use palisade_infra::readmodel::{get_api_key as query_key, list_api_keys as query
 
 use super::openapi::{ErrorEnvelope, Success};
 use super::pagination::PageQuery;
-use super::{ApiError, ApiJson, Envelope, IfMatch};
+use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::api_keys::{issue, revoke, IssueApiKeyRequest};
 use crate::auth::Principal;
 use crate::server::AppState;
@@ -37,6 +37,7 @@ pub async fn list_api_keys(
     caller: Principal,
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
+    _: Consistency,
 ) -> Result<Envelope<Vec<ApiKeyView>>, ApiError> {
     caller.require(Scope::TenantAdmin)?;
     let (page, per_page) = query.parse()?;
@@ -60,6 +61,7 @@ pub async fn get_api_key(
     caller: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    _: Consistency,
 ) -> Result<Envelope<ApiKeyView>, ApiError> {
     caller.require(Scope::TenantAdmin)?;
     let tenant_id = caller.tenant_id.to_string();

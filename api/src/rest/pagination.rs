@@ -15,6 +15,9 @@ pub struct PageQuery {
     /// Items per page, 1 to 100 (default 50).
     #[param(value_type = Option<u32>)]
     per_page: Option<String>,
+    /// `strong` waits until the views reflect every earlier write.
+    #[allow(dead_code)] // read by the `Consistency` extractor
+    consistency: Option<String>,
 }
 
 impl PageQuery {
@@ -22,7 +25,11 @@ impl PageQuery {
     pub const MAX_PER_PAGE: u32 = 100;
 
     pub fn new(page: Option<String>, per_page: Option<String>) -> Self {
-        Self { page, per_page }
+        Self {
+            page,
+            per_page,
+            consistency: None,
+        }
     }
 
     /// `(page, per_page)`.

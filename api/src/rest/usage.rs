@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::openapi::{ErrorEnvelope, Success};
-use super::{ApiError, Envelope};
+use super::{ApiError, Consistency, Envelope};
 use crate::auth::Principal;
 use crate::server::AppState;
 use crate::tenants::format_time;
@@ -61,6 +61,7 @@ struct GroupUsage {
 pub async fn usage(
     caller: Principal,
     State(state): State<AppState>,
+    _: Consistency,
 ) -> Result<Envelope<Usage>, ApiError> {
     let now = Utc::now();
     let pool = state.app.store.read_pool();

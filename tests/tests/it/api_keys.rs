@@ -21,6 +21,7 @@ on_both_stores!(
     plans_change_and_bad_admin_input_is_refused,
     an_expired_key_is_refused,
     new_keys_are_validated,
+    reads_accept_a_consistency_level,
 );
 
 /// Issues a key with `scopes`; returns its id and value.
@@ -370,4 +371,56 @@ async fn new_keys_are_validated(backend: &Backend) {
     assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
     let (status, _) = post(json!({ "name": "x", "principal": "p", "scopes": ["findings:read"], "environment": "test" }), &test_key).await;
     assert_eq!(status, 201);
+}
+
+/// `?consistency=strong` works on the tenant and key reads too, and a level
+/// that does not exist is a 422 naming the parameter.
+async fn reads_accept_a_consistency_level(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let (tenant_id, owner) = server.create_tenant("Acme", "unlimited").await;
+    let (id, _) = issue(&server, &owner, &["findings:read"], json!({})).await;
+    for path in [
+        "/v1/api-keys?consistency=strong".to_string(),
+        format!("/v1/api-keys/{id}?consistency=strong"),
+        "/v1/usage?consistency=strong".to_string(),
+        "/v1/findings?consistency=eventual".to_string(),
+    ] {
+        let (status, body) = server
+            .call(Method::GET, &path, Auth::ApiKey(&owner), None)
+            .await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/v1/api-keys?consistency=strong",
+            Auth::ApiKey(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["id"] == id.as_str()));
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/v1/admin/tenants/{tenant_id}?consistency=strong"),
+            Auth::Admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/v1/usage?consistency=always",
+            Auth::ApiKey(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["details"][0]["field"], "consistency");
 }

@@ -447,8 +447,9 @@ impl Projection for FindingsProjection {
         "findings"
     }
 
+    /// 2: score columns hold the shown (two-decimal) score.
     fn version(&self) -> i64 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -25,6 +25,9 @@ pub struct TimelineEntry {
     pub summary: String,
     pub aggregate_type: String,
     pub aggregate_id: String,
+    /// The event's sequence within its aggregate: orders one command's events.
+    #[serde(default)]
+    pub sequence: i64,
     pub finding_id: Option<String>,
     pub asset_id: Option<String>,
 }
@@ -102,8 +105,9 @@ impl Projection for TimelineProjection {
         "timeline"
     }
 
+    /// 2: entries carry their sequence (ordering within one command).
     fn version(&self) -> i64 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -171,6 +175,7 @@ impl Projection for TimelineProjection {
             summary,
             aggregate_type: event.aggregate_type.clone(),
             aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
             finding_id,
             asset_id,
         };

@@ -33,7 +33,7 @@ pub struct TimelineQuery {
     finding: Option<String>,
     /// Comma list of event types, e.g. `FindingIngested,FindingDismissed`.
     types: Option<String>,
-    /// `meta.next_cursor` of the previous page.
+    /// `data.next_cursor` of the previous page.
     cursor: Option<String>,
     /// `strong` waits until the views reflect every earlier write.
     #[allow(dead_code)] // read by the `Consistency` extractor
@@ -86,18 +86,23 @@ pub struct TimelinePage {
 
 fn encode_cursor(entry: &TimelineEntry) -> String {
     hex::encode(format!(
-        "{}\n{}",
+        "{}\n{}\n{}",
         timeline_timestamp(&entry.occurred_at),
+        entry.sequence,
         entry.id
     ))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(String, String), ApiError> {
+fn decode_cursor(cursor: &str) -> Result<(String, i64, String), ApiError> {
     let invalid = || ApiError::invalid_field("cursor", "is not a cursor this API issued");
     let bytes = hex::decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (at, id) = text.split_once('\n').ok_or_else(invalid)?;
-    Ok((at.to_string(), id.to_string()))
+    let mut parts = text.splitn(3, '\n');
+    let (Some(at), Some(sequence), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid());
+    };
+    let sequence = sequence.parse::<i64>().map_err(|_| invalid())?;
+    Ok((at.to_string(), sequence, id.to_string()))
 }
 
 #[utoipa::path(get, path = "/v1/timeline", tag = "timeline", security(("api_key" = []), ("bearer_api_key" = [])),

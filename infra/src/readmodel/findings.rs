@@ -80,8 +80,9 @@ impl FindingsStore for SqlReadModel<'_> {
         environment: Environment,
     ) -> Result<Vec<(String, f64, Severity)>, StoreError> {
         self.flush().await?;
+        // The exact scores are in `doc`; the column holds the shown one.
         let rows = sqlx::query(
-            "SELECT asset_id, risk_score, severity FROM findings
+            "SELECT doc FROM findings
               WHERE tenant_id = $1 AND environment = $2 AND status IN ('open', 'confirmed')",
         )
         .bind(tenant_id)
@@ -91,13 +92,11 @@ impl FindingsStore for SqlReadModel<'_> {
         .map_err(store_error)?;
         rows.iter()
             .map(|row| {
-                let severity: String = row.try_get("severity")?;
+                let finding: FindingRow = from_doc(row)?;
                 Ok((
-                    row.try_get("asset_id")?,
-                    row.try_get("risk_score")?,
-                    severity
-                        .parse()
-                        .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                    finding.asset_id,
+                    finding.risk_score,
+                    finding.details.severity,
                 ))
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -287,13 +286,12 @@ pub async fn list_findings(
     let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
     sql.and_in("status", &statuses);
     if let Some(asset) = &filter.asset {
-        let column = if asset.starts_with("ast_") {
-            "asset_id"
-        } else {
-            "asset_identifier"
-        };
-        sql.push(&format!(" AND {column} = "))
-            .bind(Value::Text(asset.clone()));
+        // An identifier may itself look like an id (`ast_build_server`).
+        sql.push(" AND (asset_id = ")
+            .bind(Value::Text(asset.clone()))
+            .push(" OR asset_identifier = ")
+            .bind(Value::Text(asset.clone()))
+            .push(")");
     }
     if let Some(cve) = &filter.cve {
         sql.push(" AND cve = ")
@@ -388,13 +386,15 @@ pub async fn get_asset(
 ) -> Result<Option<AssetRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM assets");
     partition.restrict(&mut sql);
-    let column = if id_or_identifier.starts_with("ast_") {
-        "id"
-    } else {
-        "identifier"
-    };
-    sql.push(&format!(" AND {column} = "))
-        .bind(Value::Text(id_or_identifier.into()));
+    // An identifier may itself look like an id (`ast_build_server`); an
+    // id match wins.
+    sql.push(" AND (id = ")
+        .bind(Value::Text(id_or_identifier.into()))
+        .push(" OR identifier = ")
+        .bind(Value::Text(id_or_identifier.into()))
+        .push(") ORDER BY CASE WHEN id = ")
+        .bind(Value::Text(id_or_identifier.into()))
+        .push(" THEN 0 ELSE 1 END LIMIT 1");
     let row = sql.query().fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
 }

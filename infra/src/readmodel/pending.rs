@@ -44,6 +44,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError(Box::new(e)))
 }
 
+/// Scores as the API shows them (two decimals), so that `min_risk` and
+/// sorting agree with what a client sees; `doc` keeps the exact value.
+fn shown_score(score: f64) -> Value {
+    Value::Real((score * 100.0).round() / 100.0)
+}
+
 fn text(value: &str) -> Value {
     Value::Text(value.to_string())
 }
@@ -120,7 +126,7 @@ impl SqlReadModel<'_> {
                     optional(d.cve.as_deref()),
                     optional(f.assignee.as_deref()),
                     Value::Text(format!("|{}|", d.tags.join("|"))),
-                    Value::Real(f.risk_score),
+                    shown_score(f.risk_score),
                     f.accepted_until
                         .as_ref()
                         .map_or(Value::Null, |t| Value::Text(timestamp(t))),
@@ -145,7 +151,7 @@ impl SqlReadModel<'_> {
                     text(&a.tenant_id),
                     text(a.environment.as_str()),
                     text(&a.identifier),
-                    Value::Real(a.risk_score),
+                    shown_score(a.risk_score),
                     Value::Int(a.open_findings),
                     Value::Text(timestamp(&a.last_seen)),
                     Value::Text(to_json(a)?),
@@ -164,7 +170,7 @@ impl SqlReadModel<'_> {
                 Ok(vec![
                     text(&s.tenant_id),
                     text(s.environment.as_str()),
-                    Value::Real(s.risk_score),
+                    shown_score(s.risk_score),
                     Value::Text(to_json(s)?),
                 ])
             },
@@ -197,7 +203,7 @@ impl SqlReadModel<'_> {
         .await?;
         insert_rows(
             self,
-            "timeline (id, tenant_id, environment, occurred_at, event_type, finding_id, asset_id, doc)",
+            "timeline (id, tenant_id, environment, occurred_at, sequence, event_type, finding_id, asset_id, doc)",
             "ON CONFLICT (id) DO NOTHING",
             &pending.timeline,
             |e| {
@@ -206,6 +212,7 @@ impl SqlReadModel<'_> {
                     text(&e.tenant_id),
                     text(e.environment.as_str()),
                     Value::Text(timestamp(&e.occurred_at)),
+                    Value::Int(e.sequence),
                     text(&e.event_type),
                     optional(e.finding_id.as_deref()),
                     optional(e.asset_id.as_deref()),

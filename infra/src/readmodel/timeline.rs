@@ -59,8 +59,9 @@ pub struct TimelineFilter {
     pub finding_id: Option<String>,
     /// Event types; empty means all.
     pub types: Vec<String>,
-    /// Continue after this entry: `(occurred_at, id)` of the last one seen.
-    pub after: Option<(String, String)>,
+    /// Continue after this entry: `(occurred_at, sequence, id)` of the
+    /// last one seen.
+    pub after: Option<(String, i64, String)>,
 }
 
 /// Up to `limit` entries, newest first.
@@ -86,16 +87,20 @@ pub async fn list_timeline(
     }
     let types: Vec<&str> = filter.types.iter().map(String::as_str).collect();
     sql.and_in("event_type", &types);
-    if let Some((occurred_at, id)) = &filter.after {
+    if let Some((occurred_at, sequence, id)) = &filter.after {
         sql.push(" AND (occurred_at < ")
             .bind(Value::Text(occurred_at.clone()))
             .push(" OR (occurred_at = ")
             .bind(Value::Text(occurred_at.clone()))
+            .push(" AND (sequence < ")
+            .bind(Value::Int(*sequence))
+            .push(" OR (sequence = ")
+            .bind(Value::Int(*sequence))
             .push(" AND id < ")
             .bind(Value::Text(id.clone()))
-            .push("))");
+            .push("))))");
     }
-    sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ")
+    sql.push(" ORDER BY occurred_at DESC, sequence DESC, id DESC LIMIT ")
         .bind(Value::Int(i64::from(limit)));
     let rows = sql.query().fetch_all(pool).await?;
     rows.iter()

@@ -21,6 +21,9 @@ on_both_stores!(
     bulk_ingest_keeps_the_good_items,
     scopes_and_isolation,
     timeline_and_recalculate,
+    the_timeline_orders_one_commands_events_by_sequence,
+    min_risk_matches_the_risk_score_shown,
+    an_asset_identifier_may_start_with_ast,
 );
 
 /// One caller: a server and an API key.
@@ -1344,4 +1347,60 @@ async fn timeline_and_recalculate(backend: &Backend) {
     assert_score(&points[0]["risk_score"], 0.0, "before the first finding");
     let (status, body) = api.get("/v1/risk/history?days=366").await;
     assert_invalid(status, &body, "days");
+}
+
+async fn the_timeline_orders_one_commands_events_by_sequence(backend: &Backend) {
+    let (server, owner) = start(backend).await;
+    let api = Api::new(&server, &owner);
+    let id = id(&api.ingest(seed()).await);
+    for n in 0..6 {
+        api.command(
+            &id,
+            "comments",
+            Some(json!({ "body": format!("note {n}") })),
+        )
+        .await;
+    }
+    api.command(&id, "remediate", None).await;
+    // Seen again: FindingReobserved (9) and FindingReopened (10), one command.
+    let (status, body) = api.post("/v1/findings", seed()).await;
+    assert_eq!((status, body["data"]["version"].as_i64()), (200, Some(10)));
+    let page = api
+        .read(&format!("/v1/timeline?finding={id}&limit=3"))
+        .await;
+    let types: Vec<&str> = page["data"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["FindingReopened", "FindingReobserved", "FindingRemediated"],
+        "newest first: {page}"
+    );
+}
+
+async fn min_risk_matches_the_risk_score_shown(backend: &Backend) {
+    let (server, owner) = start(backend).await;
+    let api = Api::new(&server, &owner);
+    let created = api
+        .ingest(with(
+            finding("Rounding", "round.example.com"),
+            json!({ "likelihood": 0.29, "impact": 1.0 }),
+        ))
+        .await;
+    assert_eq!(score(&created["risk_score"]), 29.0);
+    let (listed, _) = api.list("min_risk=29").await;
+    assert_eq!(listed, [id(&created)], "shown as 29, so at least 29");
+}
+
+async fn an_asset_identifier_may_start_with_ast(backend: &Backend) {
+    let (server, owner) = start(backend).await;
+    let api = Api::new(&server, &owner);
+    let created = api.ingest(finding("Prefix", "ast_build_server")).await;
+    let asset = api.read("/v1/assets/ast_build_server").await;
+    assert_eq!(asset["data"]["id"], created["asset"]["id"]);
+    let (listed, _) = api.list("asset=ast_build_server").await;
+    assert_eq!(listed, [id(&created)]);
 }

@@ -6,6 +6,7 @@
 //! addresses the same aggregate. The first append wins; the others find the
 //! finding there (or lose the optimistic-concurrency race) and re-observe it.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,8 +14,8 @@ use palisade_domain::finding::{
     fingerprint_source, Finding, FindingCommand, FindingDetails, FindingError, FindingEvent,
     NewFinding, Severity,
 };
-use palisade_domain::{AssetId, Environment, FindingId};
-use palisade_infra::CommandError;
+use palisade_domain::{AssetId, Environment, EventMetadata, FindingId};
+use palisade_infra::{CommandError, NewAggregate};
 use palisade_projections::{FeedEvent, FindingRow};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -392,19 +393,37 @@ async fn ingest_one(
     caller: &Principal,
     request: IngestFindingRequest,
 ) -> Result<Ingested, ApiError> {
+    let metadata = caller.metadata();
+    let new = prepare(caller, request, &metadata)?;
+    ingest_prepared(app, new, &metadata).await
+}
+
+/// A request turned into the ingest command: valid details, the
+/// fingerprint, and the ids derived from them.
+fn prepare(
+    caller: &Principal,
+    request: IngestFindingRequest,
+    metadata: &EventMetadata,
+) -> Result<NewFinding, ApiError> {
     let (details, fingerprint) = request.parse()?;
     let tenant_id = caller.tenant_id.to_string();
-    let finding_id = finding_id_for(&tenant_id, caller.environment, &fingerprint);
-    let asset_id = asset_id_for(&tenant_id, caller.environment, &details.asset_identifier);
-    let id = finding_id.to_string();
-    let metadata = caller.metadata();
-    let new = NewFinding {
-        finding_id,
-        asset_id,
+    Ok(NewFinding {
+        finding_id: finding_id_for(&tenant_id, caller.environment, &fingerprint),
+        asset_id: asset_id_for(&tenant_id, caller.environment, &details.asset_identifier),
         details,
         fingerprint,
         observed_at: metadata.occurred_at,
-    };
+    })
+}
+
+/// Creates the finding, or re-observes it when it exists, retrying lost
+/// races.
+async fn ingest_prepared(
+    app: &App,
+    new: NewFinding,
+    metadata: &EventMetadata,
+) -> Result<Ingested, ApiError> {
+    let id = new.finding_id.to_string();
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             let pause = rand::thread_rng().gen_range(1..=(5 + attempt as u64).min(50));
@@ -416,7 +435,7 @@ async fn ingest_one(
                 &id,
                 FindingCommand::Ingest(Box::new(new.clone())),
                 (),
-                &metadata,
+                metadata,
             )
             .await;
         match created {
@@ -429,7 +448,7 @@ async fn ingest_one(
                     fingerprint: new.fingerprint,
                     observed_at: new.observed_at,
                 };
-                let row = FindingRow::ingested(&event, &metadata, 1).ok_or_else(not_found)?;
+                let row = FindingRow::ingested(&event, metadata, 1).ok_or_else(not_found)?;
                 return Ok(Ingested::Created(Box::new(row)));
             }
             Err(CommandError::Conflict) => continue,
@@ -441,7 +460,7 @@ async fn ingest_one(
         };
         match app
             .commands
-            .execute::<Finding>(&id, command, (), &metadata)
+            .execute::<Finding>(&id, command, (), metadata)
             .await
         {
             Ok(_) => return Ok(Ingested::Reobserved(id)),
@@ -509,32 +528,98 @@ pub struct BulkIngestResult {
 }
 
 /// `POST /v1/findings/bulk`: every good item is kept, whatever the others do.
+///
+/// New findings (the first item of each fingerprint not stored yet) are
+/// decided one by one and appended together in one transaction. The rest
+/// (re-observations, and a batch that lost a race to a concurrent ingest)
+/// go one by one through the single-ingest path, in request order.
 pub async fn ingest_bulk(
     app: &App,
     caller: &Principal,
     request: BulkIngestRequest,
 ) -> Result<BulkIngestResult, ApiError> {
-    if request.findings.is_empty() || request.findings.len() > BULK_LIMIT {
+    let count = request.findings.len();
+    if count == 0 || count > BULK_LIMIT {
         return Err(ApiError::invalid_field(
             "findings",
             format!("must hold 1 to {BULK_LIMIT} items"),
         ));
     }
+    let metadata = caller.metadata();
+    let mut outcomes: Vec<Option<Result<(String, bool), ApiError>>> =
+        (0..count).map(|_| None).collect();
+    let mut prepared = Vec::new();
+    for (index, item) in request.findings.into_iter().enumerate() {
+        let new = serde_json::from_value::<IngestFindingRequest>(item)
+            .map_err(|error| ApiError::invalid_field("body", error.to_string()))
+            .and_then(|item| prepare(caller, item, &metadata));
+        match new {
+            Ok(new) => prepared.push((index, new)),
+            Err(error) => outcomes[index] = Some(Err(error)),
+        }
+    }
+    let ids: Vec<String> = prepared
+        .iter()
+        .map(|(_, new)| new.finding_id.to_string())
+        .collect();
+    let existing: HashSet<String> = app
+        .store
+        .existing_aggregates("Finding", &ids)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .collect();
+    let mut first_seen = HashSet::new();
+    let mut batch = Vec::new();
+    let mut aggregates = Vec::new();
+    let mut one_by_one = Vec::new();
+    for (index, new) in prepared {
+        let id = new.finding_id.to_string();
+        if existing.contains(&id) || !first_seen.insert(id.clone()) {
+            one_by_one.push((index, new));
+            continue;
+        }
+        let command = FindingCommand::Ingest(Box::new(new.clone()));
+        match app.commands.decide_new::<Finding>(command, ()).await {
+            Ok(events) => {
+                batch.push((index, new));
+                aggregates.push(NewAggregate::<Finding> {
+                    aggregate_id: id,
+                    events,
+                });
+            }
+            Err(error) => outcomes[index] = Some(Err(finding_error(CommandError::Rejected(error)))),
+        }
+    }
+    match app.commands.create_many(&aggregates, &metadata).await {
+        Ok(()) => {
+            for ((index, _), aggregate) in batch.into_iter().zip(aggregates) {
+                outcomes[index] = Some(Ok((aggregate.aggregate_id, false)));
+            }
+        }
+        Err(CommandError::Conflict) => {
+            one_by_one.extend(batch);
+            one_by_one.sort_by_key(|(index, _)| *index);
+        }
+        Err(other) => return Err(finding_error(other)),
+    }
+    for (index, new) in one_by_one {
+        let outcome = ingest_prepared(app, new, &metadata)
+            .await
+            .map(|done| match done {
+                Ingested::Created(row) => (row.id, false),
+                Ingested::Reobserved(id) => (id, true),
+            });
+        outcomes[index] = Some(outcome);
+    }
     let mut result = BulkIngestResult {
         created: 0,
         deduplicated: 0,
         failed: 0,
-        results: Vec::with_capacity(request.findings.len()),
+        results: Vec::with_capacity(count),
     };
-    for (index, item) in request.findings.into_iter().enumerate() {
-        let outcome = match serde_json::from_value::<IngestFindingRequest>(item) {
-            Ok(item) => ingest_one(app, caller, item).await.map(|done| match done {
-                Ingested::Created(row) => (row.id, false),
-                Ingested::Reobserved(id) => (id, true),
-            }),
-            Err(error) => Err(ApiError::invalid_field("body", error.to_string())),
-        };
-        let item = match outcome {
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        let item = match outcome.unwrap_or_else(|| Err(ApiError::internal("bulk item skipped"))) {
             Ok((id, deduplicated)) => {
                 if deduplicated {
                     result.deduplicated += 1;

@@ -9,9 +9,10 @@
 //! as it was before the decision. The contract suite's snapshot test guards it.
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
 use palisade_domain::EventMetadata;
 
+use crate::store::{BatchAppendError, NewEventRow};
 use crate::Store;
 
 /// Why a command did not append its events.
@@ -108,6 +109,64 @@ impl Commands {
         let committed = store.commit(events, context, metadata.to_map()).await?;
         self.store.wake_feed_readers();
         Ok(version + committed.len())
+    }
+}
+
+/// A new aggregate's first events, decided with [`Commands::decide_new`].
+pub struct NewAggregate<A: Aggregate> {
+    pub aggregate_id: String,
+    pub events: Vec<A::Event>,
+}
+
+impl Commands {
+    /// Decides `command` against an aggregate with no events yet.
+    pub async fn decide_new<A>(
+        &self,
+        command: A::Command,
+        services: A::Services,
+    ) -> Result<Vec<A::Event>, A::Error>
+    where
+        A: Aggregate + 'static,
+    {
+        let mut aggregate = A::default();
+        let sink = EventSink::default();
+        aggregate.handle(command, &services, &sink).await?;
+        Ok(sink.collect().await)
+    }
+
+    /// Appends the first events of many new aggregates in one transaction:
+    /// all of them, or (when any already exists) none, as `Conflict`.
+    pub async fn create_many<A>(
+        &self,
+        aggregates: &[NewAggregate<A>],
+        metadata: &EventMetadata,
+    ) -> Result<(), CommandError<A::Error>>
+    where
+        A: Aggregate + 'static,
+    {
+        let metadata = serde_json::to_value(metadata.to_map())
+            .map_err(|e| CommandError::Store(e.to_string()))?;
+        let mut rows = Vec::new();
+        for aggregate in aggregates {
+            for (i, event) in aggregate.events.iter().enumerate() {
+                rows.push(NewEventRow {
+                    aggregate_id: aggregate.aggregate_id.clone(),
+                    sequence: i as i64 + 1,
+                    event_type: event.event_type(),
+                    event_version: event.event_version(),
+                    payload: serde_json::to_value(event)
+                        .map_err(|e| CommandError::Store(e.to_string()))?,
+                    metadata: metadata.clone(),
+                });
+            }
+        }
+        self.store
+            .append_new_aggregates(A::TYPE, &rows)
+            .await
+            .map_err(|e| match e {
+                BatchAppendError::Conflict => CommandError::Conflict,
+                BatchAppendError::Store(e) => CommandError::Store(e.to_string()),
+            })
     }
 }
 

@@ -7,8 +7,11 @@
 //! read models use. Backend differences stay inside `sqlite.rs` and
 //! `postgres.rs`.
 
+mod batch;
 mod postgres;
 mod sqlite;
+
+pub use batch::{BatchAppendError, NewEventRow};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -138,6 +138,7 @@ palisade_tests::in_process_on_both_stores!(
     a_tailing_reader_sees_every_event_of_concurrent_writers_exactly_once,
     a_failed_batch_leaves_read_model_and_checkpoint_unchanged,
     a_new_projection_version_rebuilds_from_the_start,
+    a_batch_of_new_aggregates_is_appended_all_or_nothing,
 );
 
 async fn appended_events_load_back_with_their_metadata(backend: Backend) {
@@ -557,5 +558,69 @@ async fn postgres_feed_never_passes_an_event_that_commits_later() {
         naive_second.is_empty(),
         "the control reader has moved past A's event and lost it"
     );
+    test.finish().await;
+}
+
+/// Bulk ingest's append: the first events of many new aggregates in one
+/// transaction, stored exactly as cqrs-es stores them, or none at all when
+/// one of them exists already.
+async fn a_batch_of_new_aggregates_is_appended_all_or_nothing(backend: Backend) {
+    let test = TestStore::open(backend).await;
+    let commands = Commands::new(test.store.clone());
+    let meta = metadata("ten_batch");
+    commands
+        .execute::<Counter>("taken", 1, (), &meta)
+        .await
+        .unwrap();
+    let new = |id: &str, by: u64| palisade_infra::NewAggregate::<Counter> {
+        aggregate_id: id.into(),
+        events: vec![
+            CounterEvent::Incremented { by },
+            CounterEvent::Incremented { by },
+        ],
+    };
+    let refused = commands
+        .create_many(&[new("fresh", 2), new("taken", 3)], &meta)
+        .await;
+    assert!(
+        matches!(refused, Err(CommandError::Conflict)),
+        "{refused:?}"
+    );
+    let store = test.store.event_store::<Counter>();
+    assert_eq!(
+        store
+            .load_aggregate("fresh")
+            .await
+            .unwrap()
+            .current_sequence,
+        0,
+        "nothing of a refused batch is stored"
+    );
+
+    commands
+        .create_many(&[new("a", 2), new("b", 5)], &meta)
+        .await
+        .unwrap();
+    for (id, value) in [("a", 4), ("b", 10)] {
+        let loaded = store.load_aggregate(id).await.unwrap();
+        assert_eq!(
+            (loaded.current_sequence, loaded.aggregate.value),
+            (2, value)
+        );
+        let events = store.load_events(id).await.unwrap();
+        assert_eq!(
+            events[0].metadata,
+            meta.to_map(),
+            "metadata as cqrs-es stores it"
+        );
+    }
+    // Then the aggregates take ordinary commands.
+    commands
+        .execute::<Counter>("a", 1, (), &meta)
+        .await
+        .unwrap();
+    assert_eq!(store.load_aggregate("a").await.unwrap().aggregate.value, 5);
+    // "taken" 1, "a" 2 + 1, "b" 2: the refused batch left nothing.
+    read_feed_exactly(&test.store, 6).await;
     test.finish().await;
 }

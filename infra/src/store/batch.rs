@@ -1,0 +1,153 @@
+//! Appending the first events of many new aggregates in one transaction
+//! (bulk ingest). cqrs-es appends one aggregate per transaction; this
+//! writes the same rows as its repositories (same columns, same JSON), so
+//! loading, the feed and the projections cannot tell the difference.
+
+use serde_json::Value;
+
+use super::{Backend, Store, StoreError};
+
+/// One event of a new aggregate, serialized as cqrs-es would.
+#[derive(Debug, Clone)]
+pub struct NewEventRow {
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+/// Why a batch append stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchAppendError {
+    /// One of the aggregates already had events (or got them meanwhile).
+    #[error("an aggregate in the batch already exists")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Rows per INSERT: 7 parameters each, well below both backends' limits.
+const CHUNK: usize = 500;
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            matches!(e.code().as_deref(), Some("23505" | "1555" | "2067"))
+        }
+        _ => false,
+    }
+}
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
+    );
+    for row in 0..rows {
+        let base = row * 7;
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            base + 1,
+            base + 2,
+            base + 3,
+            base + 4,
+            base + 5,
+            base + 6,
+            base + 7
+        ));
+    }
+    sql
+}
+
+impl Store {
+    /// Aggregates of `aggregate_type` among `ids` that have events already.
+    pub async fn existing_aggregates(
+        &self,
+        aggregate_type: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT aggregate_id FROM events WHERE aggregate_type = $1 AND sequence = 1 AND aggregate_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(aggregate_type);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            found.extend(query.fetch_all(self.read_pool()).await?);
+        }
+        Ok(found)
+    }
+
+    /// Appends `rows` (the first events of new aggregates) in one
+    /// transaction: all or, when any aggregate exists, none.
+    pub async fn append_new_aggregates(
+        &self,
+        aggregate_type: &str,
+        rows: &[NewEventRow],
+    ) -> Result<(), BatchAppendError> {
+        let result = match &self.inner.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin().await.map_err(StoreError::from)?;
+                for chunk in rows.chunks(CHUNK) {
+                    let sql = insert_sql(chunk.len());
+                    let mut query = sqlx::query(&sql);
+                    for row in chunk {
+                        query = query
+                            .bind(aggregate_type)
+                            .bind(&row.aggregate_id)
+                            .bind(row.sequence)
+                            .bind(&row.event_type)
+                            .bind(&row.event_version)
+                            .bind(row.payload.to_string())
+                            .bind(row.metadata.to_string());
+                    }
+                    if let Err(error) = query.execute(&mut *tx).await {
+                        return Err(classify(error));
+                    }
+                }
+                tx.commit().await
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(StoreError::from)?;
+                for chunk in rows.chunks(CHUNK) {
+                    let sql = insert_sql(chunk.len());
+                    let mut query = sqlx::query(&sql);
+                    for row in chunk {
+                        query = query
+                            .bind(aggregate_type)
+                            .bind(&row.aggregate_id)
+                            .bind(row.sequence)
+                            .bind(&row.event_type)
+                            .bind(&row.event_version)
+                            .bind(&row.payload)
+                            .bind(&row.metadata);
+                    }
+                    if let Err(error) = query.execute(&mut *tx).await {
+                        return Err(classify(error));
+                    }
+                }
+                tx.commit().await
+            }
+        };
+        result.map_err(classify)?;
+        self.wake_feed_readers();
+        Ok(())
+    }
+}
+
+fn classify(error: sqlx::Error) -> BatchAppendError {
+    if is_unique_violation(&error) {
+        BatchAppendError::Conflict
+    } else {
+        BatchAppendError::Store(StoreError::Database(error))
+    }
+}

@@ -228,14 +228,19 @@ pub struct PageRequest {
     pub per_page: u32,
 }
 
+/// Runs `sql` (a filtered `SELECT doc …`) ordered by `order_by`, one page of
+/// it, and counts all its rows when the page does not tell the total.
 async fn paged<T>(
     pool: &AnyPool,
     sql: Sql,
+    order_by: &str,
     paging: PageRequest,
     decode: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
 ) -> Result<Page<T>, sqlx::Error> {
+    // The count needs neither the documents nor the order.
     let count = sql.counted();
     let mut sql = sql;
+    sql.push(order_by);
     sql.push(" LIMIT ")
         .bind(Value::Int(i64::from(paging.per_page)))
         .push(" OFFSET ")
@@ -317,13 +322,13 @@ pub async fn list_findings(
     if let Some(min_risk) = filter.min_risk {
         sql.push(" AND risk_score >= ").bind(Value::Real(min_risk));
     }
-    sql.push(&format!(
+    let order_by = format!(
         " ORDER BY {} {}, id {}",
         sort.column(),
         order.sql(),
         order.sql()
-    ));
-    paged(pool, sql, paging, from_doc).await
+    );
+    paged(pool, sql, &order_by, paging, from_doc).await
 }
 
 /// What `GET /v1/assets` may sort by.
@@ -369,13 +374,13 @@ pub async fn list_assets(
     if let Some(min_risk) = filter.min_risk {
         sql.push(" AND risk_score >= ").bind(Value::Real(min_risk));
     }
-    sql.push(&format!(
+    let order_by = format!(
         " ORDER BY {} {}, id {}",
         sort.column(),
         order.sql(),
         order.sql()
-    ));
-    paged(pool, sql, paging, from_doc).await
+    );
+    paged(pool, sql, &order_by, paging, from_doc).await
 }
 
 /// One asset of a partition, by id (`ast_…`) or identifier.

@@ -79,10 +79,15 @@ impl Sql {
             .push(" ESCAPE '\\'")
     }
 
-    /// `SELECT COUNT(*)` over the rows this query returns.
+    /// `SELECT COUNT(*)` over the rows this query returns; a leading
+    /// `SELECT doc` becomes `SELECT 1`, so no document is read.
     pub fn counted(&self) -> Sql {
+        let rows = match self.text.strip_prefix("SELECT doc ") {
+            Some(rest) => format!("SELECT 1 {rest}"),
+            None => self.text.clone(),
+        };
         Sql {
-            text: format!("SELECT COUNT(*) FROM ({}) AS matching", self.text),
+            text: format!("SELECT COUNT(*) FROM ({rows}) AS matching"),
             values: self.values.clone(),
         }
     }

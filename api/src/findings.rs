@@ -448,7 +448,8 @@ async fn ingest_prepared(
                     fingerprint: new.fingerprint,
                     observed_at: new.observed_at,
                 };
-                let row = FindingRow::ingested(&event, metadata, 1).ok_or_else(not_found)?;
+                let row = FindingRow::ingested(&event, metadata, 1)
+                    .ok_or_else(|| ApiError::internal("an ingest must record FindingIngested"))?;
                 return Ok(Ingested::Created(Box::new(row)));
             }
             Err(CommandError::Conflict) => continue,
@@ -665,12 +666,24 @@ pub async fn command(
     command: FindingCommand,
     expected_version: Option<usize>,
 ) -> Result<FindingRow, ApiError> {
-    owned_events(app, caller, id).await?;
-    app.commands
-        .execute_if::<Finding>(id, command, (), &caller.metadata(), expected_version)
+    let loaded = owned_events(app, caller, id).await?;
+    let mut row = fold(&loaded)?;
+    let metadata = caller.metadata();
+    let executed = app
+        .commands
+        .execute_returning::<Finding>(id, command, (), &metadata, expected_version)
         .await
         .map_err(finding_error)?;
-    current_row(app, caller, id).await
+    // The row afterwards: the loaded one plus what was appended, no
+    // re-read, unless another command appended in between.
+    let first = executed.version - executed.events.len() + 1;
+    if first != loaded.len() + 1 {
+        return current_row(app, caller, id).await;
+    }
+    for (i, event) in executed.events.iter().enumerate() {
+        row.apply(event, &metadata, (first + i) as i64);
+    }
+    Ok(row)
 }
 
 /// One entry of a finding's history.

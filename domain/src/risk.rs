@@ -150,10 +150,6 @@ impl RiskLedger {
     pub fn id_for(tenant_id: &str, environment: Environment) -> String {
         format!("{tenant_id}/{environment}")
     }
-
-    pub fn recalculations(&self) -> u64 {
-        self.recalculations
-    }
 }
 
 impl Aggregate for RiskLedger {

@@ -83,6 +83,24 @@ impl Commands {
     where
         A: Aggregate + 'static,
     {
+        self.execute_returning::<A>(aggregate_id, command, services, metadata, expected_version)
+            .await
+            .map(|executed| executed.version)
+    }
+
+    /// [`Commands::execute_if`], also returning the events it appended, so
+    /// that a caller can describe the result without reading it back.
+    pub async fn execute_returning<A>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        services: A::Services,
+        metadata: &EventMetadata,
+        expected_version: Option<usize>,
+    ) -> Result<Executed<A>, CommandError<A::Error>>
+    where
+        A: Aggregate + 'static,
+    {
         let store = self.store.event_store::<A>();
         let mut context = store.load_aggregate(aggregate_id).await?;
         let version = context.current_sequence;
@@ -101,15 +119,28 @@ impl Commands {
             .map_err(CommandError::Rejected)?;
         let events = sink.collect().await;
         if events.is_empty() {
-            return Ok(version);
+            return Ok(Executed {
+                version,
+                events: Vec::new(),
+            });
         }
         if let Some(before) = before {
             context.aggregate = before;
         }
         let committed = store.commit(events, context, metadata.to_map()).await?;
         self.store.wake_feed_readers();
-        Ok(version + committed.len())
+        Ok(Executed {
+            version: version + committed.len(),
+            events: committed.into_iter().map(|e| e.payload).collect(),
+        })
     }
+}
+
+/// What a command appended: the aggregate's version afterwards, and its
+/// new events (sequences `version - events.len() + 1 ..= version`).
+pub struct Executed<A: Aggregate> {
+    pub version: usize,
+    pub events: Vec<A::Event>,
 }
 
 /// A new aggregate's first events, decided with [`Commands::decide_new`].

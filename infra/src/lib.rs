@@ -18,7 +18,7 @@ pub mod scheduler;
 pub mod store;
 pub mod usage;
 
-pub use commands::{CommandError, Commands, NewAggregate};
+pub use commands::{CommandError, Commands, Executed, NewAggregate};
 pub use config::{Config, ConfigError, LogFormat};
 pub use projection::{ProjectionRunner, ProjectionStatus};
 pub use scheduler::{Clock, ManualClock, Scheduler, SystemClock};

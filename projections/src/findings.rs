@@ -314,7 +314,7 @@ impl RiskSummaryRow {
 }
 
 /// The day a risk-history point belongs to (UTC).
-pub fn history_day(at: DateTime<Utc>) -> NaiveDate {
+fn history_day(at: DateTime<Utc>) -> NaiveDate {
     at.date_naive()
 }
 

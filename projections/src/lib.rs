@@ -16,8 +16,8 @@ mod timeline;
 
 pub use feed::{FeedEvent, FeedPosition};
 pub use findings::{
-    history_day, AssetRow, FindingComment, FindingRow, FindingsProjection, FindingsStore,
-    RiskSummaryRow, SeverityCounts, TicketLink,
+    AssetRow, FindingComment, FindingRow, FindingsProjection, FindingsStore, RiskSummaryRow,
+    SeverityCounts, TicketLink,
 };
 pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
 pub use timeline::{TimelineEntry, TimelineProjection, TimelineStore, TimelineSubject};

@@ -18,18 +18,28 @@ fn from_doc<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<T, sqlx::Err
     serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+impl SqlReadModel<'_> {
+    /// The document of the row `query` selects, in this batch's transaction.
+    async fn doc_in_tx<'q, T: serde::de::DeserializeOwned>(
+        &mut self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = query
+            .fetch_optional(&mut **self.tx)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(from_doc).transpose().map_err(store_error)
+    }
+}
+
 #[async_trait]
 impl FindingsStore for SqlReadModel<'_> {
     async fn get_finding(&mut self, id: &str) -> Result<Option<FindingRow>, StoreError> {
         if let Some(row) = self.pending.findings.get(id) {
             return Ok(Some(row.clone()));
         }
-        let row = sqlx::query("SELECT doc FROM findings WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **self.tx)
+        self.doc_in_tx(sqlx::query("SELECT doc FROM findings WHERE id = $1").bind(id))
             .await
-            .map_err(store_error)?;
-        row.as_ref().map(from_doc).transpose().map_err(store_error)
     }
 
     async fn save_finding(&mut self, finding: &FindingRow) -> Result<(), StoreError> {
@@ -43,12 +53,8 @@ impl FindingsStore for SqlReadModel<'_> {
         if let Some(row) = self.pending.assets.get(id) {
             return Ok(Some(row.clone()));
         }
-        let row = sqlx::query("SELECT doc FROM assets WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **self.tx)
+        self.doc_in_tx(sqlx::query("SELECT doc FROM assets WHERE id = $1").bind(id))
             .await
-            .map_err(store_error)?;
-        row.as_ref().map(from_doc).transpose().map_err(store_error)
     }
 
     async fn save_asset(&mut self, asset: &AssetRow) -> Result<(), StoreError> {
@@ -112,14 +118,12 @@ impl FindingsStore for SqlReadModel<'_> {
         if let Some(row) = self.pending.summaries.get(&key) {
             return Ok(Some(row.clone()));
         }
-        let row =
+        self.doc_in_tx(
             sqlx::query("SELECT doc FROM risk_summaries WHERE tenant_id = $1 AND environment = $2")
                 .bind(tenant_id)
-                .bind(environment.as_str())
-                .fetch_optional(&mut **self.tx)
-                .await
-                .map_err(store_error)?;
-        row.as_ref().map(from_doc).transpose().map_err(store_error)
+                .bind(environment.as_str()),
+        )
+        .await
     }
 
     async fn save_risk_summary(
@@ -449,8 +453,8 @@ pub async fn risk_history(
     Ok((carried, points))
 }
 
-/// `(asset_id, finding row)` of each of a partition's findings that counts
-/// for risk: what a from-scratch recalculation starts from.
+/// Every finding of a partition that counts for risk (open or confirmed):
+/// what a from-scratch recalculation starts from.
 pub async fn counted_findings(
     pool: &AnyPool,
     partition: &Partition,
@@ -468,7 +472,6 @@ pub struct DueAcceptance {
     pub finding_id: String,
     pub tenant_id: String,
     pub environment: Environment,
-    pub accepted_until: String,
 }
 
 /// Up to `limit` findings whose risk acceptance ended at or before `now`,
@@ -479,7 +482,7 @@ pub async fn due_risk_acceptances(
     limit: i64,
 ) -> Result<Vec<DueAcceptance>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, tenant_id, environment, accepted_until FROM findings
+        "SELECT id, tenant_id, environment FROM findings
           WHERE accepted_until IS NOT NULL AND accepted_until <= $1 AND status = 'risk_accepted'
           ORDER BY accepted_until, id LIMIT $2",
     )
@@ -496,7 +499,6 @@ pub async fn due_risk_acceptances(
                 environment: environment
                     .parse()
                     .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-                accepted_until: row.try_get("accepted_until")?,
             })
         })
         .collect()

@@ -7,7 +7,7 @@
 mod api_keys;
 mod findings;
 mod pending;
-mod sql;
+pub(crate) mod sql;
 mod tenants;
 mod timeline;
 

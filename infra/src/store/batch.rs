@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::{Backend, Store, StoreError};
+use crate::readmodel::sql::{self, Sql};
 
 /// One event of a new aggregate, serialized as cqrs-es would.
 #[derive(Debug, Clone)]
@@ -63,6 +64,31 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
+/// Binds every row's seven columns to a multi-row INSERT; the payload and
+/// metadata as `$json`, which is text on SQLite and JSON on PostgreSQL.
+macro_rules! append_chunks {
+    ($pool:expr, $aggregate_type:expr, $rows:expr, |$row:ident| $json:expr) => {{
+        let mut tx = $pool.begin().await.map_err(StoreError::from)?;
+        for chunk in $rows.chunks(CHUNK) {
+            let sql = insert_sql(chunk.len());
+            let mut query = sqlx::query(&sql);
+            for $row in chunk {
+                let (payload, metadata) = $json;
+                query = query
+                    .bind($aggregate_type)
+                    .bind(&$row.aggregate_id)
+                    .bind($row.sequence)
+                    .bind(&$row.event_type)
+                    .bind(&$row.event_version)
+                    .bind(payload)
+                    .bind(metadata);
+            }
+            query.execute(&mut *tx).await.map_err(classify)?;
+        }
+        tx.commit().await
+    }};
+}
+
 impl Store {
     /// Aggregates of `aggregate_type` among `ids` that have events already.
     pub async fn existing_aggregates(
@@ -72,17 +98,18 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let mut found = Vec::new();
         for chunk in ids.chunks(CHUNK) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "SELECT aggregate_id FROM events WHERE aggregate_type = $1 AND sequence = 1 AND aggregate_id IN ({})",
-                placeholders.join(", ")
+            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let mut lookup = Sql::new("SELECT aggregate_id FROM events WHERE aggregate_type = ");
+            lookup
+                .bind(sql::Value::Text(aggregate_type.into()))
+                .push(" AND sequence = 1")
+                .and_in("aggregate_id", &ids);
+            found.extend(
+                lookup
+                    .query_scalar::<String>()
+                    .fetch_all(self.read_pool())
+                    .await?,
             );
-            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(aggregate_type);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            found.extend(query.fetch_all(self.read_pool()).await?);
         }
         Ok(found)
     }
@@ -94,51 +121,19 @@ impl Store {
         aggregate_type: &str,
         rows: &[NewEventRow],
     ) -> Result<(), BatchAppendError> {
-        let result = match &self.inner.backend {
-            Backend::Sqlite(pool) => {
-                let mut tx = pool.begin().await.map_err(StoreError::from)?;
-                for chunk in rows.chunks(CHUNK) {
-                    let sql = insert_sql(chunk.len());
-                    let mut query = sqlx::query(&sql);
-                    for row in chunk {
-                        query = query
-                            .bind(aggregate_type)
-                            .bind(&row.aggregate_id)
-                            .bind(row.sequence)
-                            .bind(&row.event_type)
-                            .bind(&row.event_version)
-                            .bind(row.payload.to_string())
-                            .bind(row.metadata.to_string());
-                    }
-                    if let Err(error) = query.execute(&mut *tx).await {
-                        return Err(classify(error));
-                    }
-                }
-                tx.commit().await
-            }
+        let committed = match &self.inner.backend {
+            Backend::Sqlite(pool) => append_chunks!(pool, aggregate_type, rows, |row| (
+                row.payload.to_string(),
+                row.metadata.to_string()
+            )),
             Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(StoreError::from)?;
-                for chunk in rows.chunks(CHUNK) {
-                    let sql = insert_sql(chunk.len());
-                    let mut query = sqlx::query(&sql);
-                    for row in chunk {
-                        query = query
-                            .bind(aggregate_type)
-                            .bind(&row.aggregate_id)
-                            .bind(row.sequence)
-                            .bind(&row.event_type)
-                            .bind(&row.event_version)
-                            .bind(&row.payload)
-                            .bind(&row.metadata);
-                    }
-                    if let Err(error) = query.execute(&mut *tx).await {
-                        return Err(classify(error));
-                    }
-                }
-                tx.commit().await
+                append_chunks!(pool, aggregate_type, rows, |row| (
+                    &row.payload,
+                    &row.metadata
+                ))
             }
         };
-        result.map_err(classify)?;
+        committed.map_err(classify)?;
         self.wake_feed_readers();
         Ok(())
     }

@@ -26,6 +26,7 @@ pub struct App {
     pub hasher: ApiKeyHasher,
     /// How long a `?consistency=strong` read may wait.
     pub strong_read_timeout: Duration,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl App {
@@ -36,12 +37,17 @@ impl App {
         store.migrate().await?;
         let (root_key, root_key_file) =
             RootKey::load(config.root_key.as_deref(), &config.data_dir)?;
-        let runner =
-            ProjectionRunner::new(store.clone(), palisade_projections::catalogue(), config);
+        let redactor = palisade_projections::Redactor::new(root_key.derive("audit redaction"));
+        let runner = ProjectionRunner::new(
+            store.clone(),
+            palisade_projections::catalogue(redactor),
+            config,
+        );
         let app = Self {
             commands: Commands::new(store.clone()),
             hasher: ApiKeyHasher::new(&root_key),
             strong_read_timeout: config.strong_read_timeout,
+            metrics: std::sync::Arc::default(),
             runner,
             store,
         };

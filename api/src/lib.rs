@@ -10,10 +10,12 @@
 pub mod admin_token;
 pub mod api_keys;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod findings;
 pub mod idempotency;
+pub mod metrics;
 pub mod rest;
 pub mod server;
 pub mod telemetry;

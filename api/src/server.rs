@@ -17,6 +17,9 @@ use crate::app::App;
 pub struct AppState {
     pub app: App,
     pub admin_token: Arc<AdminToken>,
+    /// Turns true when shutdown begins, so that endless responses (SSE)
+    /// end and the server can drain.
+    pub draining: watch::Receiver<bool>,
 }
 
 pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
@@ -42,13 +45,19 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         shutdown_rx,
     )));
     let store = app.store.clone();
+    let (draining_tx, draining) = watch::channel(false);
     let state = AppState {
         app,
         admin_token: Arc::new(admin_token),
+        draining,
     };
     // Handlers are registered before the server says it is listening, so a
     // signal sent the moment it is ready already drains instead of killing.
-    let shutdown = shutdown_signal()?;
+    let signal = shutdown_signal()?;
+    let shutdown = async move {
+        signal.await;
+        let _ = draining_tx.send(true);
+    };
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(
         store = store.kind().as_str(),

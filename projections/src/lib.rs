@@ -7,13 +7,19 @@
 //! runner in `palisade-infra` applies a batch and its checkpoint atomically.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod feed;
 mod findings;
 #[cfg(test)]
 mod memory;
+mod summary;
 mod tenants;
 mod timeline;
 
+pub use audit::{
+    canonical_json, AuditHead, AuditProjection, AuditRecord, AuditStore, Redactor, GENESIS_HASH,
+    REDACTED,
+};
 pub use feed::{FeedEvent, FeedPosition};
 pub use findings::{
     AssetRow, FindingComment, FindingRow, FindingsProjection, FindingsStore, RiskSummaryRow,
@@ -49,9 +55,9 @@ pub enum ProjectionError {
 
 /// Everything a projection may write to: one trait per read model, all
 /// implemented by the runner's transaction.
-pub trait ReadModelStore: TenantsStore + FindingsStore + TimelineStore + Send {}
+pub trait ReadModelStore: TenantsStore + FindingsStore + TimelineStore + AuditStore + Send {}
 
-impl<T: TenantsStore + FindingsStore + TimelineStore + Send> ReadModelStore for T {}
+impl<T: TenantsStore + FindingsStore + TimelineStore + AuditStore + Send> ReadModelStore for T {}
 
 /// A named, versioned projection. Bumping `version` makes the runner clear
 /// `tables` and rebuild the view from the start of the feed.
@@ -68,11 +74,13 @@ pub trait Projection: Send + Sync {
     ) -> Result<(), ProjectionError>;
 }
 
-/// The projection catalogue: every read model the product maintains.
-pub fn catalogue() -> Vec<Arc<dyn Projection>> {
+/// The projection catalogue: every read model the product maintains. The
+/// audit trail redacts with `redactor` (its key derives from the root key).
+pub fn catalogue(redactor: Redactor) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(TenantsProjection),
         Arc::new(FindingsProjection),
         Arc::new(TimelineProjection),
+        Arc::new(AuditProjection::new(redactor)),
     ]
 }

@@ -9,8 +9,9 @@ use palisade_domain::tenant::{Plan, TenantStatus};
 use palisade_domain::Environment;
 
 use crate::{
-    ApiKeyRow, AssetRow, FindingRow, FindingsStore, RiskSummaryRow, StoreError, TenantRow,
-    TenantsStore, TimelineEntry, TimelineStore, TimelineSubject,
+    ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow, FindingsStore,
+    RiskSummaryRow, StoreError, TenantRow, TenantsStore, TimelineEntry, TimelineStore,
+    TimelineSubject,
 };
 
 #[derive(Default)]
@@ -23,6 +24,7 @@ pub struct InMemory {
     pub history: BTreeMap<(String, Environment, NaiveDate), f64>,
     pub timeline: Vec<TimelineEntry>,
     pub subjects: HashMap<String, TimelineSubject>,
+    pub audit: Vec<AuditRecord>,
 }
 
 #[async_trait]
@@ -175,6 +177,30 @@ impl TimelineStore for InMemory {
     ) -> Result<(), StoreError> {
         self.subjects
             .insert(finding_id.to_string(), subject.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for InMemory {
+    async fn audit_head(
+        &mut self,
+        tenant_id: &str,
+        environment: Environment,
+    ) -> Result<Option<AuditHead>, StoreError> {
+        Ok(self
+            .audit
+            .iter()
+            .filter(|r| r.tenant_id == tenant_id && r.environment == environment)
+            .max_by_key(|r| r.seq)
+            .map(|r| AuditHead {
+                seq: r.seq,
+                hash: r.hash.clone(),
+            }))
+    }
+
+    async fn append_audit_record(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.audit.push(record.clone());
         Ok(())
     }
 }

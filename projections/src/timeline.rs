@@ -58,47 +58,6 @@ pub trait TimelineStore {
 /// Keeps the timeline.
 pub struct TimelineProjection;
 
-fn finding_summary(event: &FindingEvent, title: &str) -> String {
-    use FindingEvent as E;
-    match event {
-        E::FindingIngested { details, .. } => format!(
-            "Finding '{}' ({}) found on {}",
-            details.title, details.severity, details.asset_identifier
-        ),
-        E::FindingReobserved { occurrences, .. } => {
-            format!("Finding '{title}' seen again ({occurrences} occurrences)")
-        }
-        E::FindingSeverityChanged { from, to, .. } => {
-            format!("Finding '{title}' severity changed from {from} to {to}")
-        }
-        E::FindingConfirmed { .. } => format!("Finding '{title}' confirmed"),
-        E::FindingDismissed { reason, .. } => format!("Finding '{title}' dismissed: {reason}"),
-        E::FindingRiskAccepted {
-            reason, expires_at, ..
-        } => format!(
-            "Risk of finding '{title}' accepted until {}: {reason}",
-            expires_at.format("%Y-%m-%d")
-        ),
-        E::FindingRiskAcceptanceExpired { .. } => {
-            format!("Risk acceptance of finding '{title}' expired; reopened")
-        }
-        E::FindingRemediated { .. } => format!("Finding '{title}' remediated"),
-        E::FindingReopened {
-            regression: true, ..
-        } => format!("Finding '{title}' reopened: seen again after remediation"),
-        E::FindingReopened { .. } => format!("Finding '{title}' reopened"),
-        E::FindingAssigned {
-            assignee: Some(who),
-            ..
-        } => format!("Finding '{title}' assigned to {who}"),
-        E::FindingAssigned { assignee: None, .. } => format!("Finding '{title}' unassigned"),
-        E::FindingTicketLinked {
-            system, ticket_id, ..
-        } => format!("Finding '{title}' linked to {system} ticket {ticket_id}"),
-        E::FindingCommented { .. } => format!("Comment on finding '{title}'"),
-    }
-}
-
 #[async_trait]
 impl Projection for TimelineProjection {
     fn name(&self) -> &'static str {
@@ -144,22 +103,14 @@ impl Projection for TimelineProjection {
                         }),
                 };
                 (
-                    finding_summary(&finding_event, &subject.title),
+                    crate::summary::finding(&finding_event, &format!("'{}'", subject.title)),
                     Some(event.aggregate_id.clone()),
                     Some(subject.asset_id).filter(|a| !a.is_empty()),
                 )
             }
             "RiskLedger" => {
-                let RiskLedgerEvent::RiskScoreRecalculated {
-                    previous,
-                    recalculated,
-                    ..
-                } = event.decode()?;
-                (
-                    format!("Risk score recalculated: {previous:.2} → {recalculated:.2}"),
-                    None,
-                    None,
-                )
+                let ledger_event: RiskLedgerEvent = event.decode()?;
+                (crate::summary::risk_ledger(&ledger_event), None, None)
             }
             _ => return Ok(()),
         };

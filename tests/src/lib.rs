@@ -10,9 +10,11 @@
 
 pub mod findings;
 mod server;
+mod sse;
 mod store;
 
 pub use server::{binary, Auth, Server, ServerOptions, ADMIN_TOKEN};
+pub use sse::{SseClient, SseEvent};
 pub use store::{postgres_admin_url, read_feed_all, read_feed_exactly, Backend, TestStore};
 
 /// Runs each named `async fn(&Backend)` as two tests, `sqlite::name` and

@@ -4,6 +4,7 @@
 mod admin;
 mod api_keys;
 mod assets;
+mod audit;
 mod consistency;
 mod envelope;
 mod error;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     let (router, document) = documented_routes(&state);
     router
         .route("/docs", get(openapi::docs))
+        .route("/metrics", get(crate::metrics::metrics))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(Extension(openapi::Document(Arc::new(document))))
@@ -117,6 +119,9 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi
         .routes(routes!(risk::recalculate))
         .routes(routes!(risk::history))
         .routes(routes!(timeline::timeline))
+        .routes(routes!(audit::events))
+        .routes(routes!(audit::stream))
+        .routes(routes!(audit::verify))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require_api_key,

@@ -176,6 +176,7 @@ impl Modify for SecuritySchemes {
         (name = "assets", description = "Assets derived from findings (findings:read)"),
         (name = "risk", description = "Risk scores, overview and history (findings:read; recalculate needs findings:write)"),
         (name = "timeline", description = "Every change, newest first (findings:read)"),
+        (name = "audit", description = "The audit trail: every event, redacted and hash-chained; live over SSE (audit:read)"),
         (name = "meta", description = "This document")
     )
 )]

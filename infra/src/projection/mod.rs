@@ -15,7 +15,7 @@ mod checkpoint;
 pub(crate) mod lock;
 mod worker;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -88,15 +88,22 @@ pub struct ProjectionRunner {
     store: Store,
     projections: Vec<Arc<dyn Projection>>,
     running: Arc<Mutex<HashSet<&'static str>>>,
+    /// Each projection's last checkpoint committed in this process.
+    applied: Arc<HashMap<&'static str, watch::Sender<FeedPosition>>>,
     settings: Settings,
 }
 
 impl ProjectionRunner {
     pub fn new(store: Store, projections: Vec<Arc<dyn Projection>>, config: &Config) -> Self {
+        let applied = projections
+            .iter()
+            .map(|p| (p.name(), watch::channel(FeedPosition::START).0))
+            .collect();
         Self {
             store,
             projections,
             running: Arc::default(),
+            applied: Arc::new(applied),
             settings: Settings {
                 batch: config.projection_batch.max(1),
                 poll: config.feed_poll,
@@ -122,8 +129,15 @@ impl ProjectionRunner {
             store: self.store.clone(),
             projection,
             running: self.running.clone(),
+            applied: self.applied.clone(),
             settings: self.settings.clone(),
         }
+    }
+
+    /// Changes whenever this process commits a batch of the named
+    /// projection. Another replica's batches do not show here: poll as well.
+    pub fn applied_here(&self, name: &str) -> Option<watch::Receiver<FeedPosition>> {
+        self.applied.get(name).map(watch::Sender::subscribe)
     }
 
     /// Starts one task per projection; they stop at a checkpoint when

@@ -1,7 +1,7 @@
 //! One projection's loop: take the lock, resume from the checkpoint, apply
 //! batches until told to stop, and start over after any error.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ pub(super) struct Worker {
     pub store: Store,
     pub projection: Arc<dyn Projection>,
     pub running: Arc<Mutex<HashSet<&'static str>>>,
+    pub applied: Arc<HashMap<&'static str, watch::Sender<FeedPosition>>>,
     pub settings: Settings,
 }
 
@@ -136,6 +137,9 @@ impl Worker {
         let next = checkpoint::apply_batch(&self.store, self.projection.as_ref(), position, &batch)
             .instrument(span)
             .await?;
+        if let Some(applied) = self.applied.get(self.name()) {
+            applied.send_replace(next);
+        }
         Ok(Some((next, batch.len() as u64)))
     }
 

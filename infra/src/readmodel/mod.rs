@@ -5,6 +5,7 @@
 //! UTC, fixed width, so they sort as text).
 
 mod api_keys;
+mod audit;
 mod findings;
 mod pending;
 pub(crate) mod sql;
@@ -12,6 +13,7 @@ mod tenants;
 mod timeline;
 
 pub use api_keys::{find_api_key_by_hash, get_api_key, list_api_keys, ApiKeyOwner};
+pub use audit::{audit_last_seq, list_audit, verify_audit_chain, AuditFilter, ChainReport};
 pub use findings::{
     counted_findings, due_risk_acceptances, get_asset, get_finding, get_risk_summary, list_assets,
     list_findings, risk_history, AssetFilter, AssetSort, DueAcceptance, FindingFilter, FindingSort,

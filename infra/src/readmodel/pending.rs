@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use palisade_domain::Environment;
 use palisade_projections::{
-    AssetRow, FindingRow, RiskSummaryRow, StoreError, TimelineEntry, TimelineSubject,
+    AssetRow, AuditHead, AuditRecord, FindingRow, RiskSummaryRow, StoreError, TimelineEntry,
+    TimelineSubject,
 };
 
 use super::sql::{Sql, Value};
@@ -23,6 +24,9 @@ pub(crate) struct Pending {
     pub history: BTreeMap<(String, Environment, NaiveDate), f64>,
     pub timeline: Vec<TimelineEntry>,
     pub subjects: BTreeMap<String, TimelineSubject>,
+    pub audit: Vec<AuditRecord>,
+    /// Each chain's last record, including this batch's.
+    pub audit_heads: BTreeMap<(String, Environment), AuditHead>,
 }
 
 impl Pending {
@@ -33,6 +37,7 @@ impl Pending {
             && self.history.is_empty()
             && self.timeline.is_empty()
             && self.subjects.is_empty()
+            && self.audit.is_empty()
     }
 }
 
@@ -220,6 +225,10 @@ impl SqlReadModel<'_> {
                 ])
             },
         )
+        .await?;
+        insert_rows(self, super::audit::INSERT_HEAD, "", &pending.audit, |r| {
+            Ok(super::audit::record_values(r))
+        })
         .await?;
         Ok(())
     }

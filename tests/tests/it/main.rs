@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api_keys;
+mod audit;
 mod concurrency;
 mod event_store_contract;
 mod findings;

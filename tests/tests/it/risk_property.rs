@@ -71,7 +71,11 @@ async fn incremental_risk_equals_the_formula_from_scratch(backend: Backend) {
 async fn run_case(store: &Store, config: &palisade_infra::Config, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let commands = Commands::new(store.clone());
-    let runner = ProjectionRunner::new(store.clone(), palisade_projections::catalogue(), config);
+    let runner = ProjectionRunner::new(
+        store.clone(),
+        palisade_projections::catalogue(palisade_projections::Redactor::new([7; 32])),
+        config,
+    );
     // Each case is its own tenant environment, so cases do not mix.
     let tenant = format!("{}{:04x}", &TENANT[..TENANT.len() - 4], seed % 0xffff);
     let environment = if seed.is_multiple_of(2) {

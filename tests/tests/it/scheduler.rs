@@ -24,7 +24,7 @@ async fn an_expired_risk_acceptance_reopens_the_finding_once(backend: Backend) {
     let commands = Commands::new(test.store.clone());
     let runner = ProjectionRunner::new(
         test.store.clone(),
-        palisade_projections::catalogue(),
+        palisade_projections::catalogue(palisade_projections::Redactor::new([7; 32])),
         &test.config,
     );
     let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();

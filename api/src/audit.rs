@@ -1,0 +1,121 @@
+//! Following the audit trail live: the one loop behind the SSE stream and
+//! the GraphQL subscription.
+//!
+//! A follower never holds more than one page of records. It reads the
+//! audit table after the last seq it handed out, hands those out one at a
+//! time as the consumer pulls (so a slow subscriber only slows its own
+//! reads), and when it has caught up waits for the audit projection to
+//! commit (or a poll, for batches committed by another replica). Catch-up
+//! and live are the same query, so the switch between them can neither
+//! lose nor repeat a record.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::stream::{self, Stream};
+use palisade_infra::readmodel::{list_audit, AuditFilter, Partition};
+use palisade_projections::{AuditProjection, AuditRecord, FeedPosition};
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::metrics::SubscriberGuard;
+
+/// Records read per query while following.
+const PAGE: u32 = 200;
+
+/// How often a caught-up follower looks again without a wake-up: the bound
+/// on its delay when another replica runs the audit projection.
+const POLL: Duration = Duration::from_millis(500);
+
+/// What to follow.
+#[derive(Debug, Clone)]
+pub struct Follow {
+    pub partition: Partition,
+    pub filter: AuditFilter,
+    /// Start after this seq (0: from the first record).
+    pub after: i64,
+}
+
+struct State {
+    app: App,
+    follow: Follow,
+    buffer: VecDeque<AuditRecord>,
+    applied: Option<watch::Receiver<FeedPosition>>,
+    draining: watch::Receiver<bool>,
+    failed: bool,
+    _subscriber: SubscriberGuard,
+}
+
+/// The records of `follow`, oldest first, then live ones as they are
+/// committed; ends when the server drains or after a failed read (the
+/// error is its last item, and a client resumes after the last seq it got).
+pub fn follow(
+    app: App,
+    follow: Follow,
+    draining: watch::Receiver<bool>,
+) -> impl Stream<Item = Result<AuditRecord, palisade_infra::StoreError>> + Send + 'static {
+    let state = State {
+        applied: app.runner.applied_here(AuditProjection::NAME),
+        _subscriber: app.metrics.subscriber(),
+        app,
+        follow,
+        buffer: VecDeque::new(),
+        draining,
+        failed: false,
+    };
+    stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(record) = state.buffer.pop_front() {
+                state.follow.after = record.seq;
+                state.app.metrics.delivered();
+                return Some((Ok(record), state));
+            }
+            if state.failed || *state.draining.borrow() {
+                return None;
+            }
+            // Mark before reading, so a commit during the read still wakes us.
+            if let Some(applied) = state.applied.as_mut() {
+                applied.borrow_and_update();
+            }
+            let page = list_audit(
+                state.app.store.read_pool(),
+                &state.follow.partition,
+                &state.follow.filter,
+                state.follow.after,
+                PAGE,
+            )
+            .await;
+            match page {
+                Err(error) => {
+                    state.failed = true;
+                    return Some((Err(palisade_infra::StoreError::Database(error)), state));
+                }
+                Ok(records) if !records.is_empty() => state.buffer.extend(records),
+                Ok(_) => state.wait().await,
+            }
+        }
+    })
+}
+
+impl State {
+    async fn wait(&mut self) {
+        let applied = async {
+            match self.applied.as_mut() {
+                Some(applied) => {
+                    let _ = applied.changed().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = applied => {}
+            _ = tokio::time::sleep(POLL) => {}
+            // A dropped sender means the server is gone: stop as when draining.
+            changed = self.draining.changed() => {
+                if changed.is_err() {
+                    self.failed = true;
+                }
+            }
+        }
+    }
+}

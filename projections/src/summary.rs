@@ -1,0 +1,90 @@
+//! One-line, human descriptions of events, shared by the timeline and the
+//! audit trail. Each describes what happened, never a secret: the inputs
+//! are the events themselves, which hold no key values or secret values.
+
+use palisade_domain::finding::FindingEvent;
+use palisade_domain::risk::RiskLedgerEvent;
+use palisade_domain::tenant::TenantEvent;
+
+/// A finding's event; `subject` names the finding (its quoted title on the
+/// timeline, its id in the audit trail).
+pub fn finding(event: &FindingEvent, subject: &str) -> String {
+    use FindingEvent as E;
+    match event {
+        E::FindingIngested { details, .. } => format!(
+            "Finding '{}' ({}) found on {}",
+            details.title, details.severity, details.asset_identifier
+        ),
+        E::FindingReobserved { occurrences, .. } => {
+            format!("Finding {subject} seen again ({occurrences} occurrences)")
+        }
+        E::FindingSeverityChanged { from, to, .. } => {
+            format!("Finding {subject} severity changed from {from} to {to}")
+        }
+        E::FindingConfirmed { .. } => format!("Finding {subject} confirmed"),
+        E::FindingDismissed { reason, .. } => format!("Finding {subject} dismissed: {reason}"),
+        E::FindingRiskAccepted {
+            reason, expires_at, ..
+        } => format!(
+            "Risk of finding {subject} accepted until {}: {reason}",
+            expires_at.format("%Y-%m-%d")
+        ),
+        E::FindingRiskAcceptanceExpired { .. } => {
+            format!("Risk acceptance of finding {subject} expired; reopened")
+        }
+        E::FindingRemediated { .. } => format!("Finding {subject} remediated"),
+        E::FindingReopened {
+            regression: true, ..
+        } => format!("Finding {subject} reopened: seen again after remediation"),
+        E::FindingReopened { .. } => format!("Finding {subject} reopened"),
+        E::FindingAssigned {
+            assignee: Some(who),
+            ..
+        } => format!("Finding {subject} assigned to {who}"),
+        E::FindingAssigned { assignee: None, .. } => format!("Finding {subject} unassigned"),
+        E::FindingTicketLinked {
+            system, ticket_id, ..
+        } => format!("Finding {subject} linked to {system} ticket {ticket_id}"),
+        E::FindingCommented { .. } => format!("Comment on finding {subject}"),
+    }
+}
+
+/// A tenant's event.
+pub fn tenant(event: &TenantEvent) -> String {
+    use TenantEvent as E;
+    match event {
+        E::TenantCreated { name, plan, .. } => format!("Tenant '{name}' created on plan {plan}"),
+        E::TenantPlanChanged { from, to, .. } => format!("Plan changed from {from} to {to}"),
+        E::TenantSuspended {
+            reason: Some(reason),
+            ..
+        } => format!("Tenant suspended: {reason}"),
+        E::TenantSuspended { reason: None, .. } => "Tenant suspended".to_string(),
+        E::TenantReactivated { .. } => "Tenant reactivated".to_string(),
+        E::ApiKeyIssued {
+            key_id,
+            name,
+            principal,
+            environment,
+            scopes,
+            ..
+        } => {
+            let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            format!(
+                "API key '{name}' ({key_id}, {environment}) issued to {principal} with scopes {}",
+                scopes.join(", ")
+            )
+        }
+        E::ApiKeyRevoked { key_id, .. } => format!("API key {key_id} revoked"),
+    }
+}
+
+/// The risk ledger's event.
+pub fn risk_ledger(event: &RiskLedgerEvent) -> String {
+    let RiskLedgerEvent::RiskScoreRecalculated {
+        previous,
+        recalculated,
+        ..
+    } = event;
+    format!("Risk score recalculated: {previous:.2} → {recalculated:.2}")
+}

@@ -85,7 +85,16 @@ fn presented_key(parts: &Parts) -> Option<&str> {
 
 /// Authenticates the key a request presents.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let Some(value) = presented_key(parts).filter(|v| !v.is_empty()) else {
+    authenticate_key(presented_key(parts), state).await
+}
+
+/// Authenticates a key however it was presented (a header, or a GraphQL
+/// websocket's `connection_init` payload).
+pub async fn authenticate_key(
+    value: Option<&str>,
+    state: &AppState,
+) -> Result<Principal, ApiError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing_api_key",

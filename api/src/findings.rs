@@ -220,14 +220,16 @@ pub struct AssetRef {
     pub identifier: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "Ticket")]
 pub struct TicketView {
     pub system: String,
     pub ticket_id: String,
     pub linked_at: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "Comment")]
 pub struct CommentView {
     pub id: String,
     pub author: String,
@@ -236,20 +238,24 @@ pub struct CommentView {
 }
 
 /// A finding as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "Finding", complex)]
 pub struct FindingView {
     /// `fnd_…`
     pub id: String,
     /// `open`, `confirmed`, `dismissed`, `risk_accepted` or `remediated`.
+    #[graphql(skip)]
     pub status: String,
     /// Why it was dismissed, accepted or reopened.
     pub status_reason: Option<String>,
+    #[graphql(skip)]
     pub severity: String,
     /// 0–100: `100 × likelihood × impact` while open or confirmed, else 0.
     pub risk_score: f64,
     pub occurrences: i64,
     pub first_seen: String,
     pub last_seen: String,
+    #[graphql(skip)]
     pub asset: AssetRef,
     pub product: String,
     pub category: String,
@@ -269,6 +275,7 @@ pub struct FindingView {
     pub tickets: Vec<TicketView>,
     pub comments: Vec<CommentView>,
     /// `live` or `test` (sandbox).
+    #[graphql(skip)]
     pub environment: String,
     /// The aggregate's version, also sent as `ETag`.
     pub version: i64,
@@ -335,7 +342,8 @@ impl From<FindingRow> for FindingView {
 }
 
 /// The answer to an ingest: the finding, and whether it already existed.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "IngestFindingPayload")]
 pub struct IngestedFinding {
     #[serde(flatten)]
     pub finding: FindingView,
@@ -687,7 +695,8 @@ pub async fn command(
 }
 
 /// One entry of a finding's history.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "HistoryEntry")]
 pub struct HistoryEntry {
     pub sequence: i64,
     pub event_type: String,

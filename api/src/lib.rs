@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod findings;
+pub mod graphql;
 pub mod idempotency;
 pub mod metrics;
 pub mod rest;

@@ -20,6 +20,7 @@ pub struct AppState {
     /// Turns true when shutdown begins, so that endless responses (SSE)
     /// end and the server can drain.
     pub draining: watch::Receiver<bool>,
+    pub graphql: crate::graphql::PalisadeSchema,
 }
 
 pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
@@ -47,6 +48,7 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     let store = app.store.clone();
     let (draining_tx, draining) = watch::channel(false);
     let state = AppState {
+        graphql: crate::graphql::schema(Some((app.clone(), draining.clone()))),
         app,
         admin_token: Arc::new(admin_token),
         draining,

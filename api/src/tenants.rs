@@ -26,11 +26,13 @@ pub struct CreateTenantRequest {
 }
 
 /// A tenant as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "Tenant", complex)]
 pub struct TenantView {
     pub id: String,
     pub name: String,
     #[schema(value_type = String, example = "pro")]
+    #[graphql(skip)]
     pub plan: Plan,
     /// `active` or `suspended`.
     pub status: String,
@@ -50,15 +52,18 @@ impl From<TenantRow> for TenantView {
 }
 
 /// An API key as the API shows it: never its value.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "ApiKey", complex)]
 pub struct ApiKeyView {
     pub id: String,
     pub name: String,
     pub prefix: String,
     pub principal: String,
     #[schema(value_type = Vec<String>, example = json!(["findings:read"]))]
+    #[graphql(skip)]
     pub scopes: Vec<Scope>,
     #[schema(value_type = String, example = "live")]
+    #[graphql(skip)]
     pub environment: Environment,
     pub expires_at: Option<String>,
     pub created_at: String,
@@ -82,7 +87,8 @@ impl From<ApiKeyRow> for ApiKeyView {
 }
 
 /// A key just issued: the only time its value is shown.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "IssuedApiKey", complex)]
 pub struct IssuedApiKey {
     pub id: String,
     pub key: String,
@@ -90,8 +96,10 @@ pub struct IssuedApiKey {
     pub name: String,
     pub principal: String,
     #[schema(value_type = Vec<String>, example = json!(["findings:read"]))]
+    #[graphql(skip)]
     pub scopes: Vec<Scope>,
     #[schema(value_type = String, example = "live")]
+    #[graphql(skip)]
     pub environment: Environment,
     pub expires_at: Option<String>,
     pub created_at: String,

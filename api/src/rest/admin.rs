@@ -223,7 +223,8 @@ pub async fn projections(
 }
 
 /// One projection's progress.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "ProjectionStatus")]
 pub struct ProjectionStatusView {
     name: &'static str,
     version: i64,

@@ -44,8 +44,7 @@ pub async fn list_api_keys(
     let (keys, total) = query_keys(
         state.app.store.read_pool(),
         &caller.tenant_id.to_string(),
-        page,
-        per_page,
+        palisade_infra::readmodel::PageRequest { page, per_page },
     )
     .await
     .map_err(ApiError::internal)?;

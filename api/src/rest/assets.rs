@@ -19,7 +19,8 @@ use crate::server::AppState;
 use crate::tenants::format_time;
 
 /// An asset as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "Asset")]
 pub struct AssetView {
     /// `ast_…`
     pub id: String,

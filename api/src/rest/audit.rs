@@ -71,7 +71,8 @@ pub struct AuditStreamQuery {
 }
 
 /// One audit record: an event, redacted and hash-chained.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "AuditEvent")]
 pub struct AuditEventView {
     /// Dense per tenant environment: 1, 2, 3 …
     pub seq: i64,
@@ -230,7 +231,8 @@ pub async fn verify(
 }
 
 /// The result of walking the chain.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "AuditVerification")]
 pub struct ChainReportView {
     /// True when every record is present, in order, and unchanged.
     pub verified: bool,

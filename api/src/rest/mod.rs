@@ -1,22 +1,22 @@
 //! REST under `/v1`: one envelope for every answer (DESIGN §5), request ids,
 //! and one file per resource.
 
-mod admin;
+pub(crate) mod admin;
 mod api_keys;
-mod assets;
-mod audit;
+pub(crate) mod assets;
+pub(crate) mod audit;
 mod consistency;
 mod envelope;
 mod error;
-mod findings;
+pub(crate) mod findings;
 mod health;
 mod json;
 pub mod openapi;
 mod pagination;
 mod query;
 mod request_id;
-mod risk;
-mod timeline;
+pub(crate) mod risk;
+pub(crate) mod timeline;
 mod usage;
 
 pub use consistency::Consistency;
@@ -83,6 +83,16 @@ pub fn router(state: AppState) -> Router {
     router
         .route("/docs", get(openapi::docs))
         .route("/metrics", get(crate::metrics::metrics))
+        .route(
+            "/graphql",
+            axum::routing::post(crate::graphql::execute)
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::auth::require_api_key,
+                ))
+                .get(crate::graphql::graphiql),
+        )
+        .route("/graphql/ws", get(crate::graphql::websocket))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(Extension(openapi::Document(Arc::new(document))))

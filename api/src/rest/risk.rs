@@ -10,7 +10,7 @@ use palisade_domain::risk::{
 use palisade_domain::Scope;
 use palisade_infra::readmodel::{
     counted_findings, get_risk_summary, list_assets, risk_history, AssetFilter, AssetSort, Order,
-    PageRequest,
+    PageRequest, Partition,
 };
 use palisade_projections::{FindingsProjection, Projection as _, RiskSummaryRow};
 use serde::{Deserialize, Serialize};
@@ -20,12 +20,14 @@ use super::assets::AssetView;
 use super::openapi::{KeyErrors, ReadErrors, Success};
 use super::query::{whole, ApiQuery};
 use super::{ApiError, ApiJson, Consistency, Envelope};
+use crate::app::App;
 use crate::auth::Principal;
 use crate::findings::round_score;
 use crate::server::AppState;
 use crate::tenants::format_time;
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "FindingCounts")]
 pub struct FindingCounts {
     pub total: i64,
     /// Open or confirmed: still to deal with.
@@ -38,7 +40,8 @@ pub struct FindingCounts {
     pub by_status: BTreeMap<String, i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "AssetCounts")]
 pub struct AssetCounts {
     pub total: i64,
     /// Assets whose risk score is above 0.
@@ -46,7 +49,8 @@ pub struct AssetCounts {
 }
 
 /// The tenant environment at a glance.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "Overview")]
 pub struct Overview {
     /// 0–100: `100 × (1 − Π(1 − aᵢ/100))` over the assets' risks.
     pub risk_score: f64,
@@ -80,14 +84,20 @@ pub async fn overview(
     _: Consistency,
 ) -> Result<Envelope<Overview>, ApiError> {
     caller.require(Scope::FindingsRead)?;
-    let pool = state.app.store.read_pool();
-    let partition = caller.partition();
-    let summary = get_risk_summary(pool, &partition)
+    Ok(Envelope::ok(
+        overview_of(&state.app, &caller.partition()).await?,
+    ))
+}
+
+/// The overview of one tenant environment (REST and GraphQL).
+pub async fn overview_of(app: &App, partition: &Partition) -> Result<Overview, ApiError> {
+    let pool = app.store.read_pool();
+    let summary = get_risk_summary(pool, partition)
         .await
         .map_err(ApiError::internal)?;
     let top = list_assets(
         pool,
-        &partition,
+        partition,
         &AssetFilter {
             min_risk: Some(f64::MIN_POSITIVE),
             ..AssetFilter::default()
@@ -109,7 +119,7 @@ pub async fn overview(
         .iter()
         .map(|k| s.by_status.get(*k).copied().unwrap_or(0))
         .sum();
-    Ok(Envelope::ok(Overview {
+    Ok(Overview {
         risk_score: round_score(s.risk_score),
         risk_level: risk_level(round_score(s.risk_score)),
         findings: FindingCounts {
@@ -124,7 +134,7 @@ pub async fn overview(
         },
         top_assets: top.items.into_iter().map(AssetView::from).collect(),
         updated_at,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -244,7 +254,8 @@ pub struct HistoryQuery {
     consistency: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "RiskPoint")]
 pub struct RiskPoint {
     /// `YYYY-MM-DD` (UTC).
     pub date: String,
@@ -264,9 +275,20 @@ pub async fn history(
 ) -> Result<Envelope<Vec<RiskPoint>>, ApiError> {
     caller.require(Scope::FindingsRead)?;
     let days = whole("days", &query.days, 30, 1, 365)?;
+    Ok(Envelope::ok(
+        risk_series(&state.app, &caller.partition(), days).await?,
+    ))
+}
+
+/// One point a day for the last `days` days, oldest first (REST and GraphQL).
+pub async fn risk_series(
+    app: &App,
+    partition: &Partition,
+    days: u32,
+) -> Result<Vec<RiskPoint>, ApiError> {
     let today = Utc::now().date_naive();
     let since = today - Duration::days(i64::from(days) - 1);
-    let (carried, points) = risk_history(state.app.store.read_pool(), &caller.partition(), since)
+    let (carried, points) = risk_history(app.store.read_pool(), partition, since)
         .await
         .map_err(ApiError::internal)?;
     let mut score = carried.unwrap_or(0.0);
@@ -284,5 +306,5 @@ pub async fn history(
         });
         day += Duration::days(1);
     }
-    Ok(Envelope::ok(series))
+    Ok(series)
 }

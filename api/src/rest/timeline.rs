@@ -41,7 +41,8 @@ pub struct TimelineQuery {
 }
 
 /// One timeline entry.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "TimelineEntry")]
 pub struct TimelineEntryView {
     /// `<aggregate id>:<sequence>`
     pub id: String,
@@ -84,7 +85,7 @@ pub struct TimelinePage {
     pub next_cursor: Option<String>,
 }
 
-fn encode_cursor(entry: &TimelineEntry) -> String {
+pub(crate) fn encode_cursor(entry: &TimelineEntry) -> String {
     hex::encode(format!(
         "{}\n{}\n{}",
         timeline_timestamp(&entry.occurred_at),
@@ -93,7 +94,7 @@ fn encode_cursor(entry: &TimelineEntry) -> String {
     ))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(String, i64, String), ApiError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(String, i64, String), ApiError> {
     let invalid = || ApiError::invalid_field("cursor", "is not a cursor this API issued");
     let bytes = hex::decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;

@@ -108,18 +108,17 @@ pub async fn get_api_key(
 pub async fn list_api_keys(
     pool: &AnyPool,
     tenant_id: &str,
-    page: u32,
-    per_page: u32,
+    window: impl Into<super::Window>,
 ) -> Result<(Vec<ApiKeyRow>, i64), sqlx::Error> {
-    let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+    let window: super::Window = window.into();
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS}, COUNT(*) OVER () AS total FROM api_keys k
           WHERE k.tenant_id = $1
           ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3"
     ))
     .bind(tenant_id)
-    .bind(i64::from(per_page))
-    .bind(offset)
+    .bind(i64::from(window.limit))
+    .bind(window.offset)
     .fetch_all(pool)
     .await?;
     let total = match rows.first() {

@@ -221,15 +221,28 @@ pub struct Page<T> {
     pub total: i64,
 }
 
-fn offset(page: u32, per_page: u32) -> i64 {
-    i64::from(page.saturating_sub(1)) * i64::from(per_page)
-}
-
 /// Which page of a list, from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
     pub page: u32,
     pub per_page: u32,
+}
+
+/// Rows `offset ..< offset + limit` of a list: what a page is, and what a
+/// cursor-paginated (GraphQL) list asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub offset: i64,
+    pub limit: u32,
+}
+
+impl From<PageRequest> for Window {
+    fn from(page: PageRequest) -> Self {
+        Window {
+            offset: i64::from(page.page.saturating_sub(1)) * i64::from(page.per_page),
+            limit: page.per_page,
+        }
+    }
 }
 
 /// Runs `sql` (a filtered `SELECT doc …`) ordered by `order_by`, one page of
@@ -238,7 +251,7 @@ async fn paged<T>(
     pool: &AnyPool,
     sql: Sql,
     order_by: &str,
-    paging: PageRequest,
+    window: Window,
     decode: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
 ) -> Result<Page<T>, sqlx::Error> {
     // The count needs neither the documents nor the order.
@@ -246,12 +259,12 @@ async fn paged<T>(
     let mut sql = sql;
     sql.push(order_by);
     sql.push(" LIMIT ")
-        .bind(Value::Int(i64::from(paging.per_page)))
+        .bind(Value::Int(i64::from(window.limit)))
         .push(" OFFSET ")
-        .bind(Value::Int(offset(paging.page, paging.per_page)));
+        .bind(Value::Int(window.offset));
     let rows = sql.query().fetch_all(pool).await?;
     let items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-    let total = if paging.page == 1 && (items.len() as u32) < paging.per_page {
+    let total = if window.offset == 0 && (items.len() as u32) < window.limit {
         items.len() as i64
     } else {
         count.query_scalar().fetch_one(pool).await?
@@ -279,7 +292,7 @@ pub async fn list_findings(
     filter: &FindingFilter,
     sort: FindingSort,
     order: Order,
-    paging: PageRequest,
+    window: impl Into<Window>,
 ) -> Result<Page<FindingRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM findings");
     partition.restrict(&mut sql);
@@ -332,7 +345,7 @@ pub async fn list_findings(
         order.sql(),
         order.sql()
     );
-    paged(pool, sql, &order_by, paging, from_doc).await
+    paged(pool, sql, &order_by, window.into(), from_doc).await
 }
 
 /// What `GET /v1/assets` may sort by.
@@ -368,7 +381,7 @@ pub async fn list_assets(
     filter: &AssetFilter,
     sort: AssetSort,
     order: Order,
-    paging: PageRequest,
+    window: impl Into<Window>,
 ) -> Result<Page<AssetRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM assets");
     partition.restrict(&mut sql);
@@ -384,7 +397,7 @@ pub async fn list_assets(
         order.sql(),
         order.sql()
     );
-    paged(pool, sql, &order_by, paging, from_doc).await
+    paged(pool, sql, &order_by, window.into(), from_doc).await
 }
 
 /// One asset of a partition, by id (`ast_…`) or identifier.
@@ -406,6 +419,23 @@ pub async fn get_asset(
         .push(" THEN 0 ELSE 1 END LIMIT 1");
     let row = sql.query().fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
+}
+
+/// Several assets of a partition by id, in one query (GraphQL's loader);
+/// unknown ids are left out.
+pub async fn get_assets_by_ids(
+    pool: &AnyPool,
+    partition: &Partition,
+    ids: &[&str],
+) -> Result<Vec<AssetRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new("SELECT doc FROM assets");
+    partition.restrict(&mut sql);
+    sql.and_in("id", ids);
+    let rows = sql.query().fetch_all(pool).await?;
+    rows.iter().map(from_doc).collect()
 }
 
 /// The partition's risk score and counts; None before its first finding.

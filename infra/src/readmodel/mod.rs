@@ -15,9 +15,9 @@ mod timeline;
 pub use api_keys::{find_api_key_by_hash, get_api_key, list_api_keys, ApiKeyOwner};
 pub use audit::{audit_last_seq, list_audit, verify_audit_chain, AuditFilter, ChainReport};
 pub use findings::{
-    counted_findings, due_risk_acceptances, get_asset, get_finding, get_risk_summary, list_assets,
-    list_findings, risk_history, AssetFilter, AssetSort, DueAcceptance, FindingFilter, FindingSort,
-    Order, Page, PageRequest, Partition,
+    counted_findings, due_risk_acceptances, get_asset, get_assets_by_ids, get_finding,
+    get_risk_summary, list_assets, list_findings, risk_history, AssetFilter, AssetSort,
+    DueAcceptance, FindingFilter, FindingSort, Order, Page, PageRequest, Partition, Window,
 };
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
 pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};

@@ -8,6 +8,7 @@ mod audit;
 mod concurrency;
 mod event_store_contract;
 mod findings;
+mod graphql;
 mod idempotency;
 mod openapi;
 mod rate_limits;

@@ -1,0 +1,516 @@
+//! Queries over every read model: the REST filters and sorts, Relay
+//! connections, and an optional `consistency` argument on each read.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, Enum, InputObject, Object};
+use chrono::{DateTime, Utc};
+use palisade_domain::Scope;
+use palisade_infra::readmodel::{
+    get_api_key, get_asset, get_finding, list_api_keys, list_assets, list_audit, list_findings,
+    list_timeline, verify_audit_chain, AssetFilter as AssetQuery, AssetSort,
+    FindingFilter as FindingQuery, FindingSort, TimelineFilter as TimelineQuery,
+};
+
+use super::types::{
+    consistent, offset_connection, window, Consistency, FindingStatus, SeverityLevel, SortOrder,
+    Total,
+};
+use super::{app, caller, graphql_error};
+use crate::findings::FindingView;
+use crate::rest::admin::ProjectionStatusView;
+use crate::rest::assets::AssetView;
+use crate::rest::audit::{AuditEventView, ChainReportView};
+use crate::rest::risk::{overview_of, risk_series, Overview, RiskPoint};
+use crate::rest::timeline::{decode_cursor, encode_cursor, TimelineEntryView};
+use crate::rest::ApiError;
+use crate::tenants::{find_tenant, ApiKeyView, TenantView};
+
+pub struct Query;
+
+/// The filters of `GET /v1/findings`; lists for the multi-value ones.
+#[derive(InputObject, Default)]
+pub struct FindingFilter {
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub severity: Option<Vec<SeverityLevel>>,
+    pub status: Option<Vec<FindingStatus>>,
+    /// Asset id (`ast_…`) or identifier.
+    pub asset: Option<String>,
+    pub cve: Option<String>,
+    pub assignee: Option<String>,
+    pub tag: Option<String>,
+    /// Case-insensitive substring of title or description.
+    pub search: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// 0–100.
+    pub min_risk: Option<f64>,
+}
+
+fn min_risk(value: Option<f64>) -> async_graphql::Result<Option<f64>> {
+    match value {
+        Some(v) if !(0.0..=100.0).contains(&v) => Err(graphql_error(ApiError::invalid_field(
+            "minRisk",
+            "must be a number from 0 to 100",
+        ))),
+        other => Ok(other),
+    }
+}
+
+fn some_text(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl FindingFilter {
+    fn parse(self) -> async_graphql::Result<FindingQuery> {
+        Ok(FindingQuery {
+            product: some_text(self.product),
+            category: some_text(self.category),
+            severities: self
+                .severity
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            statuses: self
+                .status
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            asset: some_text(self.asset),
+            cve: some_text(self.cve),
+            assignee: some_text(self.assignee),
+            tag: some_text(self.tag),
+            search: some_text(self.search),
+            created_after: self.created_after,
+            created_before: self.created_before,
+            min_risk: min_risk(self.min_risk)?,
+        })
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum FindingSortField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    Severity,
+    Risk,
+    Title,
+}
+
+#[derive(InputObject, Default)]
+pub struct FindingSortInput {
+    #[graphql(default)]
+    pub field: FindingSortField,
+    #[graphql(default)]
+    pub order: SortOrder,
+}
+
+#[derive(InputObject, Default)]
+pub struct AssetFilter {
+    /// Case-insensitive substring of the identifier.
+    pub search: Option<String>,
+    pub min_risk: Option<f64>,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum AssetSortField {
+    #[default]
+    Risk,
+    OpenFindings,
+    LastSeen,
+}
+
+#[derive(InputObject, Default)]
+pub struct AssetSortInput {
+    #[graphql(default)]
+    pub field: AssetSortField,
+    #[graphql(default)]
+    pub order: SortOrder,
+}
+
+#[derive(InputObject, Default)]
+pub struct TimelineFilter {
+    /// Asset id (`ast_…`) or identifier.
+    pub asset: Option<String>,
+    pub finding: Option<String>,
+    /// Event types, e.g. `FindingIngested`.
+    pub types: Option<Vec<String>>,
+    /// How far back, 1 to 365 (default 30).
+    pub days: Option<i32>,
+}
+
+/// The filters of `GET /v1/audit/events`.
+#[derive(InputObject, Default, Clone)]
+pub struct AuditFilter {
+    pub aggregate_type: Option<String>,
+    pub aggregate_id: Option<String>,
+    pub event_type: Option<Vec<String>>,
+    pub actor: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    pub fn parse(self) -> async_graphql::Result<palisade_infra::readmodel::AuditFilter> {
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            if until <= since {
+                return Err(graphql_error(ApiError::invalid_field(
+                    "until",
+                    "must be after since",
+                )));
+            }
+        }
+        Ok(palisade_infra::readmodel::AuditFilter {
+            aggregate_type: some_text(self.aggregate_type),
+            aggregate_id: some_text(self.aggregate_id),
+            event_types: self
+                .event_type
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| some_text(Some(t)))
+                .collect(),
+            actor: some_text(self.actor),
+            since: self.since,
+            until: self.until,
+        })
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> async_graphql::Error {
+    graphql_error(ApiError::internal(error))
+}
+
+fn first_of(first: Option<i32>) -> async_graphql::Result<u32> {
+    window(first, None).map(|w| w.limit)
+}
+
+#[Object]
+impl Query {
+    /// The caller's tenant.
+    async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<TenantView> {
+        let caller = caller(ctx, None)?;
+        let row = find_tenant(app(ctx), &caller.tenant_id.to_string())
+            .await
+            .map_err(graphql_error)?;
+        Ok(row.into())
+    }
+
+    /// The tenant's API keys, newest first (never their values). Scope
+    /// `tenant:admin`.
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, ApiKeyView, Total, EmptyFields>> {
+        let caller = caller(ctx, Some(Scope::TenantAdmin))?;
+        let window = window(first, after)?;
+        let (keys, total) = list_api_keys(
+            app(ctx).store.read_pool(),
+            &caller.tenant_id.to_string(),
+            window,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(offset_connection(
+            window,
+            keys.into_iter().map(ApiKeyView::from).collect(),
+            total,
+        ))
+    }
+
+    /// One of the tenant's API keys; null when unknown. Scope `tenant:admin`.
+    async fn api_key(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<Option<ApiKeyView>> {
+        let caller = caller(ctx, Some(Scope::TenantAdmin))?;
+        let key = get_api_key(
+            app(ctx).store.read_pool(),
+            &caller.tenant_id.to_string(),
+            &id,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(key.map(ApiKeyView::from))
+    }
+
+    /// Findings, filtered and sorted as `GET /v1/findings`. Scope `findings:read`.
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<FindingFilter>,
+        sort: Option<FindingSortInput>,
+        consistency: Option<Consistency>,
+    ) -> async_graphql::Result<Connection<String, FindingView, Total, EmptyFields>> {
+        let caller = caller(ctx, Some(Scope::FindingsRead))?;
+        let window = window(first, after)?;
+        let filter = filter.unwrap_or_default().parse()?;
+        let sort = sort.unwrap_or_default();
+        let field = match sort.field {
+            FindingSortField::CreatedAt => FindingSort::CreatedAt,
+            FindingSortField::UpdatedAt => FindingSort::UpdatedAt,
+            FindingSortField::Severity => FindingSort::Severity,
+            FindingSortField::Risk => FindingSort::Risk,
+            FindingSortField::Title => FindingSort::Title,
+        };
+        consistent(ctx, consistency).await?;
+        let page = list_findings(
+            app(ctx).store.read_pool(),
+            &caller.partition(),
+            &filter,
+            field,
+            sort.order.into(),
+            window,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(offset_connection(
+            window,
+            page.items.into_iter().map(FindingView::from).collect(),
+            page.total,
+        ))
+    }
+
+    /// One finding; null when unknown or another tenant's. Scope `findings:read`.
+    async fn finding(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        consistency: Option<Consistency>,
+    ) -> async_graphql::Result<Option<FindingView>> {
+        let caller = caller(ctx, Some(Scope::FindingsRead))?;
+        consistent(ctx, consistency).await?;
+        let row = get_finding(app(ctx).store.read_pool(), &caller.partition(), &id)
+            .await
+            .map_err(internal)?;
+        Ok(row.map(FindingView::from))
+    }
+
+    /// Assets, as `GET /v1/assets`. Scope `findings:read`.
+    async fn assets(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<AssetFilter>,
+        sort: Option<AssetSortInput>,
+        consistency: Option<Consistency>,
+    ) -> async_graphql::Result<Connection<String, AssetView, Total, EmptyFields>> {
+        let caller = caller(ctx, Some(Scope::FindingsRead))?;
+        let window = window(first, after)?;
+        let filter = filter.unwrap_or_default();
+        let query = AssetQuery {
+            search: some_text(filter.search),
+            min_risk: min_risk(filter.min_risk)?,
+        };
+        let sort = sort.unwrap_or_default();
+        let field = match sort.field {
+            AssetSortField::Risk => AssetSort::Risk,
+            AssetSortField::OpenFindings => AssetSort::OpenFindings,
+            AssetSortField::LastSeen => AssetSort::LastSeen,
+        };
+        consistent(ctx, consistency).await?;
+        let page = list_assets(
+            app(ctx).store.read_pool(),
+            &caller.partition(),
+            &query,
+            field,
+            sort.order.into(),
+            window,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(offset_connection(
+            window,
+            page.items.into_iter().map(AssetView::from).collect(),
+            page.total,
+        ))
+    }
+
+    /// One asset by id (`ast_…`) or identifier; null when unknown.
+    async fn asset(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        consistency: Option<Consistency>,
+    ) -> async_graphql::Result<Option<AssetView>> {
+        let caller = caller(ctx, Some(Scope::FindingsRead))?;
+        consistent(ctx, consistency).await?;
+        let row = get_asset(app(ctx).store.read_pool(), &caller.partition(), &id)
+            .await
+            .map_err(internal)?;
+        Ok(row.map(AssetView::from))
+    }
+
+    /// Risk, counts and the riskiest assets, as `GET /v1/overview`.
+    async fn overview(
+        &self,
+        ctx: &Context<'_>,
+        consistency: Option<Consistency>,
+    ) -> async_graphql::Result<Overview> {
+        let caller = caller(ctx, Some(Scope::FindingsRead))?;
+        consistent(ctx, consistency).await?;
+        overview_of(app(ctx), &caller.partition())
+            .await
+            .map_err(graphql_error)
+    }
+
+    /// One point a day for the last `days` days (1–365, default 30).
+    async fn risk_history(
+        &self,
+        ctx: &Context<'_>,
+        days: Option<i32>,
+        consistency: Option<Consistency>,
+    ) -> async_graphql::Result<Vec<RiskPoint>> {
+        let caller = caller(ctx, Some(Scope::FindingsRead))?;
+        let days = days.unwrap_or(30);
+        if !(1..=365).contains(&days) {
+            return Err(graphql_error(ApiError::invalid_field(
+                "days",
+                "must be from 1 to 365",
+            )));
+        }
+        consistent(ctx, consistency).await?;
+        risk_series(app(ctx), &caller.partition(), days as u32)
+            .await
+            .map_err(graphql_error)
+    }
+
+    /// Every change, newest first, as `GET /v1/timeline`.
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<TimelineFilter>,
+        consistency: Option<Consistency>,
+    ) -> async_graphql::Result<Connection<String, TimelineEntryView, EmptyFields, EmptyFields>>
+    {
+        let caller = caller(ctx, Some(Scope::FindingsRead))?;
+        let limit = first_of(first)?;
+        let filter = filter.unwrap_or_default();
+        let days = filter.days.unwrap_or(30);
+        if !(1..=365).contains(&days) {
+            return Err(graphql_error(ApiError::invalid_field(
+                "days",
+                "must be from 1 to 365",
+            )));
+        }
+        consistent(ctx, consistency).await?;
+        let pool = app(ctx).store.read_pool();
+        let partition = caller.partition();
+        let asset_id = match some_text(filter.asset) {
+            Some(asset) => match get_asset(pool, &partition, &asset)
+                .await
+                .map_err(internal)?
+            {
+                Some(asset) => Some(asset.id),
+                None => return Ok(Connection::new(false, false)),
+            },
+            None => None,
+        };
+        let query = TimelineQuery {
+            since: Some(Utc::now() - chrono::Duration::days(i64::from(days))),
+            asset_id,
+            finding_id: some_text(filter.finding),
+            types: filter.types.unwrap_or_default(),
+            after: after
+                .as_deref()
+                .map(decode_cursor)
+                .transpose()
+                .map_err(graphql_error)?,
+        };
+        let mut entries = list_timeline(pool, &partition, &query, limit + 1)
+            .await
+            .map_err(internal)?;
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let mut connection = Connection::new(after.is_some(), more);
+        connection.edges.extend(
+            entries
+                .into_iter()
+                .map(|entry| Edge::new(encode_cursor(&entry), TimelineEntryView::from(entry))),
+        );
+        Ok(connection)
+    }
+
+    /// The audit trail, oldest first; cursors are seqs. Scope `audit:read`.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<AuditFilter>,
+        consistency: Option<Consistency>,
+    ) -> async_graphql::Result<Connection<String, AuditEventView, EmptyFields, EmptyFields>> {
+        let caller = caller(ctx, Some(Scope::AuditRead))?;
+        let limit = first_of(first)?;
+        let after_seq = match &after {
+            Some(cursor) => cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    graphql_error(ApiError::invalid_field(
+                        "after",
+                        "is not a cursor this API issued",
+                    ))
+                })?,
+            None => 0,
+        };
+        let filter = filter.unwrap_or_default().parse()?;
+        consistent(ctx, consistency).await?;
+        let mut records = list_audit(
+            app(ctx).store.read_pool(),
+            &caller.partition(),
+            &filter,
+            after_seq,
+            limit + 1,
+        )
+        .await
+        .map_err(internal)?;
+        let more = records.len() > limit as usize;
+        records.truncate(limit as usize);
+        let mut connection = Connection::new(after_seq > 0, more);
+        connection.edges.extend(
+            records
+                .into_iter()
+                .map(|r| Edge::new(r.seq.to_string(), AuditEventView::from(r))),
+        );
+        Ok(connection)
+    }
+
+    /// Re-walks the audit chain, as `GET /v1/audit/verify`.
+    async fn audit_verification(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<ChainReportView> {
+        let caller = caller(ctx, Some(Scope::AuditRead))?;
+        let report = verify_audit_chain(app(ctx).store.read_pool(), &caller.partition())
+            .await
+            .map_err(internal)?;
+        Ok(report.into())
+    }
+
+    /// Each projection's checkpoint and lag. Scope `tenant:admin`.
+    async fn projections(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ProjectionStatusView>> {
+        caller(ctx, Some(Scope::TenantAdmin))?;
+        let statuses = app(ctx).runner.status().await.map_err(internal)?;
+        Ok(statuses
+            .into_iter()
+            .map(ProjectionStatusView::from)
+            .collect())
+    }
+}

@@ -1,0 +1,313 @@
+//! GraphQL's own types: enums, inputs, connections, the fields that
+//! resolve further (a finding's asset and history), and the asset loader.
+//! Objects are otherwise the REST views (`FindingView`, `AssetView`, …),
+//! so both interfaces show the same thing under the same names.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{ComplexObject, Context, Enum, OutputType, SimpleObject};
+use palisade_domain::finding::{Severity, Status};
+use palisade_domain::Scope;
+use palisade_infra::readmodel::{get_assets_by_ids, Window};
+
+use super::{app, caller, graphql_error};
+use crate::app::App;
+use crate::auth::Principal;
+use crate::findings::{FindingView, HistoryEntry};
+use crate::rest::assets::AssetView;
+use crate::rest::ApiError;
+use crate::tenants::{ApiKeyView, IssuedApiKey, TenantView};
+
+/// How bad a finding is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "Severity")]
+pub enum SeverityLevel {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl From<SeverityLevel> for Severity {
+    fn from(s: SeverityLevel) -> Self {
+        match s {
+            SeverityLevel::Critical => Severity::Critical,
+            SeverityLevel::High => Severity::High,
+            SeverityLevel::Medium => Severity::Medium,
+            SeverityLevel::Low => Severity::Low,
+            SeverityLevel::Info => Severity::Info,
+        }
+    }
+}
+
+impl From<Severity> for SeverityLevel {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Critical => SeverityLevel::Critical,
+            Severity::High => SeverityLevel::High,
+            Severity::Medium => SeverityLevel::Medium,
+            Severity::Low => SeverityLevel::Low,
+            Severity::Info => SeverityLevel::Info,
+        }
+    }
+}
+
+/// Where a finding is in its lifecycle.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "FindingStatus")]
+pub enum FindingStatus {
+    Open,
+    Confirmed,
+    Dismissed,
+    RiskAccepted,
+    Remediated,
+}
+
+impl From<FindingStatus> for Status {
+    fn from(s: FindingStatus) -> Self {
+        match s {
+            FindingStatus::Open => Status::Open,
+            FindingStatus::Confirmed => Status::Confirmed,
+            FindingStatus::Dismissed => Status::Dismissed,
+            FindingStatus::RiskAccepted => Status::RiskAccepted,
+            FindingStatus::Remediated => Status::Remediated,
+        }
+    }
+}
+
+impl From<Status> for FindingStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Open => FindingStatus::Open,
+            Status::Confirmed => FindingStatus::Confirmed,
+            Status::Dismissed => FindingStatus::Dismissed,
+            Status::RiskAccepted => FindingStatus::RiskAccepted,
+            Status::Remediated => FindingStatus::Remediated,
+        }
+    }
+}
+
+/// Live data or the tenant's sandbox.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Environment {
+    Live,
+    Test,
+}
+
+impl From<palisade_domain::Environment> for Environment {
+    fn from(e: palisade_domain::Environment) -> Self {
+        match e {
+            palisade_domain::Environment::Live => Environment::Live,
+            palisade_domain::Environment::Test => Environment::Test,
+        }
+    }
+}
+
+impl From<Environment> for palisade_domain::Environment {
+    fn from(e: Environment) -> Self {
+        match e {
+            Environment::Live => palisade_domain::Environment::Live,
+            Environment::Test => palisade_domain::Environment::Test,
+        }
+    }
+}
+
+/// `STRONG` waits (bounded) until the read models reflect every write
+/// acknowledged before the query; `EVENTUAL` (default) reads at once.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum Consistency {
+    #[default]
+    Eventual,
+    Strong,
+}
+
+/// Applies a read's consistency level.
+pub async fn consistent(
+    ctx: &Context<'_>,
+    level: Option<Consistency>,
+) -> async_graphql::Result<()> {
+    if level == Some(Consistency::Strong) {
+        app(ctx).await_views(&[]).await.map_err(graphql_error)?;
+    }
+    Ok(())
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum SortOrder {
+    Asc,
+    #[default]
+    Desc,
+}
+
+impl From<SortOrder> for palisade_infra::readmodel::Order {
+    fn from(o: SortOrder) -> Self {
+        match o {
+            SortOrder::Asc => palisade_infra::readmodel::Order::Asc,
+            SortOrder::Desc => palisade_infra::readmodel::Order::Desc,
+        }
+    }
+}
+
+#[ComplexObject]
+impl FindingView {
+    async fn severity(&self) -> async_graphql::Result<SeverityLevel> {
+        let severity: Severity = self.severity.parse().map_err(async_graphql::Error::new)?;
+        Ok(severity.into())
+    }
+
+    async fn status(&self) -> async_graphql::Result<FindingStatus> {
+        let status: Status = self.status.parse().map_err(async_graphql::Error::new)?;
+        Ok(status.into())
+    }
+
+    async fn environment(&self) -> async_graphql::Result<Environment> {
+        let environment: palisade_domain::Environment = self
+            .environment
+            .parse()
+            .map_err(async_graphql::Error::new)?;
+        Ok(environment.into())
+    }
+
+    /// The asset's identifier, without loading the asset.
+    async fn asset_identifier(&self) -> &str {
+        &self.asset.identifier
+    }
+
+    /// The asset the finding is on (loaded in one query for a whole list).
+    async fn asset(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AssetView>> {
+        let loader = ctx.data_unchecked::<DataLoader<AssetLoader>>();
+        loader
+            .load_one(self.asset.id.clone())
+            .await
+            .map_err(|e| graphql_error(ApiError::internal(e)))
+    }
+
+    /// Every event of the finding, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEntry>> {
+        let caller = caller(ctx, Some(Scope::FindingsRead))?;
+        crate::findings::history(app(ctx), caller, &self.id)
+            .await
+            .map_err(graphql_error)
+    }
+}
+
+#[ComplexObject]
+impl TenantView {
+    /// `free`, `starter`, `pro`, `business`, `enterprise` or `unlimited`.
+    async fn plan(&self) -> String {
+        self.plan.to_string()
+    }
+}
+
+#[ComplexObject]
+impl ApiKeyView {
+    /// Scope names, e.g. `findings:read`.
+    async fn scopes(&self) -> Vec<String> {
+        self.scopes.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn environment(&self) -> Environment {
+        self.environment.into()
+    }
+}
+
+#[ComplexObject]
+impl IssuedApiKey {
+    async fn scopes(&self) -> Vec<String> {
+        self.scopes.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn environment(&self) -> Environment {
+        self.environment.into()
+    }
+}
+
+/// Loads the assets a list of findings is on, in one query per batch.
+pub struct AssetLoader {
+    pub app: App,
+    pub caller: Principal,
+}
+
+impl Loader<String> for AssetLoader {
+    type Value = AssetView;
+    type Error = Arc<String>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, AssetView>, Self::Error> {
+        let ids: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let rows = get_assets_by_ids(self.app.store.read_pool(), &self.caller.partition(), &ids)
+            .await
+            .map_err(|e| Arc::new(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.id.clone(), AssetView::from(row)))
+            .collect())
+    }
+}
+
+/// What every connection adds to its edges: the total that matches.
+#[derive(SimpleObject)]
+pub struct Total {
+    /// How many match the filter in all.
+    pub total_count: i64,
+}
+
+/// Page sizes: `first` defaults to 50, at most 100.
+pub const DEFAULT_FIRST: i32 = 50;
+pub const MAX_FIRST: i32 = 100;
+
+/// The window `first` items after the `after` cursor (an offset).
+pub fn window(first: Option<i32>, after: Option<String>) -> async_graphql::Result<Window> {
+    let first = first.unwrap_or(DEFAULT_FIRST);
+    if !(1..=MAX_FIRST).contains(&first) {
+        return Err(graphql_error(ApiError::invalid_field(
+            "first",
+            format!("must be from 1 to {MAX_FIRST}"),
+        )));
+    }
+    let offset = match after {
+        Some(cursor) => {
+            cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    graphql_error(ApiError::invalid_field(
+                        "after",
+                        "is not a cursor this API issued",
+                    ))
+                })?
+                + 1
+        }
+        None => 0,
+    };
+    Ok(Window {
+        offset,
+        limit: first as u32,
+    })
+}
+
+/// A connection over rows `window.offset ..`, cursors being offsets.
+pub fn offset_connection<T: OutputType>(
+    window: Window,
+    items: Vec<T>,
+    total: i64,
+) -> Connection<String, T, Total, EmptyFields> {
+    let count = items.len() as i64;
+    let has_next = window.offset + count < total;
+    let mut connection = Connection::with_additional_fields(
+        window.offset > 0,
+        has_next,
+        Total { total_count: total },
+    );
+    connection.edges.extend(
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| Edge::new((window.offset + i as i64).to_string(), item)),
+    );
+    connection
+}

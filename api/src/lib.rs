@@ -1,6 +1,8 @@
-//! Palisade's API: the axum REST server, its CLI (`palisade serve`,
-//! `migrate`, `projections`, `tenant create`), and the glue that starts the
-//! projection runner beside the server and stops both gracefully.
+//! Palisade's API: the axum REST server, GraphQL (`graphql`), the audit
+//! stream over SSE (`audit`, `rest::audit`), Prometheus metrics, the CLI
+//! (`palisade serve`, `migrate`, `projections`, `tenant create`), and the
+//! glue that starts the projection runner beside the server and stops both
+//! gracefully.
 //!
 //! Handlers stay thin: they parse input into domain types, call one
 //! command or query, and shape the envelope. Decisions live in the domain,

@@ -10,6 +10,7 @@ use super::types::{Environment, SeverityLevel};
 use super::{app, caller, graphql_error};
 use crate::api_keys::IssueApiKeyRequest;
 use crate::findings::{FindingView, IngestFindingRequest, IngestedFinding};
+use crate::rest::risk::Recalculation;
 use crate::tenants::{ApiKeyView, IssuedApiKey};
 
 pub struct Mutation;
@@ -106,6 +107,13 @@ pub struct IssueApiKeyInput {
     pub scopes: Vec<String>,
     pub environment: Option<Environment>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject)]
+pub struct RecalculateRiskInput {
+    /// Compute and compare only; record nothing.
+    #[graphql(default)]
+    pub dry_run: bool,
 }
 
 #[derive(InputObject)]
@@ -286,6 +294,19 @@ impl Mutation {
             at: Utc::now(),
         };
         triage(ctx, &input.id, input.expected_version, command).await
+    }
+
+    /// Recomputes the tenant's risk from its findings, from scratch; without
+    /// `dryRun` records it and the views take the recomputed scores.
+    async fn recalculate_risk(
+        &self,
+        ctx: &Context<'_>,
+        input: RecalculateRiskInput,
+    ) -> async_graphql::Result<Recalculation> {
+        let caller = caller(ctx, None)?;
+        crate::rest::risk::recalculate_risk(app(ctx), caller, input.dry_run)
+            .await
+            .map_err(graphql_error)
     }
 
     /// Issues an API key; its value is in this answer only. Scope `tenant:admin`.

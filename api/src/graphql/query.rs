@@ -12,8 +12,8 @@ use palisade_infra::readmodel::{
 };
 
 use super::types::{
-    consistent, offset_connection, window, Consistency, FindingStatus, SeverityLevel, SortOrder,
-    Total,
+    consistent, number_cursor, offset_connection, window, Consistency, FindingStatus,
+    SeverityLevel, SortOrder, Total,
 };
 use super::{app, caller, graphql_error};
 use crate::findings::FindingView;
@@ -454,19 +454,11 @@ impl Query {
     ) -> async_graphql::Result<Connection<String, AuditEventView, EmptyFields, EmptyFields>> {
         let caller = caller(ctx, Some(Scope::AuditRead))?;
         let limit = first_of(first)?;
-        let after_seq = match &after {
-            Some(cursor) => cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    graphql_error(ApiError::invalid_field(
-                        "after",
-                        "is not a cursor this API issued",
-                    ))
-                })?,
-            None => 0,
-        };
+        let after_seq = after
+            .as_deref()
+            .map(number_cursor)
+            .transpose()?
+            .unwrap_or(0);
         let filter = filter.unwrap_or_default().parse()?;
         consistent(ctx, consistency).await?;
         let mut records = list_audit(

@@ -259,6 +259,20 @@ pub struct Total {
 pub const DEFAULT_FIRST: i32 = 50;
 pub const MAX_FIRST: i32 = 100;
 
+/// A cursor that is a whole number (an offset or an audit seq).
+pub fn number_cursor(cursor: &str) -> async_graphql::Result<i64> {
+    cursor
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            graphql_error(ApiError::invalid_field(
+                "after",
+                "is not a cursor this API issued",
+            ))
+        })
+}
+
 /// The window `first` items after the `after` cursor (an offset).
 pub fn window(first: Option<i32>, after: Option<String>) -> async_graphql::Result<Window> {
     let first = first.unwrap_or(DEFAULT_FIRST);
@@ -268,20 +282,8 @@ pub fn window(first: Option<i32>, after: Option<String>) -> async_graphql::Resul
             format!("must be from 1 to {MAX_FIRST}"),
         )));
     }
-    let offset = match after {
-        Some(cursor) => {
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    graphql_error(ApiError::invalid_field(
-                        "after",
-                        "is not a cursor this API issued",
-                    ))
-                })?
-                + 1
-        }
+    let offset = match after.as_deref() {
+        Some(cursor) => number_cursor(cursor)? + 1,
         None => 0,
     };
     Ok(Window {

@@ -145,7 +145,8 @@ pub struct RecalculateRequest {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "RiskRecalculation")]
 pub struct Recalculation {
     /// The incrementally kept tenant score.
     pub previous: f64,
@@ -170,12 +171,24 @@ pub async fn recalculate(
     body: Option<ApiJson<RecalculateRequest>>,
 ) -> Result<Envelope<Recalculation>, ApiError> {
     let dry_run = body.is_some_and(|ApiJson(b)| b.dry_run);
+    Ok(Envelope::ok(
+        recalculate_risk(&state.app, &caller, dry_run).await?,
+    ))
+}
+
+/// Recomputes the caller's tenant risk from scratch (REST and GraphQL);
+/// without `dry_run` records it. Scope `findings:write`, or
+/// `findings:read` for a dry run.
+pub async fn recalculate_risk(
+    app: &App,
+    caller: &Principal,
+    dry_run: bool,
+) -> Result<Recalculation, ApiError> {
     caller.require(if dry_run {
         Scope::FindingsRead
     } else {
         Scope::FindingsWrite
     })?;
-    let app = &state.app;
     // Everything acknowledged so far must be in the view compared.
     let name = FindingsProjection.name();
     app.await_views(&[name]).await?;
@@ -231,14 +244,14 @@ pub async fn recalculate(
                 .map_err(ApiError::internal)?;
         }
     }
-    Ok(Envelope::ok(Recalculation {
+    Ok(Recalculation {
         previous: round_score(previous),
         recalculated: round_score(recalculated),
         drift: ((recalculated - previous) * 1e6).round() / 1e6,
         dry_run,
         findings_counted: findings.len(),
         assets_counted: by_asset.len(),
-    }))
+    })
 }
 
 /// The query of `GET /v1/risk/history`.

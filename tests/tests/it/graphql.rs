@@ -381,6 +381,19 @@ async fn mutations_change_findings_and_errors_carry_rest_codes(backend: &Backend
         "{invalid}"
     );
 
+    // Risk recalculation: the dismissed finding no longer counts.
+    let recalculated = data(
+        &server,
+        &owner,
+        "mutation { recalculateRisk(input: {dryRun: true}) { previous recalculated drift dryRun findingsCounted } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        recalculated["recalculateRisk"],
+        json!({"previous": 0.0, "recalculated": 0.0, "drift": 0.0, "dryRun": true, "findingsCounted": 0})
+    );
+
     // Keys through GraphQL: the value is shown once, revocation works.
     let issued = data(
         &server,

@@ -26,6 +26,8 @@ pub struct App {
     pub hasher: ApiKeyHasher,
     /// How long a `?consistency=strong` read may wait.
     pub strong_read_timeout: Duration,
+    /// How often an idle audit stream sends a heartbeat comment.
+    pub sse_heartbeat: Duration,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
@@ -47,6 +49,7 @@ impl App {
             commands: Commands::new(store.clone()),
             hasher: ApiKeyHasher::new(&root_key),
             strong_read_timeout: config.strong_read_timeout,
+            sse_heartbeat: config.sse_heartbeat,
             metrics: std::sync::Arc::default(),
             runner,
             store,

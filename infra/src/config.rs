@@ -47,6 +47,8 @@ pub struct Config {
     pub scheduler_interval: Duration,
     /// How long a `?consistency=strong` read waits for the projections.
     pub strong_read_timeout: Duration,
+    /// How often an idle audit stream (SSE) sends a heartbeat comment.
+    pub sse_heartbeat: Duration,
 }
 
 impl Config {
@@ -65,6 +67,7 @@ impl Config {
         "PALISADE_DB_MAX_CONNECTIONS",
         "PALISADE_SCHEDULER_INTERVAL_MS",
         "PALISADE_STRONG_READ_TIMEOUT_MS",
+        "PALISADE_SSE_HEARTBEAT_MS",
         // Read by the test suite, not the server.
         "PALISADE_TEST_DATABASE_URL",
         "PALISADE_REQUIRE_POSTGRES",
@@ -130,6 +133,9 @@ impl Config {
                 "PALISADE_STRONG_READ_TIMEOUT_MS",
                 "5000",
             )?),
+            sse_heartbeat: Duration::from_millis(
+                parse::<u64>(&get, "PALISADE_SSE_HEARTBEAT_MS", "15000")?.max(100),
+            ),
         })
     }
 

@@ -3,7 +3,6 @@
 //! chain). Scope `audit:read`; only the key's tenant and environment.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -21,9 +20,6 @@ use super::{ApiError, Consistency, Envelope};
 use crate::audit::{follow, Follow};
 use crate::auth::Principal;
 use crate::server::AppState;
-
-/// How often an idle stream sends a heartbeat comment.
-const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// The query of `GET /v1/audit/events`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -255,7 +251,7 @@ impl From<ChainReport> for ChainReportView {
 #[utoipa::path(get, path = "/v1/audit/stream", tag = "audit", security(("api_key" = []), ("bearer_api_key" = [])),
     params(AuditStreamQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq (what the last `id:` said)")),
-    responses((status = 200, description = "Server-sent events: `id: <seq>`, `event: <event_type>`, `data: <record>`; a `: heartbeat` comment every 15 s when idle", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "Server-sent events: `id: <seq>`, `event: <event_type>`, `data: <record>`; a `: heartbeat` comment every 15 s (`PALISADE_SSE_HEARTBEAT_MS`) when idle", content_type = "text/event-stream", body = String),
         KeyErrors, ReadErrors))]
 pub async fn stream(
     caller: Principal,
@@ -311,5 +307,8 @@ pub async fn stream(
             }
         }
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+    let heartbeat = KeepAlive::new()
+        .interval(state.app.sse_heartbeat)
+        .text("heartbeat");
+    Ok(Sse::new(events).keep_alive(heartbeat))
 }

@@ -91,6 +91,12 @@ macro_rules! append_chunks {
 
 impl Store {
     /// Aggregates of `aggregate_type` among `ids` that have events already.
+    ///
+    /// On PostgreSQL each id is one probe of the primary key (a `LATERAL`
+    /// lookup). A plain `aggregate_id IN (…500 ids…)` let the planner, with
+    /// statistics from when the table was small, scan every first event of
+    /// the type and filter: 0.8 s per bulk request at 330,000 findings,
+    /// growing with the table. SQLite always probes the key for `IN`.
     pub async fn existing_aggregates(
         &self,
         aggregate_type: &str,
@@ -99,11 +105,29 @@ impl Store {
         let mut found = Vec::new();
         for chunk in ids.chunks(CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            let mut lookup = Sql::new("SELECT aggregate_id FROM events WHERE aggregate_type = ");
-            lookup
-                .bind(sql::Value::Text(aggregate_type.into()))
-                .push(" AND sequence = 1")
-                .and_in("aggregate_id", &ids);
+            let lookup = match &self.inner.backend {
+                Backend::Postgres(_) => {
+                    let mut lookup = Sql::new("SELECT found.aggregate_id FROM (VALUES ");
+                    for (i, id) in ids.iter().enumerate() {
+                        lookup.push(if i == 0 { "(" } else { ", (" });
+                        lookup.bind(sql::Value::Text((*id).into())).push(")");
+                    }
+                    lookup
+                        .push(") AS wanted(id) CROSS JOIN LATERAL (SELECT e.aggregate_id FROM events e WHERE e.aggregate_type = ")
+                        .bind(sql::Value::Text(aggregate_type.into()))
+                        .push(" AND e.aggregate_id = wanted.id AND e.sequence = 1 LIMIT 1) AS found");
+                    lookup
+                }
+                Backend::Sqlite(_) => {
+                    let mut lookup =
+                        Sql::new("SELECT aggregate_id FROM events WHERE aggregate_type = ");
+                    lookup
+                        .bind(sql::Value::Text(aggregate_type.into()))
+                        .push(" AND sequence = 1")
+                        .and_in("aggregate_id", &ids);
+                    lookup
+                }
+            };
             found.extend(
                 lookup
                     .query_scalar::<String>()

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use palisade_infra::Store;
-use palisade_tests::{on_both_stores, Auth, Backend, Server, SseClient, SseEvent};
+use palisade_tests::{on_both_stores, Auth, Backend, Server, ServerOptions, SseClient, SseEvent};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -458,6 +458,30 @@ async fn the_query_endpoint_filters_and_pages(backend: &Backend) {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 422);
+}
+
+#[tokio::test]
+async fn idle_streams_get_heartbeat_comments() {
+    let backend = Backend::sqlite();
+    let options = ServerOptions {
+        env: vec![("PALISADE_SSE_HEARTBEAT_MS".into(), "200".into())],
+        admin_token: Some(palisade_tests::ADMIN_TOKEN.into()),
+    };
+    let server = Server::start_with(&backend, options).await;
+    let (_, owner) = server.create_tenant("Acme", "unlimited").await;
+    let mut stream = SseClient::connect(&server, &owner, "/v1/audit/stream", None).await;
+    assert_eq!(seqs(&stream.take(2, WAIT).await), [1, 2]);
+    // Nothing happens: no event, but heartbeats keep the connection alive.
+    assert!(stream.next(Duration::from_millis(900)).await.is_none());
+    assert!(
+        stream.comments.iter().filter(|c| *c == "heartbeat").count() >= 2,
+        "{:?}",
+        stream.comments
+    );
+    // A later event still arrives on the same stream.
+    ingest(&server, &owner, "After the heartbeats").await;
+    assert_eq!(seqs(&stream.take(1, WAIT).await), [3]);
+    backend.cleanup().await;
 }
 
 #[tokio::test]

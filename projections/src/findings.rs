@@ -6,7 +6,7 @@
 //! score, which moves its asset's [`RiskAccumulator`], which moves the
 //! tenant's. Only a `RiskScoreRecalculated` event recomputes from the rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -322,6 +322,15 @@ fn history_day(at: DateTime<Utc>) -> NaiveDate {
 #[async_trait]
 pub trait FindingsStore {
     async fn get_finding(&mut self, id: &str) -> Result<Option<FindingRow>, StoreError>;
+    /// Loads these findings, and these assets and the findings' assets, so
+    /// that the `get_*` calls that follow need no query of their own.
+    async fn prefetch(
+        &mut self,
+        _finding_ids: &[String],
+        _asset_ids: &[String],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
     async fn save_finding(&mut self, finding: &FindingRow) -> Result<(), StoreError>;
     async fn get_asset(&mut self, id: &str) -> Result<Option<AssetRow>, StoreError>;
     async fn save_asset(&mut self, asset: &AssetRow) -> Result<(), StoreError>;
@@ -454,6 +463,35 @@ impl Projection for FindingsProjection {
 
     fn tables(&self) -> &'static [&'static str] {
         &["findings", "assets", "risk_summaries", "risk_history"]
+    }
+
+    /// Every event of a finding reads its asset, and every event after the
+    /// first reads the finding: load them for the whole batch at once.
+    async fn prepare(
+        &self,
+        batch: &[FeedEvent],
+        store: &mut dyn ReadModelStore,
+    ) -> Result<(), ProjectionError> {
+        let mut finding_ids = BTreeSet::new();
+        let mut asset_ids = BTreeSet::new();
+        for event in batch.iter().filter(|e| e.aggregate_type == "Finding") {
+            // A first event names its asset; later ones find it in the row.
+            let asset = event
+                .payload
+                .get("FindingIngested")
+                .and_then(|ingested| ingested.get("asset_id"))
+                .and_then(serde_json::Value::as_str);
+            match asset {
+                Some(asset) => asset_ids.insert(asset.to_string()),
+                None => finding_ids.insert(event.aggregate_id.clone()),
+            };
+        }
+        let finding_ids: Vec<String> = finding_ids.into_iter().collect();
+        let asset_ids: Vec<String> = asset_ids.into_iter().collect();
+        if finding_ids.is_empty() && asset_ids.is_empty() {
+            return Ok(());
+        }
+        Ok(store.prefetch(&finding_ids, &asset_ids).await?)
     }
 
     async fn apply(

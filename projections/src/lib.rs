@@ -67,6 +67,16 @@ pub trait Projection: Send + Sync {
     fn version(&self) -> i64;
     /// The tables this projection owns; they are emptied on a rebuild.
     fn tables(&self) -> &'static [&'static str];
+    /// Called with the whole batch before its events are applied one by
+    /// one, so that a store can load in one query the rows `apply` will
+    /// ask for (a hint: `apply` must not depend on it).
+    async fn prepare(
+        &self,
+        _batch: &[FeedEvent],
+        _store: &mut dyn ReadModelStore,
+    ) -> Result<(), ProjectionError> {
+        Ok(())
+    }
     async fn apply(
         &self,
         event: &FeedEvent,

@@ -122,6 +122,14 @@ pub(super) async fn apply_batch(
     }
     {
         let mut model = SqlReadModel::new(&mut tx);
+        projection
+            .prepare(batch, &mut model)
+            .await
+            .map_err(|source| RunnerError::Projection {
+                name: projection.name(),
+                position: to,
+                source,
+            })?;
         for event in batch {
             projection
                 .apply(event, &mut model)

@@ -2,6 +2,8 @@
 //! queries behind `/v1/findings`, `/v1/assets`, `/v1/overview` and
 //! `/v1/risk/history`. Rows keep the read model as JSON in `doc`.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use palisade_domain::finding::{Severity, Status};
@@ -30,7 +32,34 @@ impl SqlReadModel<'_> {
             .map_err(store_error)?;
         row.as_ref().map(from_doc).transpose().map_err(store_error)
     }
+
+    /// The documents of `table`'s rows among `ids` (a primary-key probe
+    /// each), in this batch's transaction.
+    async fn docs_by_id<T: serde::de::DeserializeOwned>(
+        &mut self,
+        table: &str,
+        ids: &[String],
+    ) -> Result<Vec<T>, StoreError> {
+        let mut docs = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PREFETCH_CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let mut sql = Sql::new(&format!("SELECT doc FROM {table} WHERE 1 = 1"));
+            sql.and_in("id", &ids);
+            let rows = sql
+                .query()
+                .fetch_all(&mut **self.tx)
+                .await
+                .map_err(store_error)?;
+            for row in &rows {
+                docs.push(from_doc(row).map_err(store_error)?);
+            }
+        }
+        Ok(docs)
+    }
 }
+
+/// Ids per prefetch query: well below both backends' bound-parameter limits.
+const PREFETCH_CHUNK: usize = 500;
 
 #[async_trait]
 impl FindingsStore for SqlReadModel<'_> {
@@ -38,8 +67,37 @@ impl FindingsStore for SqlReadModel<'_> {
         if let Some(row) = self.pending.findings.get(id) {
             return Ok(Some(row.clone()));
         }
+        if let Some(row) = self.loaded.findings.get(id) {
+            return Ok(row.clone());
+        }
         self.doc_in_tx(sqlx::query("SELECT doc FROM findings WHERE id = $1").bind(id))
             .await
+    }
+
+    async fn prefetch(
+        &mut self,
+        finding_ids: &[String],
+        asset_ids: &[String],
+    ) -> Result<(), StoreError> {
+        let findings: Vec<FindingRow> = self.docs_by_id("findings", finding_ids).await?;
+        let mut asset_ids: BTreeSet<&str> = asset_ids.iter().map(String::as_str).collect();
+        asset_ids.extend(findings.iter().map(|f| f.asset_id.as_str()));
+        let asset_ids: Vec<String> = asset_ids.into_iter().map(str::to_string).collect();
+        let assets: Vec<AssetRow> = self.docs_by_id("assets", &asset_ids).await?;
+        let loaded = &mut self.loaded;
+        loaded
+            .findings
+            .extend(finding_ids.iter().map(|id| (id.clone(), None)));
+        loaded
+            .findings
+            .extend(findings.into_iter().map(|f| (f.id.clone(), Some(f))));
+        loaded
+            .assets
+            .extend(asset_ids.into_iter().map(|id| (id, None)));
+        loaded
+            .assets
+            .extend(assets.into_iter().map(|a| (a.id.clone(), Some(a))));
+        Ok(())
     }
 
     async fn save_finding(&mut self, finding: &FindingRow) -> Result<(), StoreError> {
@@ -52,6 +110,9 @@ impl FindingsStore for SqlReadModel<'_> {
     async fn get_asset(&mut self, id: &str) -> Result<Option<AssetRow>, StoreError> {
         if let Some(row) = self.pending.assets.get(id) {
             return Ok(Some(row.clone()));
+        }
+        if let Some(row) = self.loaded.assets.get(id) {
+            return Ok(row.clone());
         }
         self.doc_in_tx(sqlx::query("SELECT doc FROM assets WHERE id = $1").bind(id))
             .await

@@ -32,6 +32,7 @@ use sqlx::{Any, Transaction};
 pub struct SqlReadModel<'t> {
     tx: &'t mut Transaction<'static, Any>,
     pending: pending::Pending,
+    loaded: pending::Loaded,
 }
 
 impl<'t> SqlReadModel<'t> {
@@ -39,6 +40,7 @@ impl<'t> SqlReadModel<'t> {
         Self {
             tx,
             pending: pending::Pending::default(),
+            loaded: pending::Loaded::default(),
         }
     }
 }

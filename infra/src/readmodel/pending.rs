@@ -3,7 +3,7 @@
 //! multi-row statements, before the runner commits. A batch that touches
 //! one asset 500 times writes it once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use palisade_domain::Environment;
@@ -27,6 +27,15 @@ pub(crate) struct Pending {
     pub audit: Vec<AuditRecord>,
     /// Each chain's last record, including this batch's.
     pub audit_heads: BTreeMap<(String, Environment), AuditHead>,
+}
+
+/// Rows a projection's `prepare` loaded for the batch, as they were before
+/// it (None: known to be absent). Rows it then changes are in [`Pending`],
+/// which is read first; a flush drops these, as they may be stale after it.
+#[derive(Default)]
+pub(crate) struct Loaded {
+    pub findings: HashMap<String, Option<FindingRow>>,
+    pub assets: HashMap<String, Option<AssetRow>>,
 }
 
 impl Pending {
@@ -99,6 +108,7 @@ impl SqlReadModel<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        self.loaded = Loaded::default();
         let pending = std::mem::take(&mut self.pending);
         let findings: Vec<FindingRow> = pending.findings.into_values().collect();
         insert_rows(

@@ -157,15 +157,7 @@ pub struct AuditFilter {
 
 impl AuditFilter {
     pub fn parse(self) -> async_graphql::Result<palisade_infra::readmodel::AuditFilter> {
-        if let (Some(since), Some(until)) = (self.since, self.until) {
-            if until <= since {
-                return Err(graphql_error(ApiError::invalid_field(
-                    "until",
-                    "must be after since",
-                )));
-            }
-        }
-        Ok(palisade_infra::readmodel::AuditFilter {
+        let filter = palisade_infra::readmodel::AuditFilter {
             aggregate_type: some_text(self.aggregate_type),
             aggregate_id: some_text(self.aggregate_id),
             event_types: self
@@ -177,7 +169,9 @@ impl AuditFilter {
             actor: some_text(self.actor),
             since: self.since,
             until: self.until,
-        })
+        };
+        crate::rest::audit::check_window(&filter).map_err(graphql_error)?;
+        Ok(filter)
     }
 }
 

@@ -151,12 +151,18 @@ pub fn audit_filter(
         since: time("since", since)?,
         until: time("until", until)?,
     };
-    if let (Some(since), Some(until)) = (filter.since, filter.until) {
-        if until <= since {
-            return Err(ApiError::invalid_field("until", "must be after since"));
-        }
-    }
+    check_window(&filter)?;
     Ok(filter)
+}
+
+/// `until`, when given with `since`, must come after it (REST and GraphQL).
+pub fn check_window(filter: &AuditFilter) -> Result<(), ApiError> {
+    match (filter.since, filter.until) {
+        (Some(since), Some(until)) if until <= since => {
+            Err(ApiError::invalid_field("until", "must be after since"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A seq: a whole number, 0 or more.

@@ -544,6 +544,22 @@ impl Subscriber {
 async fn the_subscription_receives_an_event_caused_by_rest(backend: &Backend) {
     let (server, owner) = start(backend).await;
     let (tenant_b, owner_b) = server.create_tenant("Beta", "unlimited").await;
+    // "From now" means from the audit view's head: wait until the tenant's
+    // own creation events (seq 1 and 2) are in it, so they are not "new".
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/v1/audit/events?consistency=strong",
+            Auth::ApiKey(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["events"].as_array().unwrap().len(),
+        2,
+        "{body}"
+    );
     let mut subscriber = Subscriber::connect(&server, json!({"apiKey": owner})).await;
     let ack = subscriber.next(Duration::from_secs(10)).await.unwrap();
     assert_eq!(ack["type"], "connection_ack", "{ack}");

@@ -570,8 +570,22 @@ async fn the_subscription_receives_an_event_caused_by_rest(backend: &Backend) {
             "payload": {"query": "subscription { auditEvents { seq eventType tenantId aggregateId data } }"}
         }))
         .await;
-    // Give the subscription a moment to start from the current head.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The subscriber is counted once it has read the head it starts from.
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = server
+            .http
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        let metrics = metrics.text().await.unwrap();
+        if metrics.contains("palisade_audit_subscribers 1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     ingest(
         &server,
         &owner_b,

@@ -19,6 +19,7 @@ on_both_stores!(
     mutations_change_findings_and_errors_carry_rest_codes,
     scopes_and_tenants_are_enforced,
     the_subscription_receives_an_event_caused_by_rest,
+    a_mutation_retried_with_an_idempotency_key_runs_once,
 );
 
 async fn start(backend: &Backend) -> (Server, String) {
@@ -618,4 +619,79 @@ async fn the_subscription_receives_an_event_caused_by_rest(backend: &Backend) {
         answer.is_none() || answer.as_ref().unwrap()["type"] != "connection_ack",
         "{answer:?}"
     );
+}
+
+/// POST /graphql with an Idempotency-Key: status, replayed?, body.
+async fn post_with_key(
+    server: &Server,
+    key: &str,
+    idempotency_key: &str,
+    query: &str,
+    variables: Value,
+) -> (u16, bool, Value) {
+    let response = server
+        .http
+        .post(server.url("/graphql"))
+        .header("x-api-key", key)
+        .header("idempotency-key", idempotency_key)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    (status, replayed, response.json().await.unwrap())
+}
+
+/// A mutation is a POST like any REST command: a retry with the same
+/// Idempotency-Key replays the first answer and appends nothing.
+async fn a_mutation_retried_with_an_idempotency_key_runs_once(backend: &Backend) {
+    let (server, owner) = start(backend).await;
+    let id = ingest(
+        &server,
+        &owner,
+        finding("Open redirect", "low", "r.example.com"),
+    )
+    .await;
+    let comment = r#"mutation($input: CommentOnFindingInput!) {
+        commentOnFinding(input: $input) { id version history { eventType } } }"#;
+    let variables = json!({"input": {"id": id, "body": "Looking into it"}});
+    let (status, replayed, first) =
+        post_with_key(&server, &owner, "comment-1", comment, variables.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(!replayed);
+    assert!(first.get("errors").is_none(), "{first}");
+    let (status, replayed, again) =
+        post_with_key(&server, &owner, "comment-1", comment, variables).await;
+    assert_eq!(status, 200, "{again}");
+    assert!(replayed, "the retry is a replay");
+    assert_eq!(again, first);
+
+    // One comment event, not two.
+    let history = data(
+        &server,
+        &owner,
+        "query($id: String!) { finding(id: $id, consistency: STRONG) { version history { eventType } } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(
+        history["finding"]["history"],
+        json!([{"eventType": "FindingIngested"}, {"eventType": "FindingCommented"}])
+    );
+
+    // The same key with another document is refused, as in REST.
+    let (status, _, refused) = post_with_key(
+        &server,
+        &owner,
+        "comment-1",
+        comment,
+        json!({"input": {"id": id, "body": "Something else"}}),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "idempotency_key_reused");
 }

@@ -7,18 +7,22 @@
 //! reads), and when it has caught up waits for the audit projection to
 //! commit (or a poll, for batches committed by another replica). Catch-up
 //! and live are the same query, so the switch between them can neither
-//! lose nor repeat a record.
+//! lose nor repeat a record. Every few seconds it also checks that the key
+//! that opened it may still be used, so a revoked key's streams end.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, Stream};
+use palisade_domain::ApiKeyId;
 use palisade_infra::readmodel::{list_audit, AuditFilter, Partition};
 use palisade_projections::{AuditProjection, AuditRecord, FeedPosition};
 use tokio::sync::watch;
 
 use crate::app::App;
+use crate::auth::still_usable;
 use crate::metrics::SubscriberGuard;
+use crate::rest::ApiError;
 
 /// Records read per query while following.
 const PAGE: u32 = 200;
@@ -27,6 +31,11 @@ const PAGE: u32 = 200;
 /// on its delay when another replica runs the audit projection.
 const POLL: Duration = Duration::from_millis(500);
 
+/// How often a follower checks that its key may still be used: the bound
+/// on how long a stream outlives its key's revocation or expiry, or its
+/// tenant's suspension.
+const RECHECK: Duration = Duration::from_secs(5);
+
 /// What to follow.
 #[derive(Debug, Clone)]
 pub struct Follow {
@@ -34,6 +43,8 @@ pub struct Follow {
     pub filter: AuditFilter,
     /// Start after this seq (0: from the first record).
     pub after: i64,
+    /// The key that opened the stream; the stream ends once it is refused.
+    pub key_id: ApiKeyId,
 }
 
 struct State {
@@ -43,17 +54,19 @@ struct State {
     applied: Option<watch::Receiver<FeedPosition>>,
     draining: watch::Receiver<bool>,
     failed: bool,
+    checked: Instant,
     _subscriber: SubscriberGuard,
 }
 
 /// The records of `follow`, oldest first, then live ones as they are
-/// committed; ends when the server drains or after a failed read (the
-/// error is its last item, and a client resumes after the last seq it got).
+/// committed; ends when the server drains, after a failed read, or when
+/// its key is refused (the error is its last item, and a client resumes
+/// after the last seq it got).
 pub fn follow(
     app: App,
     follow: Follow,
     draining: watch::Receiver<bool>,
-) -> impl Stream<Item = Result<AuditRecord, palisade_infra::StoreError>> + Send + 'static {
+) -> impl Stream<Item = Result<AuditRecord, ApiError>> + Send + 'static {
     let state = State {
         applied: app.runner.applied_here(AuditProjection::NAME),
         _subscriber: app.metrics.subscriber(),
@@ -62,6 +75,7 @@ pub fn follow(
         buffer: VecDeque::new(),
         draining,
         failed: false,
+        checked: Instant::now(),
     };
     stream::unfold(state, |mut state| async move {
         loop {
@@ -72,6 +86,13 @@ pub fn follow(
             }
             if state.failed || *state.draining.borrow() {
                 return None;
+            }
+            if state.checked.elapsed() >= RECHECK {
+                if let Err(refusal) = still_usable(&state.app, &state.follow.key_id).await {
+                    state.failed = true;
+                    return Some((Err(refusal), state));
+                }
+                state.checked = Instant::now();
             }
             // Mark before reading, so a commit during the read still wakes us.
             if let Some(applied) = state.applied.as_mut() {
@@ -88,7 +109,7 @@ pub fn follow(
             match page {
                 Err(error) => {
                     state.failed = true;
-                    return Some((Err(palisade_infra::StoreError::Database(error)), state));
+                    return Some((Err(ApiError::internal(error)), state));
                 }
                 Ok(records) if !records.is_empty() => state.buffer.extend(records),
                 Ok(_) => state.wait().await,

@@ -12,9 +12,10 @@ use chrono::Utc;
 use palisade_domain::tenant::{Period, Plan, TenantStatus};
 use palisade_domain::{ActorType, ApiKeyId, Environment, EventMetadata, Scope, TenantId};
 use palisade_infra::crypto::api_key::parse_environment;
-use palisade_infra::readmodel::find_api_key_by_hash;
+use palisade_infra::readmodel::{find_api_key_by_hash, find_api_key_by_id, ApiKeyOwner};
 use palisade_infra::usage::{count_request, quota_used, record_request, WindowCount};
 
+use crate::app::App;
 use crate::rest::{current_request_id, ApiError};
 use crate::server::AppState;
 
@@ -112,18 +113,8 @@ pub async fn authenticate_key(
     let Some(owner) = found.filter(|o| state.app.hasher.matches(value, &o.key.key_hash)) else {
         return Err(invalid_api_key());
     };
+    usable(&owner)?;
     let key = owner.key;
-    let expired = key.expires_at.is_some_and(|at| at <= Utc::now());
-    if key.revoked_at.is_some() || expired {
-        return Err(invalid_api_key());
-    }
-    if owner.tenant_status == TenantStatus::Suspended {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "tenant_suspended",
-            "This tenant is suspended",
-        ));
-    }
     let parse_err = |e: palisade_domain::IdError| ApiError::internal(e);
     Ok(Principal {
         tenant_id: TenantId::parse(&key.tenant_id).map_err(parse_err)?,
@@ -133,6 +124,32 @@ pub async fn authenticate_key(
         environment: key.environment,
         plan: owner.plan,
     })
+}
+
+/// Refuses a key that is revoked or expired, or whose tenant is suspended.
+fn usable(owner: &ApiKeyOwner) -> Result<(), ApiError> {
+    let expired = owner.key.expires_at.is_some_and(|at| at <= Utc::now());
+    if owner.key.revoked_at.is_some() || expired {
+        return Err(invalid_api_key());
+    }
+    if owner.tenant_status == TenantStatus::Suspended {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "tenant_suspended",
+            "This tenant is suspended",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks again that an authenticated key may still be used: what a
+/// long-lived stream asks now and then, so that revoking its key,
+/// letting it expire or suspending its tenant ends the stream too.
+pub async fn still_usable(app: &App, key_id: &ApiKeyId) -> Result<(), ApiError> {
+    let found = find_api_key_by_id(app.store.read_pool(), &key_id.to_string())
+        .await
+        .map_err(ApiError::internal)?;
+    usable(&found.ok_or_else(invalid_api_key)?)
 }
 
 /// The rate-limit headers for the tightest window.

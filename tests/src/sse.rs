@@ -30,6 +30,8 @@ pub struct SseClient {
     pub comments: Vec<String>,
     /// Every raw byte received, for tests that search the wire.
     pub raw: String,
+    /// Whether the server closed the stream.
+    pub ended: bool,
 }
 
 impl SseClient {
@@ -65,6 +67,7 @@ impl SseClient {
             buffer: String::new(),
             comments: Vec::new(),
             raw: String::new(),
+            ended: false,
         }
     }
 
@@ -82,7 +85,11 @@ impl SseClient {
                     self.raw.push_str(&text);
                     self.buffer.push_str(&text);
                 }
-                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return None,
+                Ok(Ok(None)) => {
+                    self.ended = true;
+                    return None;
+                }
+                Ok(Err(_)) | Err(_) => return None,
             }
         }
     }

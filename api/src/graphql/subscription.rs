@@ -47,13 +47,10 @@ impl Subscription {
                 partition,
                 filter,
                 after,
+                key_id: caller.key_id,
             },
             draining,
         );
-        Ok(records.map(|record| {
-            record
-                .map(AuditEventView::from)
-                .map_err(|e| graphql_error(ApiError::internal(e)))
-        }))
+        Ok(records.map(|record| record.map(AuditEventView::from).map_err(graphql_error)))
     }
 }

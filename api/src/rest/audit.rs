@@ -257,7 +257,7 @@ impl From<ChainReport> for ChainReportView {
 #[utoipa::path(get, path = "/v1/audit/stream", tag = "audit", security(("api_key" = []), ("bearer_api_key" = [])),
     params(AuditStreamQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq (what the last `id:` said)")),
-    responses((status = 200, description = "Server-sent events: `id: <seq>`, `event: <event_type>`, `data: <record>`; a `: heartbeat` comment every 15 s (`PALISADE_SSE_HEARTBEAT_MS`) when idle", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "Server-sent events: `id: <seq>`, `event: <event_type>`, `data: <record>`; a `: heartbeat` comment every 15 s (`PALISADE_SSE_HEARTBEAT_MS`) when idle; a last `event: error` frame with the error envelope when the stream ends on an error (its key revoked or expired, its tenant suspended, a failed read)", content_type = "text/event-stream", body = String),
         KeyErrors, ReadErrors))]
 pub async fn stream(
     caller: Principal,
@@ -290,6 +290,7 @@ pub async fn stream(
             partition: caller.partition(),
             filter,
             after,
+            key_id: caller.key_id,
         },
         state.draining.clone(),
     );
@@ -306,11 +307,10 @@ pub async fn stream(
                     }
                 }
             }
-            Err(error) => {
-                // The stream ends here; the client resumes with Last-Event-ID.
-                tracing::warn!(%error, "audit stream read failed; closing it");
-                None
-            }
+            // The stream's last frame: the error envelope. After a failed
+            // read the client resumes with Last-Event-ID; a refused key
+            // (401 `invalid_api_key`, 403 `tenant_suspended`) needs another.
+            Err(error) => Some(Ok(Event::default().event("error").data(error.envelope()))),
         }
     });
     let heartbeat = KeepAlive::new()

@@ -115,9 +115,9 @@ struct Body<'a> {
     meta: Meta,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Body {
+impl ApiError {
+    fn body(&self) -> Body<'_> {
+        Body {
             success: false,
             error: ErrorBody {
                 code: self.code,
@@ -126,8 +126,19 @@ impl IntoResponse for ApiError {
                 retry_after: self.retry_after,
             },
             meta: Meta::now(),
-        };
-        let mut response = (self.status, Json(body)).into_response();
+        }
+    }
+
+    /// The error envelope as JSON text, for answers that are not HTTP
+    /// responses (a stream's last frame).
+    pub fn envelope(&self) -> String {
+        serde_json::to_string(&self.body()).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

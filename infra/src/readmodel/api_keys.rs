@@ -63,12 +63,29 @@ pub async fn find_api_key_by_hash(
     pool: &AnyPool,
     key_hash: &str,
 ) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
+    find_owner(pool, "k.key_hash", key_hash).await
+}
+
+/// A key by id with its tenant's status and plan: what an open stream
+/// checks again to notice that its key was revoked or its tenant suspended.
+pub async fn find_api_key_by_id(
+    pool: &AnyPool,
+    id: &str,
+) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
+    find_owner(pool, "k.id", id).await
+}
+
+async fn find_owner(
+    pool: &AnyPool,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, t.status AS tenant_status, t.plan AS tenant_plan
            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-          WHERE k.key_hash = $1"
+          WHERE {column} = $1"
     ))
-    .bind(key_hash)
+    .bind(value)
     .fetch_optional(pool)
     .await?;
     row.map(|row| {

@@ -12,7 +12,9 @@ pub(crate) mod sql;
 mod tenants;
 mod timeline;
 
-pub use api_keys::{find_api_key_by_hash, get_api_key, list_api_keys, ApiKeyOwner};
+pub use api_keys::{
+    find_api_key_by_hash, find_api_key_by_id, get_api_key, list_api_keys, ApiKeyOwner,
+};
 pub use audit::{audit_last_seq, list_audit, verify_audit_chain, AuditFilter, ChainReport};
 pub use findings::{
     counted_findings, due_risk_acceptances, get_asset, get_assets_by_ids, get_finding,

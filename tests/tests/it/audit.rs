@@ -18,6 +18,7 @@ on_both_stores!(
     changing_a_stored_row_breaks_the_chain_there,
     no_api_key_value_is_stored_or_streamed,
     the_query_endpoint_filters_and_pages,
+    revoking_the_key_or_suspending_the_tenant_ends_its_streams,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -494,4 +495,74 @@ async fn sigterm_ends_open_streams_and_the_server_stops() {
     assert_eq!(server.wait(Duration::from_secs(20)).await, Some(0));
     assert!(stream.next(Duration::from_secs(5)).await.is_none());
     backend.cleanup().await;
+}
+
+/// The error frame that ends a stream, and that the stream then closes.
+async fn ends_with_error(stream: &mut SseClient, code: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = stream
+            .next(left)
+            .await
+            .unwrap_or_else(|| panic!("no error frame; ended: {}", stream.ended));
+        if event.event.as_deref() == Some("error") {
+            assert_eq!(event.json()["error"]["code"], code, "{}", event.data);
+            assert_eq!(event.id, None);
+            break;
+        }
+    }
+    assert!(stream.next(WAIT).await.is_none());
+    assert!(stream.ended, "the server closes the stream");
+}
+
+/// A stream is as good as its key: revoking the key (or suspending the
+/// tenant) ends the streams it opened, with the error as the last frame.
+async fn revoking_the_key_or_suspending_the_tenant_ends_its_streams(backend: &Backend) {
+    let (server, tenant, owner) = start(backend).await;
+    let body = json!({ "name": "tail", "principal": "siem", "scopes": ["audit:read"] });
+    let (status, issued) = server
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Auth::ApiKey(&owner),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let (key_id, reader) = (
+        issued["data"]["id"].as_str().unwrap().to_string(),
+        issued["data"]["key"].as_str().unwrap().to_string(),
+    );
+    let mut by_reader = SseClient::connect(&server, &reader, "/v1/audit/stream", None).await;
+    let mut by_owner = SseClient::connect(&server, &owner, "/v1/audit/stream", None).await;
+    assert_eq!(seqs(&by_reader.take(3, WAIT).await), [1, 2, 3]);
+    assert_eq!(seqs(&by_owner.take(3, WAIT).await), [1, 2, 3]);
+
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            Auth::ApiKey(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The revocation itself is the reader's last record.
+    let revoked = by_reader.take(1, WAIT).await;
+    assert_eq!(revoked[0].event.as_deref(), Some("ApiKeyRevoked"));
+    ends_with_error(&mut by_reader, "invalid_api_key").await;
+    // The owner's stream goes on.
+    ingest(&server, &owner, "After the revocation").await;
+    let live = by_owner.take(2, WAIT).await;
+    assert_eq!(seqs(&live), [4, 5]);
+
+    let (status, body) = server
+        .admin_post(
+            &format!("/v1/admin/tenants/{tenant}/suspend"),
+            json!({"reason": "unpaid"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    ends_with_error(&mut by_owner, "tenant_suspended").await;
 }

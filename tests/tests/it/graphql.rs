@@ -20,6 +20,7 @@ on_both_stores!(
     scopes_and_tenants_are_enforced,
     the_subscription_receives_an_event_caused_by_rest,
     a_mutation_retried_with_an_idempotency_key_runs_once,
+    a_revoked_key_ends_its_subscription,
 );
 
 async fn start(backend: &Backend) -> (Server, String) {
@@ -694,4 +695,70 @@ async fn a_mutation_retried_with_an_idempotency_key_runs_once(backend: &Backend)
     .await;
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error"]["code"], "idempotency_key_reused");
+}
+
+/// Revoking the key that opened a subscription ends it: an error with the
+/// REST code, then `complete`.
+async fn a_revoked_key_ends_its_subscription(backend: &Backend) {
+    let (server, owner) = start(backend).await;
+    let body = json!({ "name": "tail", "principal": "ui", "scopes": ["audit:read"] });
+    let (status, issued) = server
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Auth::ApiKey(&owner),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let key_id = issued["data"]["id"].as_str().unwrap();
+    let reader = issued["data"]["key"].as_str().unwrap();
+    let mut subscriber = Subscriber::connect(&server, json!({"apiKey": reader})).await;
+    let ack = subscriber.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    subscriber
+        .send(json!({
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": "subscription { auditEvents(after: 0) { seq eventType } }"}
+        }))
+        .await;
+    for seq in 1..=3 {
+        let message = subscriber.next(Duration::from_secs(20)).await.unwrap();
+        assert_eq!(
+            message["payload"]["data"]["auditEvents"]["seq"], seq,
+            "{message}"
+        );
+    }
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            Auth::ApiKey(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut seen = Vec::new();
+    loop {
+        let message = subscriber
+            .next(Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("the subscription did not end: {seen:?}"));
+        let kind = message["type"].as_str().unwrap().to_string();
+        seen.push(message);
+        if kind == "complete" {
+            break;
+        }
+    }
+    // The revocation's own record, the refusal, then the end.
+    let refusal = &seen[seen.len() - 2];
+    assert_eq!(
+        refusal["payload"]["errors"][0]["extensions"]["code"], "invalid_api_key",
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen[0]["payload"]["data"]["auditEvents"]["eventType"], "ApiKeyRevoked",
+        "{seen:?}"
+    );
 }

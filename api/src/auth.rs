@@ -180,10 +180,14 @@ fn capitalised(period: Period) -> &'static str {
     }
 }
 
-/// The endpoint group a path belongs to: its first segment after `/v1/`.
-fn endpoint_group(path: &str) -> &str {
-    path.trim_start_matches("/v1/")
-        .split('/')
+/// The endpoint group a path belongs to: its first segment after `/v1/`
+/// (`graphql` for GraphQL, over HTTP and websocket alike).
+pub(crate) fn endpoint_group(path: &str) -> &str {
+    let rest = path
+        .strip_prefix("/v1/")
+        .or_else(|| path.strip_prefix('/'))
+        .unwrap_or(path);
+    rest.split('/')
         .next()
         .filter(|s| !s.is_empty())
         .unwrap_or("other")
@@ -204,15 +208,51 @@ pub async fn require_api_key(
         Err(error) => return error.into_response(),
     };
     let now = Utc::now();
-    let pool = state.app.store.read_pool();
-    let limits = principal.plan.rate_limits();
-    let counts = match limits {
-        Some(limits) => {
-            match count_request(pool, &principal.key_id.to_string(), &limits, now).await {
-                Ok(counts) => counts,
-                Err(error) => return ApiError::internal(error).into_response(),
-            }
+    let (counts, refusal) = match admit(&state, &principal, now).await {
+        Ok(Admission { counts, refusal }) => (counts, refusal),
+        Err(error) => return error.into_response(),
+    };
+    let mut response = match refusal {
+        Some(error) => error.into_response(),
+        None => {
+            let group = endpoint_group(parts.uri.path()).to_string();
+            parts.extensions.insert(principal.clone());
+            let scope = principal.tenant_id.to_string();
+            let request = Request::from_parts(parts, body);
+            let response = crate::idempotency::idempotent(&state.app, &scope, request, next).await;
+            record_usage(&state, &principal, &group, now).await;
+            response
         }
+    };
+    rate_limit_headers(response.headers_mut(), &counts);
+    response
+}
+
+/// One request counted against its key's rate limits and its tenant's
+/// quota: the windows' counts, and the refusal if it is over either.
+pub(crate) struct Admission {
+    pub counts: Vec<WindowCount>,
+    pub refusal: Option<ApiError>,
+}
+
+/// Counts a request of `principal` against its key's rate limits (429)
+/// and its tenant's monthly quota (402, live keys only). Every request
+/// does this: REST and GraphQL over HTTP in [`require_api_key`], and each
+/// operation on a GraphQL websocket.
+pub(crate) async fn admit(
+    state: &AppState,
+    principal: &Principal,
+    now: chrono::DateTime<Utc>,
+) -> Result<Admission, ApiError> {
+    let counts = match principal.plan.rate_limits() {
+        Some(limits) => count_request(
+            state.app.store.read_pool(),
+            &principal.key_id.to_string(),
+            &limits,
+            now,
+        )
+        .await
+        .map_err(ApiError::internal)?,
         None => Vec::new(),
     };
     let refusal = if let Some(over) = counts
@@ -232,27 +272,23 @@ pub async fn require_api_key(
             .with_retry_after(retry_after),
         )
     } else {
-        quota_refusal(&state, &principal, now).await.err()
+        quota_refusal(state, principal, now).await.err()
     };
-    let mut response = match refusal {
-        Some(error) => error.into_response(),
-        None => {
-            let group = endpoint_group(parts.uri.path()).to_string();
-            parts.extensions.insert(principal.clone());
-            let scope = principal.tenant_id.to_string();
-            let request = Request::from_parts(parts, body);
-            let response = crate::idempotency::idempotent(&state.app, &scope, request, next).await;
-            let tenant = principal.tenant_id.to_string();
-            if let Err(error) =
-                record_request(pool, &tenant, principal.environment, &group, now).await
-            {
-                tracing::error!(%error, "cannot record usage");
-            }
-            response
-        }
-    };
-    rate_limit_headers(response.headers_mut(), &counts);
-    response
+    Ok(Admission { counts, refusal })
+}
+
+/// Records an admitted request in the tenant's usage, under `group`.
+pub(crate) async fn record_usage(
+    state: &AppState,
+    principal: &Principal,
+    group: &str,
+    now: chrono::DateTime<Utc>,
+) {
+    let tenant = principal.tenant_id.to_string();
+    let pool = state.app.store.read_pool();
+    if let Err(error) = record_request(pool, &tenant, principal.environment, group, now).await {
+        tracing::error!(%error, "cannot record usage");
+    }
 }
 
 /// 402 once a live key's tenant has spent this month's quota.
@@ -304,5 +340,7 @@ mod tests {
         assert_eq!(super::endpoint_group("/v1/api-keys/apk_1"), "api-keys");
         assert_eq!(super::endpoint_group("/v1/usage"), "usage");
         assert_eq!(super::endpoint_group("/v1/"), "other");
+        assert_eq!(super::endpoint_group("/graphql"), "graphql");
+        assert_eq!(super::endpoint_group("/graphql/ws"), "graphql");
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - Same API keys as REST: the POST route sits behind the same middleware
 //!   (authentication, rate limits, quota); a websocket authenticates with its
-//!   upgrade request's header or `connection_init` payload `{"apiKey": …}`.
+//!   upgrade request's header or `connection_init` payload `{"apiKey": …}`,
+//!   and each operation on it counts as a request of that key.
 //! - Scopes are checked per field; another tenant's ids resolve to null.
 //! - Errors carry `extensions.code`, the REST error codes.
 //! - Depth is limited to [`MAX_DEPTH`], complexity to [`MAX_COMPLEXITY`].
@@ -14,13 +15,16 @@ mod query;
 mod subscription;
 mod types;
 
+use std::sync::{Arc, OnceLock};
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::{Data, ErrorExtensions, Schema, ServerError};
+use async_graphql::{Data, ErrorExtensions, Pos, Schema, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
+use futures_util::stream::{self, BoxStream, StreamExt};
 use palisade_domain::Scope;
 use tokio::sync::watch;
 
@@ -126,17 +130,92 @@ pub async fn execute(
     caller: Principal,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let request = request
-        .into_inner()
-        .data(caller.clone())
-        .data(DataLoader::new(
-            types::AssetLoader {
-                app: state.app.clone(),
-                caller,
-            },
-            tokio::spawn,
-        ));
+    let request = for_caller(request.into_inner(), &state.app, caller);
     with_codes(state.graphql.execute(request).await).into()
+}
+
+/// A request as `caller` makes it: the caller, and a DataLoader of its own
+/// (loaders cache, so they never outlive one request).
+fn for_caller(
+    request: async_graphql::Request,
+    app: &App,
+    caller: Principal,
+) -> async_graphql::Request {
+    request.data(caller.clone()).data(DataLoader::new(
+        types::AssetLoader {
+            app: app.clone(),
+            caller,
+        },
+        tokio::spawn,
+    ))
+}
+
+/// Runs the operations of one websocket. Each `subscribe` is a request of
+/// the connection's key, as a `POST /graphql` would be: counted against its
+/// rate limits and quota (refused with the REST codes), recorded in usage,
+/// and given the caller and a DataLoader of its own.
+#[derive(Clone)]
+struct WebsocketExecutor {
+    state: AppState,
+    /// Set once the connection authenticates (upgrade header or
+    /// `connection_init`).
+    caller: Arc<OnceLock<Principal>>,
+}
+
+impl WebsocketExecutor {
+    /// The operation made ready to run, or the answer that refuses it.
+    async fn admit(
+        &self,
+        request: async_graphql::Request,
+    ) -> Result<async_graphql::Request, async_graphql::Response> {
+        let Some(caller) = self.caller.get().cloned() else {
+            // Resolvers refuse it: no key.
+            return Ok(request);
+        };
+        let now = chrono::Utc::now();
+        let refusal = match crate::auth::admit(&self.state, &caller, now).await {
+            Ok(admission) => admission.refusal,
+            Err(error) => Some(error),
+        };
+        if let Some(error) = refusal {
+            let error = graphql_error(error).into_server_error(Pos::default());
+            return Err(async_graphql::Response::from_errors(vec![error]));
+        }
+        let group = crate::auth::endpoint_group("/graphql/ws");
+        crate::auth::record_usage(&self.state, &caller, group, now).await;
+        Ok(for_caller(request, &self.state.app, caller))
+    }
+}
+
+impl async_graphql::Executor for WebsocketExecutor {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self.admit(request).await {
+            Ok(request) => with_codes(self.state.graphql.execute(request).await),
+            Err(refused) => refused,
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let this = self.clone();
+        stream::once(async move {
+            match this.admit(request).await {
+                Ok(request) => async_graphql::Executor::execute_stream(
+                    &this.state.graphql,
+                    request,
+                    session_data,
+                )
+                .map(with_codes)
+                .boxed(),
+                Err(refused) => stream::once(std::future::ready(refused)).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
 }
 
 /// `GET /graphql`: GraphiQL, which sends the key from its headers editor.
@@ -161,23 +240,26 @@ pub async fn websocket(
                 .and_then(|v| v.strip_prefix("Bearer "))
         })
         .map(|v| v.trim().to_string());
+    let executor = WebsocketExecutor {
+        state: state.clone(),
+        caller: Arc::default(),
+    };
     // A key in the upgrade request is checked before upgrading.
-    let mut data = Data::default();
     if let Some(key) = &header_key {
         match crate::auth::authenticate_key(Some(key), &state).await {
-            Ok(principal) => data.insert(principal),
+            Ok(principal) => {
+                let _ = executor.caller.set(principal);
+            }
             Err(error) => return error.into_response(),
         }
     }
-    let schema = state.graphql.clone();
+    let caller = executor.caller.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .with_data(data)
+            GraphQLWebSocket::new(socket, executor, protocol)
                 .on_connection_init(move |payload| async move {
-                    let mut data = Data::default();
-                    if header_key.is_none() {
+                    if caller.get().is_none() {
                         let key = payload
                             .get("apiKey")
                             .or_else(|| payload.get("api_key"))
@@ -186,9 +268,9 @@ pub async fn websocket(
                         let principal = crate::auth::authenticate_key(key.as_deref(), &state)
                             .await
                             .map_err(graphql_error)?;
-                        data.insert(principal);
+                        let _ = caller.set(principal);
                     }
-                    Ok(data)
+                    Ok(Data::default())
                 })
                 .serve()
                 .await

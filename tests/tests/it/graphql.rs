@@ -21,6 +21,7 @@ on_both_stores!(
     the_subscription_receives_an_event_caused_by_rest,
     a_mutation_retried_with_an_idempotency_key_runs_once,
     a_revoked_key_ends_its_subscription,
+    websocket_operations_count_against_the_rate_limits,
 );
 
 async fn start(backend: &Backend) -> (Server, String) {
@@ -761,4 +762,67 @@ async fn a_revoked_key_ends_its_subscription(backend: &Backend) {
         seen[0]["payload"]["data"]["auditEvents"]["eventType"], "ApiKeyRevoked",
         "{seen:?}"
     );
+}
+
+/// Every operation on a websocket is a request of its key: it loads assets
+/// as a POST does, and the free plan's eleventh request in a minute is
+/// refused with the REST code, on the socket and over HTTP alike.
+async fn websocket_operations_count_against_the_rate_limits(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let (_, key) = server.create_tenant("Acme", "free").await;
+    // Eleven requests must fall in one minute window.
+    let second = chrono::Timelike::second(&chrono::Utc::now());
+    if second > 40 {
+        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
+    }
+    ingest(
+        &server,
+        &key,
+        finding("Over the socket", "high", "ws.example.com"),
+    )
+    .await;
+    let mut socket = Subscriber::connect(&server, json!({"apiKey": key})).await;
+    let ack = socket.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    // Requests 2 to 10 (the ingest was the first).
+    let answer = operation(
+        &mut socket,
+        1,
+        "{ findings(consistency: STRONG) { edges { node { title asset { identifier } } } } }",
+    )
+    .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert_eq!(
+        answer["data"]["findings"]["edges"][0]["node"]["asset"]["identifier"],
+        "ws.example.com"
+    );
+    for id in 2..=9 {
+        let answer = operation(&mut socket, id, "{ tenant { name } }").await;
+        assert!(answer.get("errors").is_none(), "operation {id}: {answer}");
+    }
+    let refused = operation(&mut socket, 10, "{ tenant { name } }").await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "rate_limit_exceeded",
+        "{refused}"
+    );
+    assert!(refused["data"].is_null(), "{refused}");
+    drop(socket);
+    let (status, body) = server
+        .call(Method::GET, "/v1/usage", Auth::ApiKey(&key), None)
+        .await;
+    assert_eq!(status, 429, "{body}");
+}
+
+/// Runs one query over the socket: its `next` payload (then `complete`).
+async fn operation(socket: &mut Subscriber, id: u32, query: &str) -> Value {
+    let id = id.to_string();
+    socket
+        .send(json!({"id": id, "type": "subscribe", "payload": {"query": query}}))
+        .await;
+    let answer = socket.next(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(answer["id"], id.as_str());
+    let complete = socket.next(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(complete["type"], "complete", "{complete}");
+    answer["payload"].clone()
 }

@@ -80,6 +80,37 @@ impl Server {
         )
     }
 
+    /// Issues an API key with `scopes` through `POST /v1/api-keys`, as the
+    /// holder of key `by`; the new key's id and value.
+    pub async fn issue_api_key(&self, by: &str, name: &str, scopes: &[&str]) -> (String, String) {
+        let body = serde_json::json!({ "name": name, "principal": name, "scopes": scopes });
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/api-keys",
+                Auth::ApiKey(by),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let data = &body["data"];
+        (
+            data["id"].as_str().unwrap().to_string(),
+            data["key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Revokes key `id` through `DELETE /v1/api-keys/{id}`, as the holder
+    /// of key `by`.
+    pub async fn revoke_api_key(&self, by: &str, id: &str) {
+        let path = format!("/v1/api-keys/{id}");
+        let (status, body) = self
+            .call(reqwest::Method::DELETE, &path, Auth::ApiKey(by), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["data"]["revoked_at"].is_string(), "{body}");
+    }
+
     pub async fn start_with(backend: &Backend, options: ServerOptions) -> Self {
         let mut command = Command::new(binary());
         command

@@ -222,19 +222,11 @@ async fn a_subscriber_sees_only_its_own_tenant(backend: &Backend) {
     assert_eq!(records_a.len(), 12);
     assert!(records_a.iter().all(|r| r["tenant_id"] == tenant_a));
     // A key without audit:read is refused.
-    let body = json!({ "name": "reader", "principal": "bot", "scopes": ["findings:read"] });
-    let (status, issued) = server
-        .call(
-            Method::POST,
-            "/v1/api-keys",
-            Auth::ApiKey(&owner_a),
-            Some(body),
-        )
+    let (_, reader) = server
+        .issue_api_key(&owner_a, "bot", &["findings:read"])
         .await;
-    assert_eq!(status, 201, "{issued}");
-    let reader = issued["data"]["key"].as_str().unwrap();
     let (status, refused) = server
-        .call(Method::GET, "/v1/audit/stream", Auth::ApiKey(reader), None)
+        .call(Method::GET, "/v1/audit/stream", Auth::ApiKey(&reader), None)
         .await;
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["error"]["code"], "forbidden");
@@ -520,34 +512,13 @@ async fn ends_with_error(stream: &mut SseClient, code: &str) {
 /// tenant) ends the streams it opened, with the error as the last frame.
 async fn revoking_the_key_or_suspending_the_tenant_ends_its_streams(backend: &Backend) {
     let (server, tenant, owner) = start(backend).await;
-    let body = json!({ "name": "tail", "principal": "siem", "scopes": ["audit:read"] });
-    let (status, issued) = server
-        .call(
-            Method::POST,
-            "/v1/api-keys",
-            Auth::ApiKey(&owner),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 201, "{issued}");
-    let (key_id, reader) = (
-        issued["data"]["id"].as_str().unwrap().to_string(),
-        issued["data"]["key"].as_str().unwrap().to_string(),
-    );
+    let (key_id, reader) = server.issue_api_key(&owner, "siem", &["audit:read"]).await;
     let mut by_reader = SseClient::connect(&server, &reader, "/v1/audit/stream", None).await;
     let mut by_owner = SseClient::connect(&server, &owner, "/v1/audit/stream", None).await;
     assert_eq!(seqs(&by_reader.take(3, WAIT).await), [1, 2, 3]);
     assert_eq!(seqs(&by_owner.take(3, WAIT).await), [1, 2, 3]);
 
-    let (status, body) = server
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-keys/{key_id}"),
-            Auth::ApiKey(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    server.revoke_api_key(&owner, &key_id).await;
     // The revocation itself is the reader's last record.
     let revoked = by_reader.take(1, WAIT).await;
     assert_eq!(revoked[0].event.as_deref(), Some("ApiKeyRevoked"));

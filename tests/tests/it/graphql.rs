@@ -702,18 +702,7 @@ async fn a_mutation_retried_with_an_idempotency_key_runs_once(backend: &Backend)
 /// REST code, then `complete`.
 async fn a_revoked_key_ends_its_subscription(backend: &Backend) {
     let (server, owner) = start(backend).await;
-    let body = json!({ "name": "tail", "principal": "ui", "scopes": ["audit:read"] });
-    let (status, issued) = server
-        .call(
-            Method::POST,
-            "/v1/api-keys",
-            Auth::ApiKey(&owner),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 201, "{issued}");
-    let key_id = issued["data"]["id"].as_str().unwrap();
-    let reader = issued["data"]["key"].as_str().unwrap();
+    let (key_id, reader) = server.issue_api_key(&owner, "ui", &["audit:read"]).await;
     let mut subscriber = Subscriber::connect(&server, json!({"apiKey": reader})).await;
     let ack = subscriber.next(Duration::from_secs(10)).await.unwrap();
     assert_eq!(ack["type"], "connection_ack", "{ack}");
@@ -731,15 +720,7 @@ async fn a_revoked_key_ends_its_subscription(backend: &Backend) {
             "{message}"
         );
     }
-    let (status, body) = server
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-keys/{key_id}"),
-            Auth::ApiKey(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    server.revoke_api_key(&owner, &key_id).await;
     let mut seen = Vec::new();
     loop {
         let message = subscriber

@@ -44,7 +44,7 @@ impl SqlReadModel<'_> {
         for chunk in ids.chunks(PREFETCH_CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
             let mut sql = Sql::new(&format!("SELECT doc FROM {table} WHERE 1 = 1"));
-            sql.and_in("id", &ids);
+            sql.and_in("id", &ids).for_backend(self.tx.backend_name());
             let rows = sql
                 .query()
                 .fetch_all(&mut **self.tx)

@@ -92,7 +92,9 @@ async fn insert_rows<T>(
             }
             sql.push(")");
         }
-        sql.push(" ").push(tail);
+        sql.push(" ")
+            .push(tail)
+            .for_backend(model.tx.backend_name());
         sql.query()
             .execute(&mut **model.tx)
             .await

@@ -66,11 +66,13 @@ fn insert_sql(rows: usize) -> String {
 
 /// Binds every row's seven columns to a multi-row INSERT; the payload and
 /// metadata as `$json`, which is text on SQLite and JSON on PostgreSQL.
+/// `$render` writes the statement for the backend (`?` on SQLite: see
+/// `readmodel::sql`).
 macro_rules! append_chunks {
-    ($pool:expr, $aggregate_type:expr, $rows:expr, |$row:ident| $json:expr) => {{
+    ($pool:expr, $render:expr, $aggregate_type:expr, $rows:expr, |$row:ident| $json:expr) => {{
         let mut tx = $pool.begin().await.map_err(StoreError::from)?;
         for chunk in $rows.chunks(CHUNK) {
-            let sql = insert_sql(chunk.len());
+            let sql = $render(insert_sql(chunk.len()), chunk.len() * 7);
             let mut query = sqlx::query(&sql);
             for $row in chunk {
                 let (payload, metadata) = $json;
@@ -124,7 +126,8 @@ impl Store {
                     lookup
                         .bind(sql::Value::Text(aggregate_type.into()))
                         .push(" AND sequence = 1")
-                        .and_in("aggregate_id", &ids);
+                        .and_in("aggregate_id", &ids)
+                        .for_backend(<sqlx::Sqlite as sqlx::Database>::NAME);
                     lookup
                 }
             };
@@ -146,12 +149,16 @@ impl Store {
         rows: &[NewEventRow],
     ) -> Result<(), BatchAppendError> {
         let committed = match &self.inner.backend {
-            Backend::Sqlite(pool) => append_chunks!(pool, aggregate_type, rows, |row| (
-                row.payload.to_string(),
-                row.metadata.to_string()
-            )),
+            Backend::Sqlite(pool) => {
+                let render = |sql: String, count| sql::anonymous(&sql, count).unwrap_or(sql);
+                append_chunks!(pool, render, aggregate_type, rows, |row| (
+                    row.payload.to_string(),
+                    row.metadata.to_string()
+                ))
+            }
             Backend::Postgres(pool) => {
-                append_chunks!(pool, aggregate_type, rows, |row| (
+                let render = |sql: String, _| sql;
+                append_chunks!(pool, render, aggregate_type, rows, |row| (
                     &row.payload,
                     &row.metadata
                 ))

@@ -245,14 +245,17 @@ pub(crate) async fn admit(
     now: chrono::DateTime<Utc>,
 ) -> Result<Admission, ApiError> {
     let counts = match principal.plan.rate_limits() {
-        Some(limits) => count_request(
-            state.app.store.read_pool(),
-            &principal.key_id.to_string(),
-            &limits,
-            now,
-        )
-        .await
-        .map_err(ApiError::internal)?,
+        Some(limits) => {
+            let _turn = state.app.store.write_turn().await;
+            count_request(
+                state.app.store.read_pool(),
+                &principal.key_id.to_string(),
+                &limits,
+                now,
+            )
+            .await
+            .map_err(ApiError::internal)?
+        }
         None => Vec::new(),
     };
     let refusal = if let Some(over) = counts
@@ -286,6 +289,7 @@ pub(crate) async fn record_usage(
 ) {
     let tenant = principal.tenant_id.to_string();
     let pool = state.app.store.read_pool();
+    let _turn = state.app.store.write_turn().await;
     if let Err(error) = record_request(pool, &tenant, principal.environment, group, now).await {
         tracing::error!(%error, "cannot record usage");
     }

@@ -46,7 +46,12 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
     let fingerprint = hex::encode(hasher.finalize());
     let pool = app.store.read_pool();
     let now_ms = chrono::Utc::now().timestamp_millis();
-    match claim(pool, scope, &key, &fingerprint, now_ms).await {
+    // Writes take the store's write turn (SQLite): see `Store::write_turn`.
+    let claimed = {
+        let _turn = app.store.write_turn().await;
+        claim(pool, scope, &key, &fingerprint, now_ms).await
+    };
+    match claimed {
         Err(error) => ApiError::internal(error).into_response(),
         Ok(Claim::Mismatch) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -65,6 +70,7 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                 .await;
             let (parts, body) = response.into_parts();
             let Ok(body) = to_bytes(body, usize::MAX).await else {
+                let _turn = app.store.write_turn().await;
                 let _ = release(pool, scope, &key).await;
                 return ApiError::internal("cannot buffer a response").into_response();
             };
@@ -81,11 +87,13 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                 etag: text(header::ETAG),
                 body: String::from_utf8_lossy(&body).into_owned(),
             };
+            let turn = app.store.write_turn().await;
             let kept = if parts.status.is_server_error() {
                 release(pool, scope, &key).await
             } else {
                 complete(pool, scope, &key, &stored).await
             };
+            drop(turn);
             if let Err(error) = kept {
                 tracing::error!(%error, "cannot store the idempotent response");
             }

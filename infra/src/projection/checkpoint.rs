@@ -69,6 +69,7 @@ pub(super) async fn prepare(
 /// Rewinds the checkpoint first (waiting for, or fencing out, a batch in
 /// flight), then empties the projection's tables, in one transaction.
 pub(super) async fn reset(store: &Store, projection: &dyn Projection) -> Result<(), RunnerError> {
+    let _turn = store.write_turn().await;
     let mut tx = store.read_pool().begin().await?;
     sqlx::query(
         "INSERT INTO projection_checkpoints (name, version, tx, position, updated_at)
@@ -102,6 +103,7 @@ pub(super) async fn apply_batch(
         return Ok(from);
     };
     let to = last.position;
+    let _turn = store.write_turn().await;
     let mut tx = store.read_pool().begin().await?;
     let moved = sqlx::query(
         "UPDATE projection_checkpoints SET tx = $1, position = $2, updated_at = $3

@@ -150,6 +150,7 @@ impl Store {
     ) -> Result<(), BatchAppendError> {
         let committed = match &self.inner.backend {
             Backend::Sqlite(pool) => {
+                let _turn = self.write_turn().await;
                 let render = |sql: String, count| sql::anonymous(&sql, count).unwrap_or(sql);
                 append_chunks!(pool, render, aggregate_type, rows, |row| (
                     row.payload.to_string(),

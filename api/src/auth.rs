@@ -60,7 +60,7 @@ impl Principal {
             actor_type: ActorType::ApiKey,
             api_key_id: Some(self.key_id.to_string()),
             request_id: Some(current_request_id()),
-            correlation_id: None,
+            correlation_id: crate::idempotency::current_token(),
             causation_id: None,
             occurred_at: Utc::now(),
         }

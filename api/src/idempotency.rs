@@ -4,6 +4,12 @@
 //! 422 `idempotency_key_reused`; while the first request runs, 409
 //! `conflict`. Keys are per tenant (admin routes share one scope).
 //! 5xx answers are not kept, so a retry may succeed.
+//!
+//! The request runs with a token ([`current_token`]) that its events carry
+//! as their `correlation_id`. If the process dies after the append but
+//! before the response is stored, a retry a minute later learns from the
+//! event store that the command committed, and gets 409
+//! `idempotency_response_lost` instead of running it twice.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
@@ -17,6 +23,16 @@ use crate::app::App;
 use crate::rest::{body_limit, ApiError};
 
 const HEADER: &str = "idempotency-key";
+
+tokio::task_local! {
+    static TOKEN: String;
+}
+
+/// The token of the idempotent request this task runs, if any: what its
+/// events carry as `correlation_id`.
+pub fn current_token() -> Option<String> {
+    TOKEN.try_with(Clone::clone).ok()
+}
 
 /// Runs `next` under the request's idempotency key, if it has one.
 pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) -> Response {
@@ -47,9 +63,10 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
     let pool = app.store.read_pool();
     let now_ms = chrono::Utc::now().timestamp_millis();
     // Writes take the store's write turn (SQLite): see `Store::write_turn`.
+    let token = format!("idem_{}", uuid::Uuid::new_v4().simple());
     let claimed = {
         let _turn = app.store.write_turn().await;
-        claim(pool, scope, &key, &fingerprint, now_ms).await
+        claim(&app.store, scope, &key, &fingerprint, &token, now_ms).await
     };
     match claimed {
         Err(error) => ApiError::internal(error).into_response(),
@@ -64,9 +81,32 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                 .into_response()
         }
         Ok(Claim::Replay(stored)) => replay(stored),
+        Ok(Claim::Committed) => {
+            let lost = ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_response_lost",
+                "The first request with this Idempotency-Key was carried out, but the server \
+                 stopped before it could keep the response; read the resource to see the result",
+            );
+            // Later retries get this same answer.
+            let stored = StoredResponse {
+                status: lost.status.as_u16(),
+                content_type: Some("application/json".to_string()),
+                etag: None,
+                body: lost.envelope(),
+            };
+            let _turn = app.store.write_turn().await;
+            if let Err(error) = complete(pool, scope, &key, &stored).await {
+                tracing::error!(%error, "cannot store the idempotent response");
+            }
+            lost.into_response()
+        }
         Ok(Claim::Acquired) => {
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
+            let response = TOKEN
+                .scope(
+                    token,
+                    next.run(Request::from_parts(parts, Body::from(bytes))),
+                )
                 .await;
             let (parts, body) = response.into_parts();
             let Ok(body) = to_bytes(body, usize::MAX).await else {

@@ -127,7 +127,7 @@ pub fn admin_metadata(tenant_id: TenantId, actor: &str) -> EventMetadata {
         actor_type: ActorType::Admin,
         api_key_id: None,
         request_id: Some(current_request_id()).filter(|id| !id.is_empty()),
-        correlation_id: None,
+        correlation_id: crate::idempotency::current_token(),
         causation_id: None,
         occurred_at: Utc::now(),
     }

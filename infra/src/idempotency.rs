@@ -2,13 +2,18 @@
 //! runs; the response is stored when it finishes, and replayed to retries
 //! with the same key and the same request for 24 hours.
 //!
-//! Known gap: the record is not written in the transaction that appends
-//! the command's events. If a process dies between the append and
-//! [`complete`], a retry more than [`ABANDONED_AFTER_MS`] later runs the
-//! command again. Closing it takes Palisade's own `PersistedEventRepository`
-//! (docs/event-store.md).
+//! The response cannot be written in the append's transaction (it is made
+//! after the commit), so the claim carries a token instead, and the
+//! request's events carry that token as their `correlation_id`, atomically
+//! with the append. When a process dies between the append and
+//! [`complete`], a retry more than [`ABANDONED_AFTER_MS`] later finds the
+//! claim abandoned and asks the event store whether the token committed:
+//! if it did, the command is not run again ([`Claim::Committed`]); if not,
+//! the retry takes the claim over and runs it.
 
 use sqlx::{AnyPool, Row};
+
+use crate::store::{Store, StoreKind};
 
 /// How long a record answers retries.
 pub const RETENTION_MS: i64 = 24 * 3600 * 1000;
@@ -35,66 +40,129 @@ pub enum Claim {
     InFlight,
     /// The key was used for a different request.
     Mismatch,
+    /// The first request with this key committed its events, but its
+    /// process died before it stored the response: the command must not
+    /// run again, and its response is lost.
+    Committed,
 }
 
+/// Claims `key` for a request with `fingerprint`, under `token` (which the
+/// request's events will carry as their `correlation_id`).
 pub async fn claim(
-    pool: &AnyPool,
+    store: &Store,
     scope: &str,
     key: &str,
     fingerprint: &str,
+    token: &str,
     now_ms: i64,
 ) -> Result<Claim, sqlx::Error> {
-    // Expired records, and claims whose process died, give way.
+    let pool = store.read_pool();
+    // Expired records give way.
     sqlx::query(
-        "DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2
-            AND (created_at < $3 OR (response_status IS NULL AND created_at < $4))",
+        "DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND created_at < $3",
     )
     .bind(scope)
     .bind(key)
     .bind(now_ms - RETENTION_MS)
-    .bind(now_ms - ABANDONED_AFTER_MS)
     .execute(pool)
     .await?;
+    // At most twice: once more after taking over an abandoned claim.
+    for _ in 0..2 {
+        if insert(pool, scope, key, fingerprint, token, now_ms).await? {
+            return Ok(Claim::Acquired);
+        }
+        let row = sqlx::query(
+            "SELECT fingerprint, token, created_at, response_status, response_type,
+                    response_etag, response_body
+               FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?;
+        let Some(row) = row else {
+            // Deleted between our insert and select: the other request released it.
+            return Ok(Claim::InFlight);
+        };
+        if row.try_get::<String, _>("fingerprint")? != fingerprint {
+            return Ok(Claim::Mismatch);
+        }
+        if let Some(status) = row.try_get::<Option<i64>, _>("response_status")? {
+            return Ok(Claim::Replay(StoredResponse {
+                status: u16::try_from(status).unwrap_or(500),
+                content_type: row.try_get("response_type")?,
+                etag: row.try_get("response_etag")?,
+                body: row
+                    .try_get::<Option<String>, _>("response_body")?
+                    .unwrap_or_default(),
+            }));
+        }
+        let created_at: i64 = row.try_get("created_at")?;
+        if created_at >= now_ms - ABANDONED_AFTER_MS {
+            return Ok(Claim::InFlight);
+        }
+        // Abandoned: its process died. Did its command commit?
+        if let Some(theirs) = row.try_get::<Option<String>, _>("token")? {
+            if committed(store, &theirs).await? {
+                return Ok(Claim::Committed);
+            }
+        }
+        // It did not: take the claim over (unless another retry did first).
+        sqlx::query(
+            "DELETE FROM idempotency_keys
+              WHERE scope = $1 AND idempotency_key = $2 AND created_at = $3
+                AND response_status IS NULL",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(created_at)
+        .execute(pool)
+        .await?;
+    }
+    Ok(Claim::InFlight)
+}
+
+async fn insert(
+    pool: &AnyPool,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+    token: &str,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, created_at)
-         VALUES ($1, $2, $3, $4) ON CONFLICT (scope, idempotency_key) DO NOTHING",
+        "INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, token, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, idempotency_key) DO NOTHING",
     )
     .bind(scope)
     .bind(key)
     .bind(fingerprint)
+    .bind(token)
     .bind(now_ms)
     .execute(pool)
     .await?
     .rows_affected();
-    if inserted == 1 {
-        return Ok(Claim::Acquired);
-    }
-    let row = sqlx::query(
-        "SELECT fingerprint, response_status, response_type, response_etag, response_body
-           FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
-    )
-    .bind(scope)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
-    let Some(row) = row else {
-        // Deleted between our insert and select: the other request released it.
-        return Ok(Claim::InFlight);
+    Ok(inserted == 1)
+}
+
+/// Whether any event carries `token` as its `correlation_id`. A scan of the
+/// event log: it runs only for a claim whose process died.
+async fn committed(store: &Store, token: &str) -> Result<bool, sqlx::Error> {
+    let sql = match store.kind() {
+        StoreKind::Sqlite => {
+            "SELECT CAST(1 AS BIGINT) FROM events
+              WHERE json_extract(metadata, '$.correlation_id') = $1 LIMIT 1"
+        }
+        StoreKind::Postgres => {
+            "SELECT CAST(1 AS BIGINT) FROM events
+              WHERE metadata->>'correlation_id' = $1 LIMIT 1"
+        }
     };
-    if row.try_get::<String, _>("fingerprint")? != fingerprint {
-        return Ok(Claim::Mismatch);
-    }
-    let Some(status) = row.try_get::<Option<i64>, _>("response_status")? else {
-        return Ok(Claim::InFlight);
-    };
-    Ok(Claim::Replay(StoredResponse {
-        status: u16::try_from(status).unwrap_or(500),
-        content_type: row.try_get("response_type")?,
-        etag: row.try_get("response_etag")?,
-        body: row
-            .try_get::<Option<String>, _>("response_body")?
-            .unwrap_or_default(),
-    }))
+    let found: Option<i64> = sqlx::query_scalar(sql)
+        .bind(token)
+        .fetch_optional(store.read_pool())
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Stores the response of the request that holds the key.

@@ -48,7 +48,7 @@ pub struct ErrorDoc {
     /// `forbidden`, `tenant_suspended`, `not_found`, `method_not_allowed`,
     /// `conflict`, `precondition_failed`, `payload_too_large`,
     /// `unsupported_media_type`, `validation_error`, `idempotency_key_reused`,
-    /// `invalid_transition`, `rate_limit_exceeded`, `internal_error`,
+    /// `idempotency_response_lost`, `invalid_transition`, `rate_limit_exceeded`, `internal_error`,
     /// `unavailable`, `consistency_timeout`.
     pub code: String,
     pub message: String,

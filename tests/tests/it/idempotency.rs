@@ -12,6 +12,7 @@ on_both_stores!(
     keys_are_per_tenant,
     a_key_whose_request_is_in_flight_gets_409,
     admin_commands_are_idempotent_too,
+    a_retry_after_the_server_died_mid_request_never_runs_the_command_twice,
 );
 
 fn issue_body(name: &str) -> Value {
@@ -154,4 +155,85 @@ async fn admin_commands_are_idempotent_too(backend: &Backend) {
     );
     let (_, list) = server.admin_get("/v1/admin/tenants").await;
     assert_eq!(list["meta"]["total"], 1);
+}
+
+/// Makes the record of `idempotency_key` look as a process that died mid
+/// request leaves it: no response, claimed two minutes ago, and (when
+/// `token` is given) another token.
+async fn abandon(backend: &Backend, idempotency_key: &str, token: Option<&str>) {
+    let store = Store::open(&backend.config()).await.unwrap();
+    let sql = match token {
+        Some(_) => {
+            "UPDATE idempotency_keys
+                SET response_status = NULL, response_type = NULL, response_etag = NULL,
+                    response_body = NULL, created_at = created_at - 120000, token = $2
+              WHERE idempotency_key = $1"
+        }
+        None => {
+            "UPDATE idempotency_keys
+                SET response_status = NULL, response_type = NULL, response_etag = NULL,
+                    response_body = NULL, created_at = created_at - 120000
+              WHERE idempotency_key = $1"
+        }
+    };
+    let mut query = sqlx::query(sql).bind(idempotency_key);
+    if let Some(token) = token {
+        query = query.bind(token);
+    }
+    let changed = query
+        .execute(store.read_pool())
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1);
+    store.close().await;
+}
+
+async fn strong_key_count(server: &Server, key: &str) -> i64 {
+    let response = server
+        .http
+        .get(server.url("/v1/api-keys?consistency=strong"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["meta"]["total"].as_i64().unwrap()
+}
+
+/// The response of an idempotent request is stored after its events
+/// commit. If the process dies in between, the retry must not issue a
+/// second key: the request's events carry its claim's token, so the retry
+/// learns that the first one committed. A claim that died before its
+/// append is taken over, and the command runs.
+async fn a_retry_after_the_server_died_mid_request_never_runs_the_command_twice(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let (_, owner) = server.create_tenant("Acme", "pro").await;
+    let (status, _, first) = issue(&server, &owner, "crash-1", "ci").await;
+    assert_eq!(status, 201, "{first}");
+    abandon(backend, "crash-1", None).await;
+    let (status, replayed, lost) = issue(&server, &owner, "crash-1", "ci").await;
+    assert_eq!((status, replayed), (409, false), "{lost}");
+    assert_eq!(lost["error"]["code"], "idempotency_response_lost");
+    let (status, replayed, again) = issue(&server, &owner, "crash-1", "ci").await;
+    assert_eq!((status, replayed), (409, true), "{again}");
+    assert_eq!(again["error"]["code"], "idempotency_response_lost");
+    assert_eq!(
+        strong_key_count(&server, &owner).await,
+        2,
+        "one new key, not two"
+    );
+
+    // Died before its append: its token is in no event, so a retry runs it.
+    let (status, _, first) = issue(&server, &owner, "crash-2", "ci").await;
+    assert_eq!(status, 201, "{first}");
+    abandon(backend, "crash-2", Some("idem_never_committed")).await;
+    let (status, replayed, rerun) = issue(&server, &owner, "crash-2", "ci").await;
+    assert_eq!((status, replayed), (201, false), "{rerun}");
+    assert_ne!(rerun["data"]["id"], first["data"]["id"]);
+    assert_eq!(strong_key_count(&server, &owner).await, 4);
+    // And the key is held again: the next retry replays the rerun.
+    let (status, replayed, replay) = issue(&server, &owner, "crash-2", "ci").await;
+    assert_eq!((status, replayed), (201, true));
+    assert_eq!(replay["data"], rerun["data"]);
 }

@@ -100,6 +100,13 @@ impl Server {
         )
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.text().await.unwrap()
+    }
+
     /// Revokes key `id` through `DELETE /v1/api-keys/{id}`, as the holder
     /// of key `by`.
     pub async fn revoke_api_key(&self, by: &str, id: &str) {

@@ -127,13 +127,7 @@ async fn the_stream_delivers_in_order_and_resumes_exactly(backend: &Backend) {
     assert_eq!(live[0].json()["data"]["details"]["title"], "Live 0");
 
     // The metrics count this subscriber and what it was sent.
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    let metrics = metrics.text().await.unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("palisade_audit_subscribers 1"),
         "{metrics}"

@@ -576,13 +576,7 @@ async fn the_subscription_receives_an_event_caused_by_rest(backend: &Backend) {
     // The subscriber is counted once it has read the head it starts from.
     let started = std::time::Instant::now();
     loop {
-        let metrics = server
-            .http
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap();
-        let metrics = metrics.text().await.unwrap();
+        let metrics = server.metrics().await;
         if metrics.contains("palisade_audit_subscribers 1") {
             break;
         }

@@ -63,11 +63,9 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
     let pool = app.store.read_pool();
     let now_ms = chrono::Utc::now().timestamp_millis();
     // Writes take the store's write turn (SQLite): see `Store::write_turn`.
+    // `claim` takes its own, for its writes only.
     let token = format!("idem_{}", uuid::Uuid::new_v4().simple());
-    let claimed = {
-        let _turn = app.store.write_turn().await;
-        claim(&app.store, scope, &key, &fingerprint, &token, now_ms).await
-    };
+    let claimed = claim(&app.store, scope, &key, &fingerprint, &token, now_ms).await;
     match claimed {
         Err(error) => ApiError::internal(error).into_response(),
         Ok(Claim::Mismatch) => ApiError::new(

@@ -57,6 +57,9 @@ pub async fn claim(
     now_ms: i64,
 ) -> Result<Claim, sqlx::Error> {
     let pool = store.read_pool();
+    // Each write takes the store's write turn (SQLite); the reads, and the
+    // event-log scan below, do not hold it.
+    let turn = store.write_turn().await;
     // Expired records give way.
     sqlx::query(
         "DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2 AND created_at < $3",
@@ -66,9 +69,13 @@ pub async fn claim(
     .bind(now_ms - RETENTION_MS)
     .execute(pool)
     .await?;
+    drop(turn);
     // At most twice: once more after taking over an abandoned claim.
     for _ in 0..2 {
-        if insert(pool, scope, key, fingerprint, token, now_ms).await? {
+        let turn = store.write_turn().await;
+        let inserted = insert(pool, scope, key, fingerprint, token, now_ms).await?;
+        drop(turn);
+        if inserted {
             return Ok(Claim::Acquired);
         }
         let row = sqlx::query(
@@ -108,6 +115,7 @@ pub async fn claim(
             }
         }
         // It did not: take the claim over (unless another retry did first).
+        let _turn = store.write_turn().await;
         sqlx::query(
             "DELETE FROM idempotency_keys
               WHERE scope = $1 AND idempotency_key = $2 AND created_at = $3

@@ -59,7 +59,7 @@ impl Principal {
             actor: self.name.clone(),
             actor_type: ActorType::ApiKey,
             api_key_id: Some(self.key_id.to_string()),
-            request_id: Some(current_request_id()),
+            request_id: Some(current_request_id()).filter(|id| !id.is_empty()),
             correlation_id: crate::idempotency::current_token(),
             causation_id: None,
             occurred_at: Utc::now(),

@@ -245,17 +245,14 @@ pub(crate) async fn admit(
     now: chrono::DateTime<Utc>,
 ) -> Result<Admission, ApiError> {
     let counts = match principal.plan.rate_limits() {
-        Some(limits) => {
-            let _turn = state.app.store.write_turn().await;
-            count_request(
-                state.app.store.read_pool(),
-                &principal.key_id.to_string(),
-                &limits,
-                now,
-            )
-            .await
-            .map_err(ApiError::internal)?
-        }
+        Some(limits) => count_request(
+            &state.app.store,
+            &principal.key_id.to_string(),
+            &limits,
+            now,
+        )
+        .await
+        .map_err(ApiError::internal)?,
         None => Vec::new(),
     };
     let refusal = if let Some(over) = counts
@@ -288,9 +285,8 @@ pub(crate) async fn record_usage(
     now: chrono::DateTime<Utc>,
 ) {
     let tenant = principal.tenant_id.to_string();
-    let pool = state.app.store.read_pool();
-    let _turn = state.app.store.write_turn().await;
-    if let Err(error) = record_request(pool, &tenant, principal.environment, group, now).await {
+    let store = &state.app.store;
+    if let Err(error) = record_request(store, &tenant, principal.environment, group, now).await {
         tracing::error!(%error, "cannot record usage");
     }
 }

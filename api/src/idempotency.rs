@@ -60,10 +60,8 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
     hasher.update([0]);
     hasher.update(&bytes);
     let fingerprint = hex::encode(hasher.finalize());
-    let pool = app.store.read_pool();
     let now_ms = chrono::Utc::now().timestamp_millis();
-    // Writes take the store's write turn (SQLite): see `Store::write_turn`.
-    // `claim` takes its own, for its writes only.
+    // The record's writes take the store's write turn (SQLite) themselves.
     let token = format!("idem_{}", uuid::Uuid::new_v4().simple());
     let claimed = claim(&app.store, scope, &key, &fingerprint, &token, now_ms).await;
     match claimed {
@@ -93,8 +91,7 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                 etag: None,
                 body: lost.envelope(),
             };
-            let _turn = app.store.write_turn().await;
-            if let Err(error) = complete(pool, scope, &key, &stored).await {
+            if let Err(error) = complete(&app.store, scope, &key, &stored).await {
                 tracing::error!(%error, "cannot store the idempotent response");
             }
             lost.into_response()
@@ -108,8 +105,7 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                 .await;
             let (parts, body) = response.into_parts();
             let Ok(body) = to_bytes(body, usize::MAX).await else {
-                let _turn = app.store.write_turn().await;
-                let _ = release(pool, scope, &key).await;
+                let _ = release(&app.store, scope, &key).await;
                 return ApiError::internal("cannot buffer a response").into_response();
             };
             let text = |name| {
@@ -125,13 +121,11 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                 etag: text(header::ETAG),
                 body: String::from_utf8_lossy(&body).into_owned(),
             };
-            let turn = app.store.write_turn().await;
             let kept = if parts.status.is_server_error() {
-                release(pool, scope, &key).await
+                release(&app.store, scope, &key).await
             } else {
-                complete(pool, scope, &key, &stored).await
+                complete(&app.store, scope, &key, &stored).await
             };
-            drop(turn);
             if let Err(error) = kept {
                 tracing::error!(%error, "cannot store the idempotent response");
             }

@@ -173,13 +173,15 @@ async fn committed(store: &Store, token: &str) -> Result<bool, sqlx::Error> {
     Ok(found.is_some())
 }
 
-/// Stores the response of the request that holds the key.
+/// Stores the response of the request that holds the key. Like every
+/// write here, it takes the store's write turn (SQLite).
 pub async fn complete(
-    pool: &AnyPool,
+    store: &Store,
     scope: &str,
     key: &str,
     response: &StoredResponse,
 ) -> Result<(), sqlx::Error> {
+    let _turn = store.write_turn().await;
     sqlx::query(
         "UPDATE idempotency_keys
             SET response_status = $1, response_type = $2, response_etag = $3, response_body = $4
@@ -191,17 +193,18 @@ pub async fn complete(
     .bind(&response.body)
     .bind(scope)
     .bind(key)
-    .execute(pool)
+    .execute(store.read_pool())
     .await?;
     Ok(())
 }
 
 /// Gives the key up (the request failed in a way a retry may fix).
-pub async fn release(pool: &AnyPool, scope: &str, key: &str) -> Result<(), sqlx::Error> {
+pub async fn release(store: &Store, scope: &str, key: &str) -> Result<(), sqlx::Error> {
+    let _turn = store.write_turn().await;
     sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2")
         .bind(scope)
         .bind(key)
-        .execute(pool)
+        .execute(store.read_pool())
         .await?;
     Ok(())
 }

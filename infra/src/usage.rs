@@ -8,6 +8,8 @@ use palisade_domain::tenant::Period;
 use palisade_domain::Environment;
 use sqlx::{AnyPool, Row};
 
+use crate::store::Store;
+
 /// One window's count after this request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowCount {
@@ -34,8 +36,9 @@ fn window_start(period: Period, now: i64) -> i64 {
 
 /// Counts one request against each of the key's windows (one statement)
 /// and returns every window's count, including this request.
+/// Takes the store's write turn (SQLite) for its statement.
 pub async fn count_request(
-    pool: &AnyPool,
+    store: &Store,
     key_id: &str,
     limits: &[(Period, u64)],
     now: DateTime<Utc>,
@@ -58,7 +61,9 @@ pub async fn count_request(
     for (period, _) in limits {
         query = query.bind(period.as_str()).bind(window_start(*period, now));
     }
-    let rows = query.fetch_all(pool).await?;
+    let turn = store.write_turn().await;
+    let rows = query.fetch_all(store.read_pool()).await?;
+    drop(turn);
     let mut counts = Vec::with_capacity(limits.len());
     for row in rows {
         let name: String = row.try_get("period")?;
@@ -111,12 +116,13 @@ pub async fn quota_used(
 
 /// Records one request in the tenant's daily usage.
 pub async fn record_request(
-    pool: &AnyPool,
+    store: &Store,
     tenant_id: &str,
     environment: Environment,
     endpoint_group: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    let _turn = store.write_turn().await;
     sqlx::query(
         "INSERT INTO usage_daily (tenant_id, environment, day, endpoint_group, requests)
          VALUES ($1, $2, $3, $4, 1)
@@ -127,7 +133,7 @@ pub async fn record_request(
     .bind(environment.as_str())
     .bind(now.date_naive().to_string())
     .bind(endpoint_group)
-    .execute(pool)
+    .execute(store.read_pool())
     .await?;
     Ok(())
 }

@@ -84,6 +84,12 @@ impl Server {
     /// holder of key `by`; the new key's id and value.
     pub async fn issue_api_key(&self, by: &str, name: &str, scopes: &[&str]) -> (String, String) {
         let body = serde_json::json!({ "name": name, "principal": name, "scopes": scopes });
+        self.issue_api_key_with(by, body).await
+    }
+
+    /// Issues an API key described by `body` (the request as sent), as the
+    /// holder of key `by`; the new key's id and value.
+    pub async fn issue_api_key_with(&self, by: &str, body: serde_json::Value) -> (String, String) {
         let (status, body) = self
             .call(
                 reqwest::Method::POST,
@@ -98,6 +104,32 @@ impl Server {
             data["id"].as_str().unwrap().to_string(),
             data["key"].as_str().unwrap().to_string(),
         )
+    }
+
+    /// `POST path` with key `key` and `Idempotency-Key: idempotency_key`:
+    /// the status, whether the answer was a replay, and the JSON body.
+    pub async fn post_idempotent(
+        &self,
+        path: &str,
+        key: &str,
+        idempotency_key: &str,
+        body: &serde_json::Value,
+    ) -> (u16, bool, serde_json::Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("x-api-key", key)
+            .header("idempotency-key", idempotency_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        (status, replayed, response.json().await.unwrap())
     }
 
     /// The Prometheus text of `GET /metrics`.

@@ -121,6 +121,25 @@ impl Backend {
         env
     }
 
+    /// Runs `palisade <args>` on this backend, with nothing else in its
+    /// environment; its standard output. Panics unless it succeeds.
+    pub async fn run_cli(&self, args: &[&str]) -> Vec<u8> {
+        let output = tokio::process::Command::new(crate::binary())
+            .args(args)
+            .env_clear()
+            .envs(self.env())
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "palisade {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
     /// Removes what the test created.
     pub async fn cleanup(self) {
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -106,9 +106,16 @@ impl Sql {
     /// PostgreSQL keeps `$n`.
     pub fn for_backend(&mut self, backend: &str) -> &mut Self {
         if backend == <sqlx::Sqlite as sqlx::Database>::NAME {
-            if let Some(text) = anonymous(&self.text, self.values.len()) {
-                self.text = text;
-            }
+            self.for_sqlite();
+        }
+        self
+    }
+
+    /// Writes this query's placeholders as anonymous `?`, for a query
+    /// known to run on SQLite.
+    pub fn for_sqlite(&mut self) -> &mut Self {
+        if let Some(text) = anonymous(&self.text, self.values.len()) {
+            self.text = text;
         }
         self
     }

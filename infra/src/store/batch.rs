@@ -127,7 +127,7 @@ impl Store {
                         .bind(sql::Value::Text(aggregate_type.into()))
                         .push(" AND sequence = 1")
                         .and_in("aggregate_id", &ids)
-                        .for_backend(<sqlx::Sqlite as sqlx::Database>::NAME);
+                        .for_sqlite();
                     lookup
                 }
             };

@@ -30,20 +30,7 @@ async fn issue(server: &Server, owner: &str, scopes: &[&str], extra: Value) -> (
     body.as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/v1/api-keys",
-            Auth::ApiKey(owner),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let data = &body["data"];
-    (
-        data["id"].as_str().unwrap().to_string(),
-        data["key"].as_str().unwrap().to_string(),
-    )
+    server.issue_api_key_with(owner, body).await
 }
 
 fn code(body: &Value) -> &str {

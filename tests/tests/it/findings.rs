@@ -1461,18 +1461,9 @@ async fn a_rebuild_reproduces_the_views(backend: &Backend) {
     server.signal("TERM");
     server.wait(Duration::from_secs(30)).await;
 
-    let output = tokio::process::Command::new(palisade_tests::binary())
-        .args(["projections", "rebuild", "findings"])
-        .env_clear()
-        .envs(backend.env())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    backend
+        .run_cli(&["projections", "rebuild", "findings"])
+        .await;
 
     let server = Server::start_admin(backend).await;
     let api = Api::new(&server, &owner);

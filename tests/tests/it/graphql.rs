@@ -625,21 +625,10 @@ async fn post_with_key(
     query: &str,
     variables: Value,
 ) -> (u16, bool, Value) {
-    let response = server
-        .http
-        .post(server.url("/graphql"))
-        .header("x-api-key", key)
-        .header("idempotency-key", idempotency_key)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
+    let body = json!({ "query": query, "variables": variables });
+    server
+        .post_idempotent("/graphql", key, idempotency_key, &body)
         .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let replayed = response
-        .headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true");
-    (status, replayed, response.json().await.unwrap())
 }
 
 /// A mutation is a POST like any REST command: a retry with the same

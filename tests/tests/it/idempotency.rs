@@ -26,21 +26,9 @@ async fn issue(
     idempotency_key: &str,
     name: &str,
 ) -> (u16, bool, Value) {
-    let response = server
-        .http
-        .post(server.url("/v1/api-keys"))
-        .header("x-api-key", key)
-        .header("idempotency-key", idempotency_key)
-        .json(&issue_body(name))
-        .send()
+    server
+        .post_idempotent("/v1/api-keys", key, idempotency_key, &issue_body(name))
         .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let replayed = response
-        .headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true");
-    (status, replayed, response.json().await.unwrap())
 }
 
 /// The tenant's API keys, counted with a strongly consistent read.

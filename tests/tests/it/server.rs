@@ -182,19 +182,10 @@ on_both_stores!(
 );
 
 async fn the_cli_creates_a_tenant_like_the_admin_api(backend: &Backend) {
-    let output = tokio::process::Command::new(palisade_tests::binary())
-        .args(["tenant", "create", "--name", "Acme", "--plan", "pro"])
-        .env_clear()
-        .envs(backend.env())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stdout = backend
+        .run_cli(&["tenant", "create", "--name", "Acme", "--plan", "pro"])
+        .await;
+    let printed: Value = serde_json::from_slice(&stdout).unwrap();
     assert_eq!(printed["tenant"]["name"], "Acme");
     assert_eq!(printed["tenant"]["plan"], "pro");
     for field in ["id", "key", "prefix", "principal", "scopes", "environment"] {

@@ -1,9 +1,12 @@
-//! API-key use cases: issue (the value is shown once) and revoke.
+//! API-key use cases: issue (the value is shown once), list, read and
+//! revoke. A test key sees and touches only the tenant's test keys; a live
+//! key, all of them.
 
 use chrono::{DateTime, Utc};
 use palisade_domain::tenant::TenantCommand;
 use palisade_domain::{ApiKeyId, Environment, Scope};
-use palisade_infra::readmodel::get_api_key;
+use palisade_infra::readmodel::{get_api_key, list_api_keys, Window};
+use palisade_projections::ApiKeyRow;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -89,8 +92,36 @@ pub async fn issue(
     Ok((view, version))
 }
 
-/// Revokes one of the caller's tenant's keys; it fails from the next request
-/// on. Returns the key and the tenant's version.
+/// The environment of the keys `caller` may see: a test key sees only
+/// test keys (None: every key).
+fn visible(caller: &Principal) -> Option<Environment> {
+    (caller.environment == Environment::Test).then_some(Environment::Test)
+}
+
+/// A page of the keys the caller may see, newest first, and their count.
+pub async fn list(
+    app: &App,
+    caller: &Principal,
+    window: Window,
+) -> Result<(Vec<ApiKeyView>, i64), ApiError> {
+    let tenant_id = caller.tenant_id.to_string();
+    let (keys, total) = list_api_keys(app.store.read_pool(), &tenant_id, visible(caller), window)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((keys.into_iter().map(ApiKeyView::from).collect(), total))
+}
+
+/// One key the caller may see; None for another tenant's, an unknown one,
+/// or (for a test key) a live one.
+pub async fn find(app: &App, caller: &Principal, id: &str) -> Result<Option<ApiKeyRow>, ApiError> {
+    let tenant_id = caller.tenant_id.to_string();
+    get_api_key(app.store.read_pool(), &tenant_id, visible(caller), id)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Revokes one of the keys the caller may see; it fails from the next
+/// request on. Returns the key and the tenant's version.
 pub async fn revoke(
     app: &App,
     caller: &Principal,
@@ -99,6 +130,10 @@ pub async fn revoke(
 ) -> Result<(ApiKeyView, usize), ApiError> {
     let not_found = || ApiError::not_found("API key not found");
     let key_id = ApiKeyId::parse(id).map_err(|_| not_found())?;
+    // A test key cannot reach a live one: 404, as for another tenant's.
+    if visible(caller).is_some() && find(app, caller, id).await?.is_none() {
+        return Err(not_found());
+    }
     let tenant_id = caller.tenant_id.to_string();
     let command = TenantCommand::RevokeApiKey {
         key_id,
@@ -107,7 +142,7 @@ pub async fn revoke(
     let version = app
         .command_tenant(&tenant_id, command, &caller.metadata(), expected_version)
         .await?;
-    let row = get_api_key(app.store.read_pool(), &tenant_id, id)
+    let row = get_api_key(app.store.read_pool(), &tenant_id, None, id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;

@@ -29,6 +29,8 @@ pub struct App {
     /// How often an idle audit stream sends a heartbeat comment.
     pub sse_heartbeat: Duration,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The audit streams open in this process, per key.
+    pub streams: std::sync::Arc<crate::audit::StreamSlots>,
 }
 
 impl App {
@@ -37,8 +39,10 @@ impl App {
     pub async fn open(config: &Config) -> anyhow::Result<(Self, Option<PathBuf>)> {
         let store = Store::open(config).await?;
         store.migrate().await?;
-        let (root_key, root_key_file) =
-            RootKey::load(config.root_key.as_deref(), &config.data_dir)?;
+        let (root_key, root_key_file) = RootKey::load(
+            config.root_key.as_ref().map(palisade_infra::Secret::expose),
+            &config.data_dir,
+        )?;
         let redactor = palisade_projections::Redactor::new(root_key.derive("audit redaction"));
         let runner = ProjectionRunner::new(
             store.clone(),
@@ -51,6 +55,7 @@ impl App {
             strong_read_timeout: config.strong_read_timeout,
             sse_heartbeat: config.sse_heartbeat,
             metrics: std::sync::Arc::default(),
+            streams: std::sync::Arc::default(),
             runner,
             store,
         };

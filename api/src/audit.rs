@@ -9,8 +9,13 @@
 //! and live are the same query, so the switch between them can neither
 //! lose nor repeat a record. Every few seconds it also checks that the key
 //! that opened it may still be used, so a revoked key's streams end.
+//!
+//! One key holds at most [`MAX_STREAMS_PER_KEY`] followers at once in one
+//! process (SSE streams and GraphQL subscriptions together); one more is
+//! refused with 429 `too_many_streams` until one ends.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, Stream};
@@ -36,6 +41,56 @@ const POLL: Duration = Duration::from_millis(500);
 /// tenant's suspension.
 const RECHECK: Duration = Duration::from_secs(5);
 
+/// Most followers one API key may hold open at once in one process.
+pub const MAX_STREAMS_PER_KEY: usize = 10;
+
+/// The followers open now, per key.
+#[derive(Debug, Default)]
+pub struct StreamSlots(Mutex<HashMap<ApiKeyId, usize>>);
+
+impl StreamSlots {
+    /// A slot for one more follower of `key_id`, held until dropped; 429
+    /// `too_many_streams` when the key has [`MAX_STREAMS_PER_KEY`] already.
+    pub fn take(self: &Arc<Self>, key_id: ApiKeyId) -> Result<StreamSlot, ApiError> {
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key_id).or_default();
+        if *count >= MAX_STREAMS_PER_KEY {
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "This API key has {MAX_STREAMS_PER_KEY} audit streams open already; close one first"
+                ),
+            )
+            .with_retry_after(1));
+        }
+        *count += 1;
+        Ok(StreamSlot {
+            slots: self.clone(),
+            key_id,
+        })
+    }
+}
+
+/// One open follower's place; dropping it frees the place.
+#[derive(Debug)]
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    key_id: ApiKeyId,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key_id);
+            }
+        }
+    }
+}
+
 /// What to follow.
 #[derive(Debug, Clone)]
 pub struct Follow {
@@ -56,18 +111,22 @@ struct State {
     failed: bool,
     checked: Instant,
     _subscriber: SubscriberGuard,
+    _slot: StreamSlot,
 }
 
 /// The records of `follow`, oldest first, then live ones as they are
 /// committed; ends when the server drains, after a failed read, or when
 /// its key is refused (the error is its last item, and a client resumes
-/// after the last seq it got).
+/// after the last seq it got). Refused at once when the key holds
+/// [`MAX_STREAMS_PER_KEY`] streams already.
 pub fn follow(
     app: App,
     follow: Follow,
     draining: watch::Receiver<bool>,
-) -> impl Stream<Item = Result<AuditRecord, ApiError>> + Send + 'static {
+) -> Result<impl Stream<Item = Result<AuditRecord, ApiError>> + Send + 'static, ApiError> {
+    let slot = app.streams.take(follow.key_id)?;
     let state = State {
+        _slot: slot,
         applied: app.runner.applied_here(AuditProjection::NAME),
         _subscriber: app.metrics.subscriber(),
         app,
@@ -77,7 +136,7 @@ pub fn follow(
         failed: false,
         checked: Instant::now(),
     };
-    stream::unfold(state, |mut state| async move {
+    Ok(stream::unfold(state, |mut state| async move {
         loop {
             if let Some(record) = state.buffer.pop_front() {
                 state.follow.after = record.seq;
@@ -115,7 +174,7 @@ pub fn follow(
                 Ok(_) => state.wait().await,
             }
         }
-    })
+    }))
 }
 
 impl State {

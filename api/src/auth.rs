@@ -13,7 +13,9 @@ use palisade_domain::tenant::{Period, Plan, TenantStatus};
 use palisade_domain::{ActorType, ApiKeyId, Environment, EventMetadata, Scope, TenantId};
 use palisade_infra::crypto::api_key::parse_environment;
 use palisade_infra::readmodel::{find_api_key_by_hash, find_api_key_by_id, ApiKeyOwner};
-use palisade_infra::usage::{count_request, quota_used, record_request, WindowCount};
+use palisade_infra::usage::{
+    count_request, record_request, reserve_quota, tenant_subject, WindowCount,
+};
 
 use crate::app::App;
 use crate::rest::{current_request_id, ApiError};
@@ -113,6 +115,11 @@ pub async fn authenticate_key(
     let Some(owner) = found.filter(|o| state.app.hasher.matches(value, &o.key.key_hash)) else {
         return Err(invalid_api_key());
     };
+    principal_of(owner)
+}
+
+/// The caller an authenticated key stands for, once it is usable.
+fn principal_of(owner: ApiKeyOwner) -> Result<Principal, ApiError> {
     usable(&owner)?;
     let key = owner.key;
     let parse_err = |e: palisade_domain::IdError| ApiError::internal(e);
@@ -142,14 +149,22 @@ fn usable(owner: &ApiKeyOwner) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Authenticates an already authenticated key again, from the database:
+/// the caller as it is now (its tenant's plan may have changed), or the
+/// refusal an HTTP request with this key would get now (revoked, expired,
+/// tenant suspended). Every operation on a GraphQL websocket does this.
+pub async fn reauthenticate(app: &App, key_id: &ApiKeyId) -> Result<Principal, ApiError> {
+    let found = find_api_key_by_id(app.store.read_pool(), &key_id.to_string())
+        .await
+        .map_err(ApiError::internal)?;
+    principal_of(found.ok_or_else(invalid_api_key)?)
+}
+
 /// Checks again that an authenticated key may still be used: what a
 /// long-lived stream asks now and then, so that revoking its key,
 /// letting it expire or suspending its tenant ends the stream too.
 pub async fn still_usable(app: &App, key_id: &ApiKeyId) -> Result<(), ApiError> {
-    let found = find_api_key_by_id(app.store.read_pool(), &key_id.to_string())
-        .await
-        .map_err(ApiError::internal)?;
-    usable(&found.ok_or_else(invalid_api_key)?)
+    reauthenticate(app, key_id).await.map(|_| ())
 }
 
 /// The rate-limit headers for the tightest window.
@@ -194,9 +209,9 @@ pub(crate) fn endpoint_group(path: &str) -> &str {
 }
 
 /// Middleware for every API-key route: authenticate, count the request
-/// against the key's rate limits (429) and the tenant's monthly quota
-/// (402, live keys only), run the handler, then record the request and set
-/// `X-RateLimit-*` for the tightest window.
+/// against the tenant's rate limits (429) and reserve it from the tenant's
+/// monthly quota (402, live keys only), run the handler, then record the
+/// request and set `X-RateLimit-*` for the tightest window.
 pub async fn require_api_key(
     State(state): State<AppState>,
     request: Request,
@@ -208,7 +223,7 @@ pub async fn require_api_key(
         Err(error) => return error.into_response(),
     };
     let now = Utc::now();
-    let (counts, refusal) = match admit(&state, &principal, now).await {
+    let (counts, refusal) = match admit(&state, &principal, 1, now).await {
         Ok(Admission { counts, refusal }) => (counts, refusal),
         Err(error) => return error.into_response(),
     };
@@ -217,10 +232,10 @@ pub async fn require_api_key(
         None => {
             let group = endpoint_group(parts.uri.path()).to_string();
             parts.extensions.insert(principal.clone());
-            let scope = principal.tenant_id.to_string();
+            let scope = crate::idempotency::key_scope(&principal.key_id);
             let request = Request::from_parts(parts, body);
             let response = crate::idempotency::idempotent(&state.app, &scope, request, next).await;
-            record_usage(&state, &principal, &group, now).await;
+            record_usage(&state, &principal, &group, 1, now).await;
             response
         }
     };
@@ -228,27 +243,31 @@ pub async fn require_api_key(
     response
 }
 
-/// One request counted against its key's rate limits and its tenant's
-/// quota: the windows' counts, and the refusal if it is over either.
+/// A request counted against its tenant's rate limits and quota: the
+/// windows' counts, and the refusal if it is over either.
 pub(crate) struct Admission {
     pub counts: Vec<WindowCount>,
     pub refusal: Option<ApiError>,
 }
 
-/// Counts a request of `principal` against its key's rate limits (429)
-/// and its tenant's monthly quota (402, live keys only). Every request
-/// does this: REST and GraphQL over HTTP in [`require_api_key`], and each
-/// operation on a GraphQL websocket.
+/// Counts `weight` requests of `principal` against its tenant's rate
+/// limits (429; every key of the tenant shares them) and reserves them
+/// from the tenant's monthly quota (402, live keys only). Every request
+/// does this: REST and GraphQL over HTTP in [`require_api_key`], each
+/// operation on a GraphQL websocket, and each further mutation root field
+/// of a GraphQL document (`weight` > 1).
 pub(crate) async fn admit(
     state: &AppState,
     principal: &Principal,
+    weight: u64,
     now: chrono::DateTime<Utc>,
 ) -> Result<Admission, ApiError> {
     let counts = match principal.plan.rate_limits() {
         Some(limits) => count_request(
             &state.app.store,
-            &principal.key_id.to_string(),
+            &tenant_subject(&principal.tenant_id.to_string()),
             &limits,
+            weight,
             now,
         )
         .await
@@ -272,29 +291,34 @@ pub(crate) async fn admit(
             .with_retry_after(retry_after),
         )
     } else {
-        quota_refusal(state, principal, now).await.err()
+        quota_refusal(state, principal, weight, now).await.err()
     };
     Ok(Admission { counts, refusal })
 }
 
-/// Records an admitted request in the tenant's usage, under `group`.
+/// Records `weight` admitted requests in the tenant's usage, under `group`.
 pub(crate) async fn record_usage(
     state: &AppState,
     principal: &Principal,
     group: &str,
+    weight: u64,
     now: chrono::DateTime<Utc>,
 ) {
     let tenant = principal.tenant_id.to_string();
     let store = &state.app.store;
-    if let Err(error) = record_request(store, &tenant, principal.environment, group, now).await {
+    if let Err(error) =
+        record_request(store, &tenant, principal.environment, group, weight, now).await
+    {
         tracing::error!(%error, "cannot record usage");
     }
 }
 
-/// 402 once a live key's tenant has spent this month's quota.
+/// Reserves `weight` requests of a live key's monthly quota; 402 once it
+/// is spent (the reservation and the check are one statement).
 async fn quota_refusal(
     state: &AppState,
     principal: &Principal,
+    weight: u64,
     now: chrono::DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let Some(quota) = principal.plan.monthly_quota() else {
@@ -303,14 +327,11 @@ async fn quota_refusal(
     if principal.environment == Environment::Test {
         return Ok(());
     }
-    let used = quota_used(
-        state.app.store.read_pool(),
-        &principal.tenant_id.to_string(),
-        now,
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    if used >= quota {
+    let tenant = principal.tenant_id.to_string();
+    let reserved = reserve_quota(&state.app.store, &tenant, quota, weight, now)
+        .await
+        .map_err(ApiError::internal)?;
+    if !reserved {
         return Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
             "quota_exceeded",

@@ -2,8 +2,21 @@
 //! key and the same request within 24 hours get the first response again,
 //! with `Idempotent-Replayed: true`. The same key with another request gets
 //! 422 `idempotency_key_reused`; while the first request runs, 409
-//! `conflict`. Keys are per tenant (admin routes share one scope).
-//! 5xx answers are not kept, so a retry may succeed.
+//! `conflict`. 5xx answers are not kept, so a retry may succeed.
+//!
+//! A record belongs to the credential that made the request: the API key
+//! (scope `key:<id>`, and with it the key's tenant and environment), or the
+//! admin token (scope `admin`). Another key that sends the same
+//! `Idempotency-Key` makes a fresh request, so a replay never answers a
+//! caller other than the one first answered. The middleware runs after
+//! authentication, rate limits and quota, and a key's scopes never change,
+//! so whoever gets a replay was authorised for the route exactly as the
+//! first request was.
+//!
+//! A response that carries a secret (a new API key's value) marks it with
+//! [`Secrets`]; the stored copy has every such value replaced by
+//! [`REDACTED`], and its replay says so with `Idempotent-Redacted: true`.
+//! Secrets are shown once and never rest in the idempotency table.
 //!
 //! The request runs with a token ([`current_token`]) that its events carry
 //! as their `correlation_id`. If the process dies after the append but
@@ -23,6 +36,38 @@ use crate::app::App;
 use crate::rest::{body_limit, ApiError};
 
 const HEADER: &str = "idempotency-key";
+
+/// What a replay shows in place of a secret that only the first response
+/// carried.
+pub const REDACTED: &str = "[redacted]";
+
+/// The secret values a response carries (a response extension): never
+/// stored, replaced by [`REDACTED`] in the kept copy.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets(pub Vec<String>);
+
+/// The idempotency scope of an API key's requests.
+pub fn key_scope(key_id: &palisade_domain::ApiKeyId) -> String {
+    format!("key:{key_id}")
+}
+
+/// `body` with every JSON string equal to one of `secrets` replaced by
+/// [`REDACTED`]; None when the body is not JSON (it is then not kept).
+fn redact(body: &[u8], secrets: &[String]) -> Option<String> {
+    fn walk(value: &mut serde_json::Value, secrets: &[String]) {
+        match value {
+            serde_json::Value::String(text) if secrets.iter().any(|s| s == text) => {
+                *text = REDACTED.to_string();
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, secrets)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| walk(v, secrets)),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    walk(&mut value, secrets);
+    serde_json::to_string(&value).ok()
+}
 
 tokio::task_local! {
     static TOKEN: String;
@@ -90,6 +135,7 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                 content_type: Some("application/json".to_string()),
                 etag: None,
                 body: lost.envelope(),
+                redacted: false,
             };
             if let Err(error) = complete(&app.store, scope, &key, &stored).await {
                 tracing::error!(%error, "cannot store the idempotent response");
@@ -115,16 +161,27 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                     .and_then(|v: &HeaderValue| v.to_str().ok())
                     .map(str::to_string)
             };
-            let stored = StoredResponse {
-                status: parts.status.as_u16(),
-                content_type: text(header::CONTENT_TYPE),
-                etag: text(header::ETAG),
-                body: String::from_utf8_lossy(&body).into_owned(),
+            let secrets = parts
+                .extensions
+                .get::<Secrets>()
+                .map(|s| s.0.as_slice())
+                .filter(|s| !s.is_empty());
+            let kept_body = match secrets {
+                None => Some(String::from_utf8_lossy(&body).into_owned()),
+                Some(secrets) => redact(&body, secrets),
             };
-            let kept = if parts.status.is_server_error() {
-                release(&app.store, scope, &key).await
-            } else {
-                complete(&app.store, scope, &key, &stored).await
+            let kept = match kept_body {
+                Some(kept_body) if !parts.status.is_server_error() => {
+                    let stored = StoredResponse {
+                        status: parts.status.as_u16(),
+                        content_type: text(header::CONTENT_TYPE),
+                        etag: text(header::ETAG),
+                        body: kept_body,
+                        redacted: secrets.is_some(),
+                    };
+                    complete(&app.store, scope, &key, &stored).await
+                }
+                _ => release(&app.store, scope, &key).await,
             };
             if let Err(error) = kept {
                 tracing::error!(%error, "cannot store the idempotent response");
@@ -139,6 +196,9 @@ fn replay(stored: StoredResponse) -> Response {
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    if stored.redacted {
+        headers.insert("idempotent-redacted", HeaderValue::from_static("true"));
+    }
     for (name, value) in [
         (header::CONTENT_TYPE, stored.content_type),
         (header::ETAG, stored.etag),
@@ -148,4 +208,17 @@ fn replay(stored: StoredResponse) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_replaced_wherever_they_are() {
+        let body =
+            br#"{"data":{"key":"pal_live_x","api_key":{"key":"pal_live_x"},"name":"pal_live_y"}}"#;
+        let kept = super::redact(body, &["pal_live_x".to_string()]).expect("JSON");
+        assert!(!kept.contains("pal_live_x"), "{kept}");
+        assert!(kept.contains("pal_live_y") && kept.contains(super::REDACTED));
+        assert_eq!(super::redact(b"not json", &["x".to_string()]), None);
+    }
 }

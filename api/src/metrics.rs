@@ -1,6 +1,7 @@
 //! Prometheus metrics at `GET /metrics` (text exposition format 0.0.4):
 //! counters and gauges kept in atomics, plus the projections' lag read at
-//! scrape time. Numbers only, never a tenant's data.
+//! scrape time. Numbers only, never a tenant's data. The admin token is
+//! required (a scrape reads the projections' checkpoints and backlog).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -48,8 +49,11 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// `GET /metrics`, with the admin token.
+pub async fn metrics(
+    _: crate::rest::admin::Admin,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
     let metrics = &state.app.metrics;
     let mut out = String::new();
     family(

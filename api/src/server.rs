@@ -28,8 +28,13 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     if let Some(path) = root_key_file {
         tracing::info!(path = %path.display(), "root key is in this file; back it up");
     }
-    let (admin_token, token_file) =
-        AdminToken::load(config.admin_token.as_deref(), &config.data_dir)?;
+    let (admin_token, token_file) = AdminToken::load(
+        config
+            .admin_token
+            .as_ref()
+            .map(palisade_infra::Secret::expose),
+        &config.data_dir,
+    )?;
     if let Some(path) = token_file {
         tracing::info!(path = %path.display(), "admin token is in this file");
     }

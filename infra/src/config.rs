@@ -15,6 +15,36 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// A configured secret (the admin token, the root key, a database URL that
+/// may hold a password). It never prints itself: `Debug` and `Display`
+/// show `[redacted]`, so no log line or panic message can leak it; the
+/// value is read with [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -27,12 +57,13 @@ pub struct Config {
     /// Where the embedded store and generated files live (`PALISADE_DATA_DIR`).
     pub data_dir: PathBuf,
     /// `postgres://…` selects PostgreSQL; unset selects embedded SQLite.
-    pub database_url: Option<String>,
+    /// A secret: the URL may carry a password.
+    pub database_url: Option<Secret>,
     pub bind: SocketAddr,
     /// The admin token; when unset it is generated into `data_dir/admin-token`.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// 64 hex digits; when unset it is generated into `data_dir/root-key`.
-    pub root_key: Option<String>,
+    pub root_key: Option<Secret>,
     pub log_format: LogFormat,
     /// Snapshot every N events, per aggregate type (`PALISADE_SNAPSHOTS=Tenant=100`).
     pub snapshots: HashMap<String, usize>,
@@ -49,6 +80,8 @@ pub struct Config {
     pub strong_read_timeout: Duration,
     /// How often an idle audit stream (SSE) sends a heartbeat comment.
     pub sse_heartbeat: Duration,
+    /// Statements slower than this are logged as warnings (truncated).
+    pub slow_statement: Duration,
 }
 
 impl Config {
@@ -68,6 +101,7 @@ impl Config {
         "PALISADE_SCHEDULER_INTERVAL_MS",
         "PALISADE_STRONG_READ_TIMEOUT_MS",
         "PALISADE_SSE_HEARTBEAT_MS",
+        "PALISADE_SLOW_STATEMENT_MS",
         // Read by the test suite, not the server.
         "PALISADE_TEST_DATABASE_URL",
         "PALISADE_REQUIRE_POSTGRES",
@@ -100,10 +134,10 @@ impl Config {
         }
         Ok(Self {
             data_dir: PathBuf::from(get("PALISADE_DATA_DIR").unwrap_or_else(|| "./data".into())),
-            database_url,
+            database_url: database_url.map(Secret::new),
             bind: parse(&get, "PALISADE_BIND", "127.0.0.1:8080")?,
-            admin_token: get("PALISADE_ADMIN_TOKEN"),
-            root_key: get("PALISADE_ROOT_KEY"),
+            admin_token: get("PALISADE_ADMIN_TOKEN").map(Secret::new),
+            root_key: get("PALISADE_ROOT_KEY").map(Secret::new),
             log_format: match get("PALISADE_LOG_FORMAT").as_deref() {
                 None | Some("pretty") => LogFormat::Pretty,
                 Some("json") => LogFormat::Json,
@@ -136,6 +170,11 @@ impl Config {
             sse_heartbeat: Duration::from_millis(
                 parse::<u64>(&get, "PALISADE_SSE_HEARTBEAT_MS", "15000")?.max(100),
             ),
+            slow_statement: Duration::from_millis(parse(
+                &get,
+                "PALISADE_SLOW_STATEMENT_MS",
+                "1000",
+            )?),
         })
     }
 
@@ -200,7 +239,7 @@ mod tests {
     #[test]
     fn defaults_select_embedded_sqlite_on_localhost() {
         let config = config(&[]).expect("defaults are valid");
-        assert_eq!(config.database_url, None);
+        assert!(config.database_url.is_none());
         assert_eq!(config.sqlite_path(), PathBuf::from("./data/palisade.db"));
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
     }
@@ -217,6 +256,25 @@ mod tests {
     fn a_non_postgres_database_url_is_refused() {
         assert!(config_err("PALISADE_DATABASE_URL", "mysql://x").contains("postgres://"));
         assert!(config_err("PALISADE_BIND", "nowhere").contains("PALISADE_BIND"));
+    }
+
+    #[test]
+    fn secrets_never_print_themselves() {
+        let config = config(&[
+            ("PALISADE_ADMIN_TOKEN", "pal_admin_hunter2"),
+            ("PALISADE_ROOT_KEY", &"ab".repeat(32)),
+            ("PALISADE_DATABASE_URL", "postgres://u:pw-s3cret@db/x"),
+        ])
+        .expect("valid");
+        let printed = format!("{config:?}");
+        for secret in ["hunter2", &"ab".repeat(32), "pw-s3cret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("[redacted]"));
+        assert_eq!(
+            config.admin_token.as_ref().map(Secret::expose),
+            Some("pal_admin_hunter2")
+        );
     }
 
     fn config_err(name: &str, value: &str) -> String {

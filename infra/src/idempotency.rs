@@ -10,6 +10,12 @@
 //! claim abandoned and asks the event store whether the token committed:
 //! if it did, the command is not run again ([`Claim::Committed`]); if not,
 //! the retry takes the claim over and runs it.
+//!
+//! A record's scope is the API key that made the request (or "admin"), so
+//! a replay only ever answers the credential that was answered first. A
+//! response that carried a secret is stored with the secret replaced
+//! ([`StoredResponse::redacted`]); records are pruned after
+//! [`RETENTION_MS`] by the scheduler ([`prune`]).
 
 use sqlx::{AnyPool, Row};
 
@@ -27,6 +33,8 @@ pub struct StoredResponse {
     pub content_type: Option<String>,
     pub etag: Option<String>,
     pub body: String,
+    /// Whether secrets in the first response were replaced before storing.
+    pub redacted: bool,
 }
 
 /// What claiming a key found.
@@ -80,7 +88,7 @@ pub async fn claim(
         }
         let row = sqlx::query(
             "SELECT fingerprint, token, created_at, response_status, response_type,
-                    response_etag, response_body
+                    response_etag, response_body, response_redacted
                FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2",
         )
         .bind(scope)
@@ -102,6 +110,7 @@ pub async fn claim(
                 body: row
                     .try_get::<Option<String>, _>("response_body")?
                     .unwrap_or_default(),
+                redacted: row.try_get::<i64, _>("response_redacted")? != 0,
             }));
         }
         let created_at: i64 = row.try_get("created_at")?;
@@ -184,13 +193,15 @@ pub async fn complete(
     let _turn = store.write_turn().await;
     sqlx::query(
         "UPDATE idempotency_keys
-            SET response_status = $1, response_type = $2, response_etag = $3, response_body = $4
-          WHERE scope = $5 AND idempotency_key = $6",
+            SET response_status = $1, response_type = $2, response_etag = $3, response_body = $4,
+                response_redacted = $5
+          WHERE scope = $6 AND idempotency_key = $7",
     )
     .bind(i64::from(response.status))
     .bind(response.content_type.as_deref())
     .bind(response.etag.as_deref())
     .bind(&response.body)
+    .bind(i64::from(response.redacted))
     .bind(scope)
     .bind(key)
     .execute(store.read_pool())
@@ -209,11 +220,13 @@ pub async fn release(store: &Store, scope: &str, key: &str) -> Result<(), sqlx::
     Ok(())
 }
 
-/// Deletes records past their retention.
-pub async fn prune(pool: &AnyPool, now_ms: i64) -> Result<u64, sqlx::Error> {
+/// Deletes records past their retention (the scheduler's job). Takes the
+/// store's write turn (SQLite).
+pub async fn prune(store: &Store, now_ms: i64) -> Result<u64, sqlx::Error> {
+    let _turn = store.write_turn().await;
     let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(now_ms - RETENTION_MS)
-        .execute(pool)
+        .execute(store.read_pool())
         .await?;
     Ok(done.rows_affected())
 }

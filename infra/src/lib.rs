@@ -19,7 +19,7 @@ pub mod store;
 pub mod usage;
 
 pub use commands::{CommandError, Commands, Executed, NewAggregate};
-pub use config::{Config, ConfigError, LogFormat};
+pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use projection::{ProjectionRunner, ProjectionStatus};
 pub use scheduler::{Clock, ManualClock, Scheduler, SystemClock};
 pub use store::{EventRepository, Store, StoreError, StoreKind};

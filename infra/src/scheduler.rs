@@ -6,8 +6,9 @@
 //! keeps no state of its own, so a restart simply looks again. Time comes
 //! from a [`Clock`], which tests control.
 //!
-//! Jobs today: an expired risk acceptance reverts its finding to open.
-//! Later: key deletion and rotation, grant and request expiry.
+//! Jobs today: an expired risk acceptance reverts its finding to open, and
+//! idempotency records past their 24 hours are deleted. Later: key
+//! deletion and rotation, grant and request expiry.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -62,6 +63,8 @@ impl Clock for ManualClock {
 pub struct Tick {
     /// Commands issued (one that finds nothing left to do records nothing).
     pub fired: usize,
+    /// Idempotency records deleted because their retention ended.
+    pub pruned: u64,
 }
 
 /// How many due items one pass takes per job; the next pass takes the rest.
@@ -120,6 +123,7 @@ impl Scheduler {
                 }
             }
         }
+        tick.pruned = crate::idempotency::prune(&self.store, now.timestamp_millis()).await?;
         Ok(tick)
     }
 

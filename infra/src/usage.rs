@@ -1,7 +1,8 @@
-//! Request accounting: fixed-window rate-limit counters per API key, and
-//! daily usage per tenant, environment and endpoint group (the monthly
-//! quota and `GET /v1/usage`). Counters live in the database so that every
-//! replica enforces the same limits.
+//! Request accounting: fixed-window rate-limit counters per tenant (a
+//! plan's limits apply to the tenant as a whole, whichever of its keys
+//! call), the monthly quota reserved atomically per tenant, and daily usage
+//! per tenant, environment and endpoint group (`GET /v1/usage`). Counters
+//! live in the database so that every replica enforces the same limits.
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use palisade_domain::tenant::Period;
@@ -34,30 +35,40 @@ fn window_start(period: Period, now: i64) -> i64 {
     now - now.rem_euclid(period.seconds())
 }
 
-/// Counts one request against each of the key's windows (one statement)
-/// and returns every window's count, including this request.
+/// The rate-limit subject of a tenant's requests: every key of the tenant
+/// counts against the same windows.
+pub fn tenant_subject(tenant_id: &str) -> String {
+    format!("tenant:{tenant_id}")
+}
+
+/// Counts `weight` requests (a GraphQL document with several mutations
+/// counts each) against each of the subject's windows (one statement) and
+/// returns every window's count, including these. The column is named
+/// `key_id` for history; it holds [`tenant_subject`].
 /// Takes the store's write turn (SQLite) for its statement.
 pub async fn count_request(
     store: &Store,
-    key_id: &str,
+    subject: &str,
     limits: &[(Period, u64)],
+    weight: u64,
     now: DateTime<Utc>,
 ) -> Result<Vec<WindowCount>, sqlx::Error> {
     if limits.is_empty() {
         return Ok(Vec::new());
     }
     let now = now.timestamp();
+    let weight = i64::try_from(weight).unwrap_or(i64::MAX);
     let values: Vec<String> = (0..limits.len())
-        .map(|i| format!("($1, ${}, ${}, 1)", 2 * i + 2, 2 * i + 3))
+        .map(|i| format!("($1, ${}, ${}, $2)", 2 * i + 3, 2 * i + 4))
         .collect();
     let sql = format!(
         "INSERT INTO rate_limit_counters (key_id, period, window_start, requests) VALUES {}
          ON CONFLICT (key_id, period, window_start)
-         DO UPDATE SET requests = rate_limit_counters.requests + 1
+         DO UPDATE SET requests = rate_limit_counters.requests + excluded.requests
          RETURNING period, requests",
         values.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(key_id);
+    let mut query = sqlx::query(&sql).bind(subject).bind(weight);
     for (period, _) in limits {
         query = query.bind(period.as_str()).bind(window_start(*period, now));
     }
@@ -95,7 +106,40 @@ pub fn month_end(now: DateTime<Utc>) -> DateTime<Utc> {
     Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 
-/// Live requests the tenant made this month: what the quota counts.
+/// Reserves `weight` live requests of the tenant's monthly `quota`, in one
+/// conditional statement: true when they fit (and are now counted), false
+/// when they would exceed it (and nothing is counted). Concurrent requests
+/// can never together pass the quota. Takes the store's write turn (SQLite).
+pub async fn reserve_quota(
+    store: &Store,
+    tenant_id: &str,
+    quota: u64,
+    weight: u64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let (first, _) = month_of(now);
+    let month = first.format("%Y-%m").to_string();
+    let quota = i64::try_from(quota).unwrap_or(i64::MAX);
+    let weight = i64::try_from(weight).unwrap_or(i64::MAX);
+    let _turn = store.write_turn().await;
+    let reserved: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO quota_usage (tenant_id, month, requests)
+         SELECT $1, $2, $3 WHERE $3 <= $4
+         ON CONFLICT (tenant_id, month)
+         DO UPDATE SET requests = quota_usage.requests + excluded.requests
+          WHERE quota_usage.requests + excluded.requests <= $4
+         RETURNING requests",
+    )
+    .bind(tenant_id)
+    .bind(month)
+    .bind(weight)
+    .bind(quota)
+    .fetch_optional(store.read_pool())
+    .await?;
+    Ok(reserved.is_some())
+}
+
+/// Live requests the tenant made this month, as `GET /v1/usage` reports them.
 pub async fn quota_used(
     pool: &AnyPool,
     tenant_id: &str,
@@ -114,25 +158,27 @@ pub async fn quota_used(
     Ok(u64::try_from(used.unwrap_or(0)).unwrap_or(0))
 }
 
-/// Records one request in the tenant's daily usage.
+/// Records `weight` requests in the tenant's daily usage.
 pub async fn record_request(
     store: &Store,
     tenant_id: &str,
     environment: Environment,
     endpoint_group: &str,
+    weight: u64,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let _turn = store.write_turn().await;
     sqlx::query(
         "INSERT INTO usage_daily (tenant_id, environment, day, endpoint_group, requests)
-         VALUES ($1, $2, $3, $4, 1)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id, environment, day, endpoint_group)
-         DO UPDATE SET requests = usage_daily.requests + 1",
+         DO UPDATE SET requests = usage_daily.requests + excluded.requests",
     )
     .bind(tenant_id)
     .bind(environment.as_str())
     .bind(now.date_naive().to_string())
     .bind(endpoint_group)
+    .bind(i64::try_from(weight).unwrap_or(i64::MAX))
     .execute(store.read_pool())
     .await?;
     Ok(())

@@ -132,9 +132,15 @@ impl Server {
         (status, replayed, response.json().await.unwrap())
     }
 
-    /// The Prometheus text of `GET /metrics`.
+    /// The Prometheus text of `GET /metrics` (with the admin token).
     pub async fn metrics(&self) -> String {
-        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        let response = self
+            .http
+            .get(self.url("/metrics"))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 200);
         response.text().await.unwrap()
     }

@@ -102,7 +102,7 @@ impl Backend {
     pub fn config(&self) -> Config {
         let mut config = Config::from_lookup(|_| None).unwrap();
         config.data_dir = self.dir.clone();
-        config.database_url = self.database_url().map(str::to_string);
+        config.database_url = self.database_url().map(palisade_infra::Secret::new);
         config.feed_poll = std::time::Duration::from_millis(200);
         config.projection_lock_retry = std::time::Duration::from_millis(500);
         config
@@ -116,7 +116,10 @@ impl Backend {
             config.data_dir.display().to_string(),
         )];
         if let Some(url) = config.database_url {
-            env.push(("PALISADE_DATABASE_URL".to_string(), url));
+            env.push((
+                "PALISADE_DATABASE_URL".to_string(),
+                url.expose().to_string(),
+            ));
         }
         env
     }

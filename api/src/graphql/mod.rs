@@ -3,11 +3,20 @@
 //!
 //! - Same API keys as REST: the POST route sits behind the same middleware
 //!   (authentication, rate limits, quota); a websocket authenticates with its
-//!   upgrade request's header or `connection_init` payload `{"apiKey": …}`,
-//!   and each operation on it counts as a request of that key.
+//!   upgrade request's header or `connection_init` payload `{"apiKey": …}`
+//!   (within [`CONNECTION_INIT_TIMEOUT`]), and each operation on it is
+//!   authorised again exactly as an HTTP request would be: the key is read
+//!   afresh (revoked, expired, tenant suspended or plan changed), then
+//!   counted against the limits. A refusal of the key closes the socket
+//!   with 4401 `invalid_api_key` or 4403 `tenant_suspended`.
 //! - Scopes are checked per field; another tenant's ids resolve to null.
 //! - Errors carry `extensions.code`, the REST error codes.
-//! - Depth is limited to [`MAX_DEPTH`], complexity to [`MAX_COMPLEXITY`].
+//! - Depth is limited to [`MAX_DEPTH`], complexity to [`MAX_COMPLEXITY`]
+//!   (lists cost their items, a chain walk [`query::AUDIT_VERIFICATION_COST`]),
+//!   root fields (aliases included) to [`MAX_ROOT_FIELDS`], and every
+//!   mutation root field counts as one request against the rate limits and
+//!   quota. Bodies and websocket messages are at most [`BODY_LIMIT`]; one
+//!   operation per request (a batched array is refused).
 //! - The SDL is committed at `api/schema.graphql`; a test fails on drift.
 
 mod mutation;
@@ -15,18 +24,26 @@ mod query;
 mod subscription;
 mod types;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::http::{
+    WebSocket as ProtocolStream, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Data, ErrorExtensions, Pos, Schema, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Body;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::SinkExt;
 use palisade_domain::Scope;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::app::App;
 use crate::auth::Principal;
@@ -43,6 +60,12 @@ pub type PalisadeSchema = Schema<Query, Mutation, Subscription>;
 pub const MAX_DEPTH: usize = 10;
 /// Most fields (weighted by list sizes) one document may select.
 pub const MAX_COMPLEXITY: usize = 5_000;
+/// Most root fields (aliases included) one operation may select.
+pub const MAX_ROOT_FIELDS: usize = 20;
+/// The largest request body, and the largest websocket message.
+pub const BODY_LIMIT: usize = crate::rest::BODY_LIMIT;
+/// How long a websocket may stay open without `connection_init`.
+pub const CONNECTION_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema with its limits; `app` and `draining` are what resolvers
 /// reach (absent when only the SDL is wanted).
@@ -124,14 +147,147 @@ fn add_code(error: &mut ServerError) {
     }
 }
 
-/// `POST /graphql`, behind API-key authentication.
-pub async fn execute(
-    State(state): State<AppState>,
-    caller: Principal,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let request = for_caller(request.into_inner(), &state.app, caller);
-    with_codes(state.graphql.execute(request).await).into()
+/// The secrets a GraphQL response carries (a new API key's value), as the
+/// resolvers that produce them note them: never kept by idempotency.
+#[derive(Clone, Default)]
+pub(crate) struct SecretSink(Arc<Mutex<Vec<String>>>);
+
+impl SecretSink {
+    pub(crate) fn push(&self, value: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(value.to_string());
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// `POST /graphql`, behind API-key authentication (which counted the
+/// request once). The body is read up to [`BODY_LIMIT`] (413 beyond), must
+/// be one JSON request (a batched array is 400 `batch_not_supported`),
+/// and each mutation root field past the first counts once more.
+pub async fn execute(State(state): State<AppState>, caller: Principal, body: Body) -> Response {
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return ApiError::payload_too_large(BODY_LIMIT).into_response();
+    };
+    let mut request = match parse_request(&bytes) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let weight = match operation_weight(&mut request) {
+        Ok(weight) => weight,
+        Err(error) => return error.into_response(),
+    };
+    if weight > 1 {
+        let now = chrono::Utc::now();
+        match crate::auth::admit(&state, &caller, weight - 1, now).await {
+            Ok(admission) => {
+                if let Some(refusal) = admission.refusal {
+                    return refusal.into_response();
+                }
+            }
+            Err(error) => return error.into_response(),
+        }
+        crate::auth::record_usage(&state, &caller, "graphql", weight - 1, now).await;
+    }
+    let secrets = SecretSink::default();
+    let request = for_caller(request, &state.app, caller).data(secrets.clone());
+    let mut response =
+        GraphQLResponse::from(with_codes(state.graphql.execute(request).await)).into_response();
+    let secrets = secrets.take();
+    if !secrets.is_empty() {
+        response
+            .extensions_mut()
+            .insert(crate::idempotency::Secrets(secrets));
+    }
+    response
+}
+
+/// One GraphQL request from a JSON body; the envelope's 400 otherwise.
+fn parse_request(bytes: &[u8]) -> Result<async_graphql::Request, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+    if value.is_array() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "batch_not_supported",
+            "Batched GraphQL requests are not supported; send one operation per request",
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request(format!("Not a GraphQL request: {e}")))
+}
+
+/// How many requests the operation counts as: one, or one per mutation
+/// root field. More than [`MAX_ROOT_FIELDS`] root fields is 400
+/// `too_many_root_fields`. A document that does not parse counts once
+/// (execution reports why).
+fn operation_weight(request: &mut async_graphql::Request) -> Result<u64, ApiError> {
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return Ok(1);
+    };
+    let Some((kind, fields)) = root_fields(document, name.as_deref()) else {
+        return Ok(1);
+    };
+    if fields > MAX_ROOT_FIELDS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_root_fields",
+            format!(
+                "An operation may select at most {MAX_ROOT_FIELDS} root fields (aliases included); this one selects {fields}"
+            ),
+        ));
+    }
+    Ok(match kind {
+        OperationType::Mutation => u64::try_from(fields).unwrap_or(u64::MAX).max(1),
+        _ => 1,
+    })
+}
+
+/// The selected operation's type and how many root fields it selects,
+/// counting through fragments.
+fn root_fields(
+    document: &ExecutableDocument,
+    operation: Option<&str>,
+) -> Option<(OperationType, usize)> {
+    let definition = match operation {
+        Some(name) => {
+            document
+                .operations
+                .iter()
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
+                .1
+        }
+        None => document.operations.iter().next()?.1,
+    };
+    let count = count_fields(document, &definition.node.selection_set.node, 0);
+    Some((definition.node.ty, count))
+}
+
+fn count_fields(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> usize {
+    // Fragment cycles are a validation error; never follow one forever.
+    if depth > MAX_DEPTH {
+        return 0;
+    }
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(inline) => {
+                count_fields(document, &inline.node.selection_set.node, depth + 1)
+            }
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .map_or(0, |f| {
+                    count_fields(document, &f.node.selection_set.node, depth + 1)
+                }),
+        })
+        .fold(0, usize::saturating_add)
 }
 
 /// A request as `caller` makes it: the caller, and a DataLoader of its own
@@ -150,40 +306,67 @@ fn for_caller(
     ))
 }
 
+/// A refusal as the answer to one websocket operation.
+fn refused(error: ApiError) -> async_graphql::Response {
+    let error = graphql_error(error).into_server_error(Pos::default());
+    async_graphql::Response::from_errors(vec![error])
+}
+
 /// Runs the operations of one websocket. Each `subscribe` is a request of
-/// the connection's key, as a `POST /graphql` would be: counted against its
-/// rate limits and quota (refused with the REST codes), recorded in usage,
-/// and given the caller and a DataLoader of its own.
+/// the connection's key, as a `POST /graphql` would be: the key is read
+/// again (a refused key closes the socket), the operation is counted
+/// against the rate limits and quota (refused with the REST codes) and
+/// recorded in usage, and it gets the caller and a DataLoader of its own.
 #[derive(Clone)]
 struct WebsocketExecutor {
     state: AppState,
     /// Set once the connection authenticates (upgrade header or
     /// `connection_init`).
     caller: Arc<OnceLock<Principal>>,
+    /// Asks the socket's loop to close with a code and reason.
+    close: mpsc::UnboundedSender<(u16, String)>,
 }
 
 impl WebsocketExecutor {
     /// The operation made ready to run, or the answer that refuses it.
     async fn admit(
         &self,
-        request: async_graphql::Request,
+        mut request: async_graphql::Request,
     ) -> Result<async_graphql::Request, async_graphql::Response> {
-        let Some(caller) = self.caller.get().cloned() else {
+        let Some(first) = self.caller.get() else {
             // Resolvers refuse it: no key.
             return Ok(request);
         };
+        let caller = match crate::auth::reauthenticate(&self.state.app, &first.key_id).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                if let Some(code) = close_code(&error) {
+                    let _ = self.close.send((code, error.code.to_string()));
+                }
+                return Err(refused(error));
+            }
+        };
+        let weight = operation_weight(&mut request).map_err(refused)?;
         let now = chrono::Utc::now();
-        let refusal = match crate::auth::admit(&self.state, &caller, now).await {
+        let refusal = match crate::auth::admit(&self.state, &caller, weight, now).await {
             Ok(admission) => admission.refusal,
             Err(error) => Some(error),
         };
         if let Some(error) = refusal {
-            let error = graphql_error(error).into_server_error(Pos::default());
-            return Err(async_graphql::Response::from_errors(vec![error]));
+            return Err(refused(error));
         }
-        let group = crate::auth::endpoint_group("/graphql/ws");
-        crate::auth::record_usage(&self.state, &caller, group, now).await;
+        crate::auth::record_usage(&self.state, &caller, "graphql", weight, now).await;
         Ok(for_caller(request, &self.state.app, caller))
+    }
+}
+
+/// The graphql-transport-ws close code for a refused key: 4401 when the
+/// key is not valid, 4403 when its tenant is suspended.
+fn close_code(error: &ApiError) -> Option<u16> {
+    match error.status {
+        StatusCode::UNAUTHORIZED => Some(4401),
+        StatusCode::FORBIDDEN => Some(4403),
+        _ => None,
     }
 }
 
@@ -226,10 +409,30 @@ pub async fn graphiql() -> Html<&'static str> {
 /// `GET /graphql/ws`: subscriptions over `graphql-transport-ws`.
 pub async fn websocket(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::new(rejection.status(), "bad_request", rejection.body_text())
+                .into_response()
+        }
+    };
+    let protocol = headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|protocols| {
+            protocols
+                .split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        });
+    let Some(protocol) = protocol else {
+        return ApiError::bad_request(
+            "Sec-WebSocket-Protocol must name graphql-transport-ws (or graphql-ws)",
+        )
+        .into_response();
+    };
     let header_key = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -240,9 +443,11 @@ pub async fn websocket(
                 .and_then(|v| v.strip_prefix("Bearer "))
         })
         .map(|v| v.trim().to_string());
+    let (close, closing) = mpsc::unbounded_channel();
     let executor = WebsocketExecutor {
         state: state.clone(),
         caller: Arc::default(),
+        close,
     };
     // A key in the upgrade request is checked before upgrading.
     if let Some(key) = &header_key {
@@ -253,28 +458,88 @@ pub async fn websocket(
             Err(error) => return error.into_response(),
         }
     }
-    let caller = executor.caller.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            GraphQLWebSocket::new(socket, executor, protocol)
-                .on_connection_init(move |payload| async move {
-                    if caller.get().is_none() {
-                        let key = payload
-                            .get("apiKey")
-                            .or_else(|| payload.get("api_key"))
-                            .and_then(|v| v.as_str())
-                            .map(str::to_string);
-                        let principal = crate::auth::authenticate_key(key.as_deref(), &state)
-                            .await
-                            .map_err(graphql_error)?;
-                        let _ = caller.set(principal);
-                    }
-                    Ok(Data::default())
-                })
-                .serve()
-                .await
-        })
+        .max_message_size(BODY_LIMIT)
+        .max_frame_size(BODY_LIMIT)
+        .on_upgrade(move |socket| serve_websocket(socket, executor, protocol, closing, state))
+}
+
+/// Pumps one websocket through the protocol, and closes it when the
+/// executor refuses its key, or when `connection_init` does not come
+/// within [`CONNECTION_INIT_TIMEOUT`] (4408, as graphql-transport-ws says).
+async fn serve_websocket(
+    socket: WebSocket,
+    executor: WebsocketExecutor,
+    protocol: WebSocketProtocols,
+    mut closing: mpsc::UnboundedReceiver<(u16, String)>,
+    state: AppState,
+) {
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| std::future::ready(message.is_ok()))
+        .filter_map(|message| {
+            std::future::ready(match message {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                _ => None,
+            })
+        });
+    let initialised = Arc::new(AtomicBool::new(false));
+    let caller = executor.caller.clone();
+    let marked = initialised.clone();
+    let messages = ProtocolStream::new(executor, input, protocol).on_connection_init(
+        move |payload| async move {
+            if caller.get().is_none() {
+                let key = payload
+                    .get("apiKey")
+                    .or_else(|| payload.get("api_key"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+                let principal = crate::auth::authenticate_key(key.as_deref(), &state)
+                    .await
+                    .map_err(graphql_error)?;
+                let _ = caller.set(principal);
+            }
+            marked.store(true, Ordering::Release);
+            Ok(Data::default())
+        },
+    );
+    futures_util::pin_mut!(messages);
+    let init_deadline = tokio::time::sleep(CONNECTION_INIT_TIMEOUT);
+    tokio::pin!(init_deadline);
+    let close = |code: u16, reason: String| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
+    loop {
+        let outgoing = tokio::select! {
+            // Answers first: a refused operation's error goes out before
+            // the close it caused.
+            biased;
+            message = messages.next() => match message {
+                Some(WsMessage::Text(text)) => Message::Text(text.into()),
+                Some(WsMessage::Close(code, reason)) => {
+                    let _ = sink.send(close(code, reason)).await;
+                    break;
+                }
+                None => break,
+            },
+            Some((code, reason)) = closing.recv() => {
+                let _ = sink.send(close(code, reason)).await;
+                break;
+            }
+            () = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
+                let reason = "Connection initialisation timeout".to_string();
+                let _ = sink.send(close(4408, reason)).await;
+                break;
+            }
+        };
+        if sink.send(outgoing).await.is_err() {
+            break;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -328,6 +328,10 @@ impl Mutation {
         let (issued, _) = crate::api_keys::issue(app(ctx), caller, request, None)
             .await
             .map_err(graphql_error)?;
+        // Shown once: an idempotent retry's replay shows it redacted.
+        if let Ok(secrets) = ctx.data::<super::SecretSink>() {
+            secrets.push(&issued.key);
+        }
         Ok(issued)
     }
 

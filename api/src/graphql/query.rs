@@ -6,14 +6,14 @@ use async_graphql::{Context, Enum, InputObject, Object};
 use chrono::{DateTime, Utc};
 use palisade_domain::Scope;
 use palisade_infra::readmodel::{
-    get_api_key, get_asset, get_finding, list_api_keys, list_assets, list_audit, list_findings,
-    list_timeline, verify_audit_chain, AssetFilter as AssetQuery, AssetSort,
-    FindingFilter as FindingQuery, FindingSort, TimelineFilter as TimelineQuery,
+    get_asset, get_finding, list_assets, list_audit, list_findings, list_timeline,
+    verify_audit_chain, AssetFilter as AssetQuery, AssetSort, FindingFilter as FindingQuery,
+    FindingSort, TimelineFilter as TimelineQuery,
 };
 
 use super::types::{
     consistent, number_cursor, offset_connection, window, Consistency, FindingStatus,
-    SeverityLevel, SortOrder, Total,
+    SeverityLevel, SortOrder, Total, DEFAULT_FIRST, MAX_FIRST,
 };
 use super::{app, caller, graphql_error};
 use crate::findings::FindingView;
@@ -179,6 +179,18 @@ fn internal(error: impl std::fmt::Display) -> async_graphql::Error {
     graphql_error(ApiError::internal(error))
 }
 
+/// What a list field costs in the complexity limit: each of the (at most
+/// `first`) items it returns costs what its selection costs.
+fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let items = usize::try_from(first.unwrap_or(DEFAULT_FIRST).clamp(1, MAX_FIRST)).unwrap_or(1);
+    items.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// What re-walking the audit chain costs in the complexity limit: it reads
+/// and hashes every record of the partition, so a document holds at most a
+/// few of them (`MAX_COMPLEXITY` / this).
+pub(crate) const AUDIT_VERIFICATION_COST: usize = 1_000;
+
 fn first_of(first: Option<i32>) -> async_graphql::Result<u32> {
     window(first, None).map(|w| w.limit)
 }
@@ -196,6 +208,7 @@ impl Query {
 
     /// The tenant's API keys, newest first (never their values). Scope
     /// `tenant:admin`.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
@@ -204,18 +217,10 @@ impl Query {
     ) -> async_graphql::Result<Connection<String, ApiKeyView, Total, EmptyFields>> {
         let caller = caller(ctx, Some(Scope::TenantAdmin))?;
         let window = window(first, after)?;
-        let (keys, total) = list_api_keys(
-            app(ctx).store.read_pool(),
-            &caller.tenant_id.to_string(),
-            window,
-        )
-        .await
-        .map_err(internal)?;
-        Ok(offset_connection(
-            window,
-            keys.into_iter().map(ApiKeyView::from).collect(),
-            total,
-        ))
+        let (keys, total) = crate::api_keys::list(app(ctx), caller, window)
+            .await
+            .map_err(graphql_error)?;
+        Ok(offset_connection(window, keys, total))
     }
 
     /// One of the tenant's API keys; null when unknown. Scope `tenant:admin`.
@@ -225,17 +230,14 @@ impl Query {
         id: String,
     ) -> async_graphql::Result<Option<ApiKeyView>> {
         let caller = caller(ctx, Some(Scope::TenantAdmin))?;
-        let key = get_api_key(
-            app(ctx).store.read_pool(),
-            &caller.tenant_id.to_string(),
-            &id,
-        )
-        .await
-        .map_err(internal)?;
+        let key = crate::api_keys::find(app(ctx), caller, &id)
+            .await
+            .map_err(graphql_error)?;
         Ok(key.map(ApiKeyView::from))
     }
 
     /// Findings, filtered and sorted as `GET /v1/findings`. Scope `findings:read`.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn findings(
         &self,
         ctx: &Context<'_>,
@@ -290,6 +292,7 @@ impl Query {
     }
 
     /// Assets, as `GET /v1/assets`. Scope `findings:read`.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn assets(
         &self,
         ctx: &Context<'_>,
@@ -380,6 +383,7 @@ impl Query {
     }
 
     /// Every change, newest first, as `GET /v1/timeline`.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn timeline(
         &self,
         ctx: &Context<'_>,
@@ -438,6 +442,7 @@ impl Query {
     }
 
     /// The audit trail, oldest first; cursors are seqs. Scope `audit:read`.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
@@ -476,6 +481,7 @@ impl Query {
     }
 
     /// Re-walks the audit chain, as `GET /v1/audit/verify`.
+    #[graphql(complexity = "AUDIT_VERIFICATION_COST")]
     async fn audit_verification(
         &self,
         ctx: &Context<'_>,

@@ -50,7 +50,8 @@ impl Subscription {
                 key_id: caller.key_id,
             },
             draining,
-        );
+        )
+        .map_err(graphql_error)?;
         Ok(records.map(|record| record.map(AuditEventView::from).map_err(graphql_error)))
     }
 }

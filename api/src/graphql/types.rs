@@ -186,7 +186,9 @@ impl FindingView {
             .map_err(|e| graphql_error(ApiError::internal(e)))
     }
 
-    /// Every event of the finding, oldest first.
+    /// Every event of the finding, oldest first. One query per finding: it
+    /// costs [`HISTORY_COST`] in the complexity limit.
+    #[graphql(complexity = "HISTORY_COST + child_complexity")]
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEntry>> {
         let caller = caller(ctx, Some(Scope::FindingsRead))?;
         crate::findings::history(app(ctx), caller, &self.id)
@@ -257,6 +259,8 @@ pub struct Total {
 
 /// Page sizes: `first` defaults to 50, at most 100.
 pub const DEFAULT_FIRST: i32 = 50;
+/// What a finding's `history` costs in the complexity limit (its own query).
+pub const HISTORY_COST: usize = 20;
 pub const MAX_FIRST: i32 = 100;
 
 /// A cursor that is a whole number (an offset or an audit seq).

@@ -86,7 +86,10 @@ pub async fn create_tenant(
         .await_tenants_view(&created.tenant.id, created.version)
         .await?;
     let version = created.version;
-    Ok(Envelope::created(created).with_etag(version))
+    let value = created.api_key.key.clone();
+    Ok(Envelope::created(created)
+        .with_etag(version)
+        .with_secret(&value))
 }
 
 /// `GET /v1/admin/tenants`: newest first, paginated.

@@ -2,12 +2,11 @@
 
 use axum::extract::{Path, Query, State};
 use palisade_domain::Scope;
-use palisade_infra::readmodel::{get_api_key as query_key, list_api_keys as query_keys};
 
 use super::openapi::{ErrorEnvelope, Success};
 use super::pagination::PageQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
-use crate::api_keys::{issue, revoke, IssueApiKeyRequest};
+use crate::api_keys::{find, issue, list, revoke, IssueApiKeyRequest};
 use crate::auth::Principal;
 use crate::server::AppState;
 #[allow(unused_imports)]
@@ -28,7 +27,10 @@ pub async fn create_api_key(
 ) -> Result<Envelope<IssuedApiKey>, ApiError> {
     caller.require(Scope::TenantAdmin)?;
     let (key, version) = issue(&state.app, &caller, request, expected).await?;
-    Ok(Envelope::created(key).with_etag(version))
+    let value = key.key.clone();
+    Ok(Envelope::created(key)
+        .with_etag(version)
+        .with_secret(&value))
 }
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. Values are never shown.", params(PageQuery),
@@ -41,14 +43,8 @@ pub async fn list_api_keys(
 ) -> Result<Envelope<Vec<ApiKeyView>>, ApiError> {
     caller.require(Scope::TenantAdmin)?;
     let (page, per_page) = query.parse()?;
-    let (keys, total) = query_keys(
-        state.app.store.read_pool(),
-        &caller.tenant_id.to_string(),
-        palisade_infra::readmodel::PageRequest { page, per_page },
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    let keys = keys.into_iter().map(ApiKeyView::from).collect();
+    let window = palisade_infra::readmodel::PageRequest { page, per_page }.into();
+    let (keys, total) = list(&state.app, &caller, window).await?;
     Ok(Envelope::page(keys, page, per_page, total))
 }
 
@@ -64,9 +60,8 @@ pub async fn get_api_key(
 ) -> Result<Envelope<ApiKeyView>, ApiError> {
     caller.require(Scope::TenantAdmin)?;
     let tenant_id = caller.tenant_id.to_string();
-    let key = query_key(state.app.store.read_pool(), &tenant_id, &id)
-        .await
-        .map_err(ApiError::internal)?
+    let key = find(&state.app, &caller, &id)
+        .await?
         .ok_or_else(|| ApiError::not_found("API key not found"))?;
     let tenant = find_tenant(&state.app, &tenant_id).await?;
     let version = usize::try_from(tenant.version).unwrap_or(0);

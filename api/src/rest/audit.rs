@@ -293,7 +293,7 @@ pub async fn stream(
             key_id: caller.key_id,
         },
         state.draining.clone(),
-    );
+    )?;
     let events = records.filter_map(|record| async move {
         match record {
             Ok(record) => {

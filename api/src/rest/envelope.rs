@@ -43,6 +43,7 @@ pub struct Envelope<T> {
     data: T,
     meta: Meta,
     etag: Option<usize>,
+    secrets: Vec<String>,
 }
 
 impl<T: Serialize> Envelope<T> {
@@ -60,7 +61,15 @@ impl<T: Serialize> Envelope<T> {
             data,
             meta: Meta::now(),
             etag: None,
+            secrets: Vec::new(),
         }
+    }
+
+    /// Marks `value` as a secret this answer shows once: an idempotent
+    /// retry's replay shows it redacted ([`crate::idempotency::Secrets`]).
+    pub fn with_secret(mut self, value: &str) -> Self {
+        self.secrets.push(value.to_string());
+        self
     }
 
     /// Answers with `ETag: "<version>"`: the aggregate's version, which a
@@ -100,6 +109,11 @@ impl<T: Serialize> IntoResponse for Envelope<T> {
             if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
                 response.headers_mut().insert(header::ETAG, value);
             }
+        }
+        if !self.secrets.is_empty() {
+            response
+                .extensions_mut()
+                .insert(crate::idempotency::Secrets(self.secrets));
         }
         response
     }

@@ -44,7 +44,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// The limit for bulk ingests (1,000 findings).
 pub const BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// The body limit of the route at `path`.
+/// The body limit of the route at `path` (GraphQL's is [`BODY_LIMIT`]).
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/v1/findings/bulk" => BULK_BODY_LIMIT,
@@ -53,8 +53,8 @@ pub fn body_limit(path: &str) -> usize {
 }
 
 /// Answers 413 at once when the declared length is over the limit, instead
-/// of reading the body first. Undeclared (chunked) bodies are cut off by
-/// `DefaultBodyLimit` as they stream.
+/// of reading the body first. Undeclared (chunked) bodies are cut off as
+/// they stream ([`body_limit_for_route`]).
 async fn refuse_oversized_bodies(request: Request, next: Next) -> Response {
     let declared = request
         .headers()
@@ -68,12 +68,47 @@ async fn refuse_oversized_bodies(request: Request, next: Next) -> Response {
     }
 }
 
-/// Sets the body limit `Json` enforces while streaming: per route.
+/// One body limit for every route, enforced on the stream: the body is
+/// wrapped so that no reader (`Json`, idempotency, GraphQL, any later
+/// extractor) can take more than the route's limit, however the body is
+/// framed; `Json` answers 413 in the envelope when it is cut off.
 async fn body_limit_for_route(request: Request, next: Next) -> Response {
     let limit = body_limit(request.uri().path());
-    let mut request = request;
+    let mut request =
+        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
     DefaultBodyLimit::max(limit).apply(&mut request);
     next.run(request).await
+}
+
+/// 400 in the envelope for a path whose percent-encoding is not UTF-8, which
+/// the path extractors would otherwise refuse in plain text.
+async fn refuse_undecodable_paths(request: Request, next: Next) -> Response {
+    if percent_decoded_is_utf8(request.uri().path()) {
+        next.run(request).await
+    } else {
+        ApiError::bad_request("The path is not valid UTF-8 once percent-decoded").into_response()
+    }
+}
+
+fn percent_decoded_is_utf8(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&high), Some(&low)) if hex(high).is_some() && hex(low).is_some() => {
+                let value = hex(high).unwrap_or(0) * 16 + hex(low).unwrap_or(0);
+                decoded.push(u8::try_from(value).unwrap_or(0));
+                i += 3;
+            }
+            (byte, _, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
 }
 
 /// The whole REST surface. Routes are registered together with their
@@ -98,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .layer(Extension(openapi::Document(Arc::new(document))))
         .layer(axum::middleware::from_fn(body_limit_for_route))
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))
+        .layer(axum::middleware::from_fn(refuse_undecodable_paths))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }
@@ -154,4 +190,15 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi
         .routes(routes!(health::health))
         .routes(routes!(openapi::openapi_json))
         .split_for_parts()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_must_decode_to_utf8() {
+        assert!(super::percent_decoded_is_utf8("/v1/findings/fnd_%41"));
+        assert!(super::percent_decoded_is_utf8("/v1/findings/%E2%9C%93"));
+        assert!(!super::percent_decoded_is_utf8("/v1/findings/%FF"));
+        assert!(super::percent_decoded_is_utf8("/v1/100%"));
+    }
 }

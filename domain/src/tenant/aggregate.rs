@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 
+use chrono::Duration;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -7,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::commands::NewApiKey;
 use super::{Plan, TenantCommand, TenantEvent, TenantStatus};
 use crate::{ApiKeyId, TenantId};
+
+/// The longest a key may be issued for: `expires_at` at most this many
+/// days (10 years) after issue, so every stored time stays readable.
+pub const MAX_KEY_LIFETIME_DAYS: i64 = 3653;
 
 /// Why a tenant command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,6 +127,15 @@ fn validated_key(
         return Err(TenantError::InvalidApiKey {
             field: "expires_at",
             message: "must be in the future".into(),
+        });
+    }
+    if key
+        .expires_at
+        .is_some_and(|expires| expires > at + Duration::days(MAX_KEY_LIFETIME_DAYS))
+    {
+        return Err(TenantError::InvalidApiKey {
+            field: "expires_at",
+            message: "must be within 10 years".into(),
         });
     }
     Ok(TenantEvent::ApiKeyIssued {
@@ -529,6 +543,14 @@ mod tests {
         assert_eq!(
             invalid(NewApiKey {
                 expires_at: Some(now()),
+                ..new_key(1)
+            })
+            .await,
+            "expires_at"
+        );
+        assert_eq!(
+            invalid(NewApiKey {
+                expires_at: Some(now() + Duration::days(3654)),
                 ..new_key(1)
             })
             .await,

@@ -105,35 +105,43 @@ async fn find_owner(
     .transpose()
 }
 
-/// One of a tenant's keys; None for another tenant's or an unknown id.
+/// One of a tenant's keys, of `environment` when given; None for another
+/// tenant's, another environment's or an unknown id.
 pub async fn get_api_key(
     pool: &AnyPool,
     tenant_id: &str,
+    environment: Option<Environment>,
     id: &str,
 ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM api_keys k WHERE k.tenant_id = $1 AND k.id = $2"
+        "SELECT {COLUMNS} FROM api_keys k
+          WHERE k.tenant_id = $1 AND k.id = $2 AND ($3 = '' OR k.environment = $3)"
     ))
     .bind(tenant_id)
     .bind(id)
+    .bind(environment.as_ref().map_or("", Environment::as_str))
     .fetch_optional(pool)
     .await?;
     row.as_ref().map(api_key_row).transpose()
 }
 
-/// A page of a tenant's keys, newest first, and how many there are.
+/// A page of a tenant's keys (of `environment` when given), newest first,
+/// and how many there are.
 pub async fn list_api_keys(
     pool: &AnyPool,
     tenant_id: &str,
+    environment: Option<Environment>,
     window: impl Into<super::Window>,
 ) -> Result<(Vec<ApiKeyRow>, i64), sqlx::Error> {
     let window: super::Window = window.into();
+    let environment = environment.as_ref().map_or("", Environment::as_str);
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS}, COUNT(*) OVER () AS total FROM api_keys k
-          WHERE k.tenant_id = $1
-          ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3"
+          WHERE k.tenant_id = $1 AND ($2 = '' OR k.environment = $2)
+          ORDER BY k.created_at DESC, k.id DESC LIMIT $3 OFFSET $4"
     ))
     .bind(tenant_id)
+    .bind(environment)
     .bind(i64::from(window.limit))
     .bind(window.offset)
     .fetch_all(pool)
@@ -141,10 +149,14 @@ pub async fn list_api_keys(
     let total = match rows.first() {
         Some(row) => row.try_get("total")?,
         None => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_one(pool)
-                .await?
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM api_keys
+                  WHERE tenant_id = $1 AND ($2 = '' OR environment = $2)",
+            )
+            .bind(tenant_id)
+            .bind(environment)
+            .fetch_one(pool)
+            .await?
         }
     };
     let keys = rows.iter().map(api_key_row).collect::<Result<_, _>>()?;

@@ -55,8 +55,38 @@ pub(crate) fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// A stored time, read leniently so that no stored row can break a list:
+/// RFC 3339, or any form chrono reads (years past 9999 carry a sign). A
+/// time that cannot be read at all is logged and read as the Unix epoch,
+/// which fails closed: an unreadable `expires_at` has passed.
 pub(crate) fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if let Ok(at) = text.parse::<DateTime<Utc>>() {
+        return Ok(at);
+    }
+    tracing::warn!(
+        stored = %text.chars().take(64).collect::<String>(),
+        "a stored time cannot be read; it is read as 1970-01-01T00:00:00Z"
+    );
+    Ok(DateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    #[test]
+    fn stored_times_are_read_leniently() {
+        let read = |text: &str| {
+            super::parse_timestamp(text)
+                .expect("never fails")
+                .to_rfc3339()
+        };
+        assert_eq!(
+            read("2026-12-01T10:00:00.000000Z"),
+            "2026-12-01T10:00:00+00:00"
+        );
+        assert!(read("+10000-01-01T00:00:00.000000Z").starts_with("+10000-01-01"));
+        assert_eq!(read("garbage"), "1970-01-01T00:00:00+00:00");
+    }
 }

@@ -111,7 +111,7 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (wake, _) = watch::channel(0);
         let (backend, read_pool, listener) = match &config.database_url {
-            Some(url) => postgres::open(url, config, wake.clone()).await?,
+            Some(url) => postgres::open(url.expose(), config, wake.clone()).await?,
             None => sqlite::open(&config.sqlite_path(), config).await?,
         };
         let write_gate =

@@ -3,11 +3,13 @@
 //! `(xact_id, position)` order, so a reader never moves past an event that
 //! commits later (DESIGN §2). Readers wake on LISTEN/NOTIFY.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use palisade_projections::{FeedEvent, FeedPosition};
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::ConnectOptions as _;
 use sqlx::{AnyPool, PgPool, Row};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -28,16 +30,23 @@ pub(super) async fn open(
         target: redact(url),
         source,
     };
+    let slow = config.slow_statement;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)
+        .map_err(opened)?
+        .log_slow_statements(log::LevelFilter::Warn, slow);
     let pool = PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .connect_with(options)
         .await
         .map_err(opened)?;
+    let any_options = sqlx::any::AnyConnectOptions::from_str(url)
+        .map_err(opened)?
+        .log_slow_statements(log::LevelFilter::Warn, slow);
     let read_pool = AnyPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .connect_with(any_options)
         .await
         .map_err(opened)?;
     let mut listener = PgListener::connect_with(&pool).await.map_err(opened)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use palisade_projections::{FeedEvent, FeedPosition};
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AnyPool, Executor, Row, SqlitePool};
+use sqlx::{AnyPool, ConnectOptions as _, Executor, Row, SqlitePool};
 use tokio::task::JoinHandle;
 
 use super::{feed_event, Backend, StoreError};
@@ -22,8 +22,12 @@ pub(super) async fn open(
     config: &Config,
 ) -> Result<(Backend, AnyPool, Option<JoinHandle<()>>), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        crate::keyfile::private_dir(dir)?;
     }
+    // SQLite creates the WAL and shared-memory files with the database
+    // file's mode: create that one private, and tighten any of the three
+    // that an older version left readable.
+    private_database_files(path)?;
     let opened = |source| StoreError::Open {
         kind: "sqlite",
         target: path.display().to_string(),
@@ -35,7 +39,11 @@ pub(super) async fn open(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // Deleted rows (idempotency records, later key material) are
+        // overwritten, not left in free pages.
+        .pragma("secure_delete", "on")
+        .log_slow_statements(log::LevelFilter::Warn, config.slow_statement);
     let pool = SqlitePoolOptions::new()
         .max_connections(config.db_max_connections)
         .connect_with(options)
@@ -44,18 +52,44 @@ pub(super) async fn open(
     let url = format!("sqlite://{}?mode=rw", path.display());
     // Validate the URL form before handing it to the Any driver.
     SqliteConnectOptions::from_str(&url).map_err(opened)?;
+    let any_options = sqlx::any::AnyConnectOptions::from_str(&url)
+        .map_err(opened)?
+        .log_slow_statements(log::LevelFilter::Warn, config.slow_statement);
     let read_pool = AnyPoolOptions::new()
         .max_connections(config.db_max_connections)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute("PRAGMA busy_timeout = 30000").await?;
+                conn.execute("PRAGMA secure_delete = on").await?;
                 Ok(())
             })
         })
-        .connect(&url)
+        .connect_with(any_options)
         .await
         .map_err(opened)?;
     Ok((Backend::Sqlite(pool), read_pool, None))
+}
+
+/// Creates the database file with mode 0600 when it does not exist, and
+/// makes it and its `-wal` and `-shm` companions 0600 when they do.
+fn private_database_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        crate::keyfile::private_file(Path::new(&name))?;
+    }
+    Ok(())
 }
 
 pub(super) async fn read_feed(

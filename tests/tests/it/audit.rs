@@ -175,9 +175,19 @@ async fn the_stream_delivers_in_order_and_resumes_exactly(backend: &Backend) {
 async fn two_hundred_subscribers_each_receive_a_thousand_events(backend: &Backend) {
     let (server, _, owner) = start(backend).await;
     let mut streams = Vec::new();
-    for _ in 0..200 {
-        // Only what follows the owner key's issue (seq 2).
-        streams.push(SseClient::connect(&server, &owner, "/v1/audit/stream?after=2", None).await);
+    // A key holds at most 10 streams: twenty readers' keys, ten each.
+    let mut readers = Vec::new();
+    for i in 0..20 {
+        let name = format!("reader-{i}");
+        readers.push(server.issue_api_key(&owner, &name, &["audit:read"]).await.1);
+    }
+    for reader in &readers {
+        for _ in 0..10 {
+            // Only what follows the tenant's creation (seqs 1 and 2) and the
+            // readers' keys (3 to 22).
+            streams
+                .push(SseClient::connect(&server, reader, "/v1/audit/stream?after=22", None).await);
+        }
     }
     bulk(&server, &owner, "Fan-out", 1000).await;
     let readers = streams.into_iter().map(|mut stream| {
@@ -186,7 +196,7 @@ async fn two_hundred_subscribers_each_receive_a_thousand_events(backend: &Backen
             seqs(&events)
         })
     });
-    let expected: Vec<i64> = (3..1003).collect();
+    let expected: Vec<i64> = (23..1023).collect();
     for reader in readers {
         assert_eq!(reader.await.unwrap(), expected);
     }

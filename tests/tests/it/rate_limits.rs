@@ -91,6 +91,16 @@ async fn a_spent_quota_gets_402_but_test_keys_are_exempt(backend: &Backend) {
     .execute(store.read_pool())
     .await
     .unwrap();
+    // The quota itself is a counter that requests reserve from.
+    sqlx::query(
+        "INSERT INTO quota_usage (tenant_id, month, requests) VALUES ($1, $2, 998)
+         ON CONFLICT (tenant_id, month) DO UPDATE SET requests = quota_usage.requests + 998",
+    )
+    .bind(&tenant_id)
+    .bind(Utc::now().format("%Y-%m").to_string())
+    .execute(store.read_pool())
+    .await
+    .unwrap();
     store.close().await;
 
     let (status, body) = server

@@ -31,7 +31,7 @@ async fn start(backend: &Backend) -> (Server, String) {
 }
 
 /// Posts a GraphQL document; the whole answer (200 expected).
-async fn graphql(server: &Server, key: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn graphql(server: &Server, key: &str, query: &str, variables: Value) -> Value {
     let (status, body) = server
         .call(
             Method::POST,
@@ -51,7 +51,7 @@ async fn data(server: &Server, key: &str, query: &str, variables: Value) -> Valu
     body["data"].clone()
 }
 
-fn finding(title: &str, severity: &str, asset: &str) -> Value {
+pub(crate) fn finding(title: &str, severity: &str, asset: &str) -> Value {
     json!({
         "product": "custom",
         "category": "vulnerability",
@@ -497,14 +497,23 @@ async fn scopes_and_tenants_are_enforced(backend: &Backend) {
 }
 
 /// A `graphql-transport-ws` client.
-struct Subscriber {
+pub(crate) struct Subscriber {
     socket: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
 }
 
 impl Subscriber {
-    async fn connect(server: &Server, init: Value) -> Self {
+    pub(crate) async fn connect(server: &Server, init: Value) -> Self {
+        let mut subscriber = Self::open(server).await;
+        subscriber
+            .send(json!({"type": "connection_init", "payload": init}))
+            .await;
+        subscriber
+    }
+
+    /// A socket that has not sent `connection_init`.
+    pub(crate) async fn open(server: &Server) -> Self {
         let url = server.url("/graphql/ws").replacen("http", "ws", 1);
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
@@ -516,22 +525,33 @@ impl Subscriber {
             response.headers()["sec-websocket-protocol"],
             "graphql-transport-ws"
         );
-        let mut subscriber = Self { socket };
-        subscriber
-            .send(json!({"type": "connection_init", "payload": init}))
-            .await;
-        subscriber
+        Self { socket }
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.socket
             .send(Message::Text(message.to_string().into()))
             .await
             .unwrap();
     }
 
+    /// The close frame's code and reason, skipping other messages; None
+    /// when `limit` passes first or the socket ends without one.
+    pub(crate) async fn closed(&mut self, limit: Duration) -> Option<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.to_string()))
+                }
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// The next JSON message; None when the socket closes or `limit` passes.
-    async fn next(&mut self, limit: Duration) -> Option<Value> {
+    pub(crate) async fn next(&mut self, limit: Duration) -> Option<Value> {
         loop {
             match tokio::time::timeout(limit, self.socket.next()).await {
                 Ok(Some(Ok(Message::Text(text)))) => {
@@ -778,7 +798,7 @@ async fn websocket_operations_count_against_the_rate_limits(backend: &Backend) {
 }
 
 /// Runs one query over the socket: its `next` payload (then `complete`).
-async fn operation(socket: &mut Subscriber, id: u32, query: &str) -> Value {
+pub(crate) async fn operation(socket: &mut Subscriber, id: u32, query: &str) -> Value {
     let id = id.to_string();
     socket
         .send(json!({"id": id, "type": "subscribe", "payload": {"query": query}}))

@@ -1,6 +1,7 @@
 //! The scheduler on both stores, driven by a controllable clock: an expired
 //! risk acceptance reverts its finding to open, exactly once, and a fresh
-//! scheduler (a restart) finds what is due from the read model alone.
+//! scheduler (a restart) finds what is due from the read model alone; and
+//! idempotency records are deleted once their 24 hours end.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use palisade_tests::findings::{ingest, metadata};
 use palisade_tests::{Backend, TestStore};
 use uuid::Uuid;
 
-palisade_tests::in_process_on_both_stores!(an_expired_risk_acceptance_reopens_the_finding_once);
+palisade_tests::in_process_on_both_stores!(
+    an_expired_risk_acceptance_reopens_the_finding_once,
+    idempotency_records_are_pruned_when_their_day_ends,
+);
 
 const TENANT: &str = "ten_5c4ed01e000000000000000000000001";
 
@@ -120,5 +124,36 @@ async fn an_expired_risk_acceptance_reopens_the_finding_once(backend: Backend) {
     assert_eq!(restarted.tick().await.unwrap().fired, 1);
     runner.catch_up("findings").await.unwrap();
     assert_eq!(status().await, Status::Open);
+    test.finish().await;
+}
+
+/// Issue 11, item 3: `idempotency::prune` was never called, so records
+/// (and whatever they held) stayed forever. The scheduler prunes them on
+/// every pass once their 24 hours have passed, and no sooner.
+async fn idempotency_records_are_pruned_when_their_day_ends(backend: Backend) {
+    let test = TestStore::open(backend).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    for (key, age_hours) in [("old", 25), ("young", 23)] {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, created_at)
+             VALUES ('key:apk_1', $1, 'f', $2)",
+        )
+        .bind(key)
+        .bind((t0 - chrono::Duration::hours(age_hours)).timestamp_millis())
+        .execute(test.store.read_pool())
+        .await
+        .unwrap();
+    }
+    let clock = Arc::new(ManualClock::new(t0));
+    let scheduler = Scheduler::new(test.store.clone(), clock.clone(), Duration::from_secs(1));
+    assert_eq!(scheduler.tick().await.unwrap().pruned, 1);
+    let left: Vec<String> = sqlx::query_scalar("SELECT idempotency_key FROM idempotency_keys")
+        .fetch_all(test.store.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(left, ["young"]);
+    clock.set(t0 + chrono::Duration::hours(2));
+    assert_eq!(scheduler.tick().await.unwrap().pruned, 1);
+    assert_eq!(scheduler.tick().await.unwrap().pruned, 0);
     test.finish().await;
 }

@@ -26,6 +26,7 @@ pub struct IssueApiKeyRequest {
     /// `live` (default) or `test`.
     #[serde(default)]
     pub environment: Option<String>,
+    /// When the key stops working: in the future, at most 10 years ahead.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
 }

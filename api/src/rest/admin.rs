@@ -71,8 +71,8 @@ fn check_admin(headers: &HeaderMap, state: &AppState) -> Result<Admin, ApiError>
 
 /// `POST /v1/admin/tenants`: the tenant and its owner's first key.
 #[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", security(("admin_token" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)")), request_body = CreateTenantRequest,
-    responses((status = 201, description = "The tenant and its owner's first key (shown this once)", body = Success<CreatedTenant>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)")), request_body = CreateTenantRequest,
+    responses((status = 201, description = "The tenant and its owner's first key (shown this once; an idempotent replay shows its value as [redacted])", body = Success<CreatedTenant>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 422, description = "Invalid name or plan", body = ErrorEnvelope)))]
 pub async fn create_tenant(
     _: Admin,
@@ -136,7 +136,7 @@ fn answer((tenant, version): (TenantView, usize)) -> Envelope<TenantView> {
 
 /// `POST /v1/admin/tenants/{id}/plan`.
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/plan", tag = "admin", security(("admin_token" = [])), description = "Change the plan",
-    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = ChangePlanRequest,
+    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = ChangePlanRequest,
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
 pub async fn change_plan(
@@ -168,7 +168,7 @@ pub struct SuspendRequest {
 
 /// `POST /v1/admin/tenants/{id}/suspend`; the body (`{"reason"}`) is optional.
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/suspend", tag = "admin", security(("admin_token" = [])), description = "Suspend: every key then gets 403 tenant_suspended",
-    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body(content = Option<SuspendRequest>, description = "Optional reason"),
+    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body(content = Option<SuspendRequest>, description = "Optional reason"),
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
 pub async fn suspend(
@@ -190,7 +190,7 @@ pub async fn suspend(
 
 /// `POST /v1/admin/tenants/{id}/reactivate`.
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/reactivate", tag = "admin", security(("admin_token" = [])), description = "Reactivate",
-    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), 
+    params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), 
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
 pub async fn reactivate(

@@ -15,8 +15,8 @@ use crate::tenants::{find_tenant, ApiKeyView, IssuedApiKey};
 
 /// Responses about a key carry the tenant's version as `ETag`: keys are part
 /// of the Tenant aggregate.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. The key value is in this answer only.",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = IssueApiKeyRequest,
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. The key value is in this answer only: it is never stored, and an idempotent replay shows it as `[redacted]` (with `Idempotent-Redacted: true`). A test key can issue only test keys.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = IssueApiKeyRequest,
     responses((status = 201, description = "The new key, with its value", body = Success<IssuedApiKey>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
 pub async fn create_api_key(
@@ -33,7 +33,7 @@ pub async fn create_api_key(
         .with_secret(&value))
 }
 
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. Values are never shown.", params(PageQuery),
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. Values are never shown. A test key sees only the tenant's test keys.", params(PageQuery),
     responses((status = 200, description = "The tenant's keys, newest first", body = Success<Vec<ApiKeyView>>), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope)))]
 pub async fn list_api_keys(
     caller: Principal,
@@ -49,7 +49,7 @@ pub async fn list_api_keys(
 }
 
 /// Another tenant's key is a 404, like an unknown one.
-#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin.",
+#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. A live key is 404 to a test key.",
     params(("id" = String, Path, description = "API key id (apk_…)")),
     responses((status = 200, description = "The key (never its value)", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 404, description = "No such key in this tenant", body = ErrorEnvelope)))]
 pub async fn get_api_key(
@@ -68,8 +68,8 @@ pub async fn get_api_key(
     Ok(Envelope::ok(ApiKeyView::from(key)).with_etag(version))
 }
 
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. The key fails from its next request on.",
-    params(("id" = String, Path, description = "API key id (apk_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response (Idempotent-Replayed: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")),
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. The key fails from its next request on, and its open GraphQL websockets close at their next operation. A test key can revoke only test keys (a live key is 404 to it).",
+    params(("id" = String, Path, description = "API key id (apk_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")),
     responses((status = 200, description = "The revoked key", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 404, description = "No such key in this tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope)))]
 pub async fn revoke_api_key(
     caller: Principal,

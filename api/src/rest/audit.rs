@@ -257,7 +257,7 @@ impl From<ChainReport> for ChainReportView {
 #[utoipa::path(get, path = "/v1/audit/stream", tag = "audit", security(("api_key" = []), ("bearer_api_key" = [])),
     params(AuditStreamQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq (what the last `id:` said)")),
-    responses((status = 200, description = "Server-sent events: `id: <seq>`, `event: <event_type>`, `data: <record>`; a `: heartbeat` comment every 15 s (`PALISADE_SSE_HEARTBEAT_MS`) when idle; a last `event: error` frame with the error envelope when the stream ends on an error (its key revoked or expired, its tenant suspended, a failed read)", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "Server-sent events: `id: <seq>`, `event: <event_type>`, `data: <record>`; a `: heartbeat` comment every 15 s (`PALISADE_SSE_HEARTBEAT_MS`) when idle; a last `event: error` frame with the error envelope when the stream ends on an error (its key revoked or expired, its tenant suspended, a failed read). A key holds at most 10 streams at once (SSE and GraphQL subscriptions, per server process): one more is 429 `too_many_streams`", content_type = "text/event-stream", body = String),
         KeyErrors, ReadErrors))]
 pub async fn stream(
     caller: Principal,

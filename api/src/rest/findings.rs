@@ -32,7 +32,7 @@ fn etag(version: i64) -> usize {
 /// tenant and environment) re-observes that finding and answers 200 with
 /// `"deduplicated": true`.
 #[utoipa::path(post, path = "/v1/findings", tag = "findings", security(("api_key" = []), ("bearer_api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true)")),
     request_body = IngestFindingRequest,
     responses((status = 201, description = "Created", body = Success<IngestedFinding>), (status = 200, description = "Deduplicated: the existing finding, re-observed", body = Success<IngestedFinding>), KeyErrors))]
 pub async fn ingest_finding(
@@ -54,7 +54,7 @@ pub async fn ingest_finding(
 /// Ingest up to 1,000 findings. Each item is validated and ingested on its
 /// own: good items are kept whatever happens to the others.
 #[utoipa::path(post, path = "/v1/findings/bulk", tag = "findings", security(("api_key" = []), ("bearer_api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true)")),
     request_body = BulkIngestRequest,
     responses((status = 200, description = "One result per item, in order", body = Success<BulkIngestResult>), KeyErrors))]
 pub async fn ingest_bulk(
@@ -299,7 +299,7 @@ macro_rules! finding_command {
         $(#[$doc])*
         #[utoipa::path(post, path = $path, tag = "findings", security(("api_key" = []), ("bearer_api_key" = [])),
             params(("id" = String, Path, description = "Finding id (fnd_…)"),
-                   ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response"),
+                   ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true)"),
                    ("If-Match" = Option<String>, Header, description = "The finding's version (ETag) this command requires; 412 when it differs")),
             request_body = $body,
             responses((status = 200, description = "The finding afterwards", body = Success<FindingView>, headers(("ETag" = String, description = "The finding's version"))), KeyErrors, CommandErrors))]

@@ -48,8 +48,9 @@ pub struct ErrorDoc {
     /// `forbidden`, `tenant_suspended`, `not_found`, `method_not_allowed`,
     /// `conflict`, `precondition_failed`, `payload_too_large`,
     /// `unsupported_media_type`, `validation_error`, `idempotency_key_reused`,
-    /// `idempotency_response_lost`, `invalid_transition`, `rate_limit_exceeded`, `internal_error`,
-    /// `unavailable`, `consistency_timeout`.
+    /// `idempotency_response_lost`, `invalid_transition`, `rate_limit_exceeded`,
+    /// `too_many_streams`, `internal_error`, `unavailable`, `consistency_timeout`
+    /// (and on `POST /graphql`: `batch_not_supported`, `too_many_root_fields`).
     pub code: String,
     pub message: String,
     /// Per-field problems (422).
@@ -67,7 +68,10 @@ pub enum KeyErrors {
         description = "Missing, unknown, revoked or expired API key"
     )]
     Unauthorized(ErrorEnvelope),
-    #[response(status = 402, description = "Monthly quota spent")]
+    #[response(
+        status = 402,
+        description = "The tenant's monthly quota is spent (live keys; each request reserves its place atomically)"
+    )]
     QuotaExceeded(ErrorEnvelope),
     #[response(status = 403, description = "Missing scope, or tenant suspended")]
     Forbidden(ErrorEnvelope),
@@ -76,7 +80,10 @@ pub enum KeyErrors {
         description = "Invalid input, naming each field or parameter"
     )]
     Invalid(ErrorEnvelope),
-    #[response(status = 429, description = "Rate limit exceeded")]
+    #[response(
+        status = 429,
+        description = "The tenant's rate limit is exceeded (every key of the tenant shares the plan's limits)"
+    )]
     RateLimited(ErrorEnvelope),
 }
 

@@ -14,7 +14,7 @@ use palisade_domain::finding::{
     fingerprint_source, Finding, FindingCommand, FindingDetails, FindingError, FindingEvent,
     NewFinding, Severity,
 };
-use palisade_domain::{AssetId, Environment, EventMetadata, FindingId};
+use palisade_domain::{limits, required_text, AssetId, Environment, EventMetadata, FindingId};
 use palisade_infra::{CommandError, NewAggregate};
 use palisade_projections::{FeedEvent, FindingRow};
 use rand::Rng;
@@ -130,22 +130,17 @@ impl IngestFindingRequest {
                 None
             }
         };
-        let fingerprint = match self.fingerprint.as_deref().map(str::trim) {
-            Some("") => {
-                problems.push(FieldError {
-                    field: "fingerprint".into(),
-                    message: "must not be empty when given".into(),
-                });
+        // Absent means derived; given, it must keep to the rule (blank too).
+        let fingerprint = match self
+            .fingerprint
+            .as_deref()
+            .map(|text| required_text("fingerprint", text, limits::FINGERPRINT))
+        {
+            Some(Ok(text)) => Some(text),
+            Some(Err(problem)) => {
+                problems.push(problem.into());
                 None
             }
-            Some(text) if text.chars().count() > 200 => {
-                problems.push(FieldError {
-                    field: "fingerprint".into(),
-                    message: "must be at most 200 characters".into(),
-                });
-                None
-            }
-            Some(text) => Some(text.to_string()),
             None => None,
         };
         match validated {
@@ -162,13 +157,7 @@ impl IngestFindingRequest {
 
 fn finding_problems(error: FindingError) -> Vec<FieldError> {
     match error {
-        FindingError::Invalid(problems) => problems
-            .into_iter()
-            .map(|p| FieldError {
-                field: p.field,
-                message: p.message,
-            })
-            .collect(),
+        FindingError::Invalid(problems) => problems.into_iter().map(FieldError::from).collect(),
         other => vec![FieldError {
             field: "body".into(),
             message: other.to_string(),

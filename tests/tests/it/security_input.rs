@@ -9,7 +9,11 @@ use palisade_tests::{on_both_stores, Auth, Backend, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-on_both_stores!(free_text_in_commands_keeps_to_the_text_rule,);
+on_both_stores!(
+    free_text_in_commands_keeps_to_the_text_rule,
+    text_filters_are_at_most_200_characters,
+    multi_value_filters_take_at_most_50_distinct_values,
+);
 
 async fn start(backend: &Backend) -> (Server, String) {
     let server = Server::start_admin(backend).await;
@@ -181,4 +185,169 @@ async fn free_text_in_commands_keeps_to_the_text_rule(backend: &Backend) {
         )
         .await;
     assert_eq!(refused_fields(status, &answer), ["reason"]);
+}
+
+async fn get(server: &Server, key: &str, path: &str) -> (u16, Value) {
+    server
+        .call(Method::GET, path, Auth::ApiKey(key), None)
+        .await
+}
+
+/// Item 9: a text filter over 200 characters (or with a control
+/// character) is a 422 naming it, not a 500 from the database.
+async fn text_filters_are_at_most_200_characters(backend: &Backend) {
+    let (server, key) = start(backend).await;
+    let (status, body) = ingest(&server, &key, finding("SQL Injection")).await;
+    assert_eq!(status, 201, "{body}");
+    let long = "x".repeat(201);
+    for (path, field) in [
+        (format!("/v1/findings?search={long}"), "search"),
+        (format!("/v1/findings?tag={long}"), "tag"),
+        (format!("/v1/findings?product={long}"), "product"),
+        (format!("/v1/findings?assignee={long}"), "assignee"),
+        ("/v1/findings?search=a%00b".to_string(), "search"),
+        (format!("/v1/assets?search={long}"), "search"),
+        (format!("/v1/timeline?finding={long}"), "finding"),
+        (format!("/v1/audit/events?actor={long}"), "actor"),
+        (
+            format!("/v1/audit/events?aggregate_id={long}"),
+            "aggregate_id",
+        ),
+    ] {
+        let (status, body) = get(&server, &key, &path).await;
+        assert_eq!(refused_fields(status, &body), [field], "{path}");
+    }
+    // 200 characters are fine (multi-byte ones count as one).
+    let (status, body) = get(
+        &server,
+        &key,
+        &format!("/v1/findings?search={}", "é".repeat(200)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(&server, &key, "/v1/findings?search=injection").await;
+    assert_eq!(
+        (status, body["meta"]["total"].as_i64()),
+        (200, Some(1)),
+        "{body}"
+    );
+
+    let body = graphql(
+        &server,
+        &key,
+        "query($f: FindingFilter) { findings(filter: $f) { totalCount } }",
+        json!({"f": {"search": long}}),
+    )
+    .await;
+    assert_eq!(
+        graphql_refusal(&body),
+        ("validation_error".to_string(), vec!["search".to_string()]),
+        "{body}"
+    );
+    let body = graphql(
+        &server,
+        &key,
+        "query($f: AssetFilter) { assets(filter: $f) { totalCount } }",
+        json!({"f": {"search": long}}),
+    )
+    .await;
+    assert_eq!(graphql_refusal(&body).0, "validation_error", "{body}");
+}
+
+/// Item 7: at most 50 distinct values per multi-value filter (duplicates
+/// collapse), on REST and GraphQL; 51 is a 422 naming the filter.
+async fn multi_value_filters_take_at_most_50_distinct_values(backend: &Backend) {
+    let (server, key) = start(backend).await;
+    let (status, body) = ingest(&server, &key, finding("SQL Injection")).await;
+    assert_eq!(status, 201, "{body}");
+    let types = |n: usize| (0..n).map(|i| format!("Type{i}")).collect::<Vec<_>>();
+    let list = |n: usize| types(n).join(",");
+    for (path, field) in [
+        (format!("/v1/timeline?types={}", list(51)), "types"),
+        (
+            format!("/v1/audit/events?event_type={}", list(51)),
+            "event_type",
+        ),
+        (
+            format!("/v1/audit/stream?event_type={}", list(51)),
+            "event_type",
+        ),
+        (
+            format!("/v1/findings?severity=high,{}", list(50)),
+            "severity",
+        ),
+        (format!("/v1/findings?status=open,{}", list(50)), "status"),
+    ] {
+        let (status, body) = get(&server, &key, &path).await;
+        assert_eq!(refused_fields(status, &body), [field], "{path}");
+    }
+    // 50 distinct values, however often repeated, are fine.
+    let repeated = format!("FindingIngested,{},{}", list(49), list(49));
+    let (status, body) = get(
+        &server,
+        &key,
+        &format!("/v1/timeline?types={repeated}&consistency=strong"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["entries"].as_array().unwrap().len(),
+        1,
+        "{body}"
+    );
+    let (status, body) = get(
+        &server,
+        &key,
+        &format!("/v1/audit/events?event_type={repeated}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let severities = vec!["high"; 2_000].join(",");
+    let (status, body) = get(
+        &server,
+        &key,
+        &format!("/v1/findings?severity={severities}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["meta"]["total"].as_i64()),
+        (200, Some(1)),
+        "{body}"
+    );
+
+    let body = graphql(
+        &server,
+        &key,
+        "query($f: TimelineFilter) { timeline(filter: $f) { edges { cursor } } }",
+        json!({"f": {"types": types(51)}}),
+    )
+    .await;
+    assert_eq!(
+        graphql_refusal(&body),
+        ("validation_error".to_string(), vec!["types".to_string()]),
+        "{body}"
+    );
+    let body = graphql(
+        &server,
+        &key,
+        "query($f: AuditFilter) { auditEvents(filter: $f) { edges { cursor } } }",
+        json!({"f": {"eventType": types(51)}}),
+    )
+    .await;
+    assert_eq!(
+        graphql_refusal(&body),
+        (
+            "validation_error".to_string(),
+            vec!["eventType".to_string()]
+        ),
+        "{body}"
+    );
+    let body = graphql(
+        &server,
+        &key,
+        "query($f: FindingFilter) { findings(filter: $f) { totalCount } }",
+        json!({"f": {"severity": vec!["HIGH"; 2_000]}}),
+    )
+    .await;
+    assert_eq!(body["data"]["findings"]["totalCount"], 1, "{body}");
 }

@@ -52,7 +52,9 @@ pub async fn ingest_finding(
 }
 
 /// Ingest up to 1,000 findings. Each item is validated and ingested on its
-/// own: good items are kept whatever happens to the others.
+/// own: good items are kept whatever happens to the others. An empty list,
+/// or a 1,001st item, is a 422 naming `findings`: the body is not parsed
+/// past it.
 #[utoipa::path(post, path = "/v1/findings/bulk", tag = "findings", security(("api_key" = []), ("bearer_api_key" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body within 24 h get the first response")),
     request_body = BulkIngestRequest,

@@ -13,6 +13,7 @@ on_both_stores!(
     free_text_in_commands_keeps_to_the_text_rule,
     text_filters_are_at_most_200_characters,
     multi_value_filters_take_at_most_50_distinct_values,
+    a_bulk_ingest_stops_at_its_1001st_item,
 );
 
 async fn start(backend: &Backend) -> (Server, String) {
@@ -350,4 +351,45 @@ async fn multi_value_filters_take_at_most_50_distinct_values(backend: &Backend) 
     )
     .await;
     assert_eq!(body["data"]["findings"]["totalCount"], 1, "{body}");
+}
+
+/// Item 12: the 1,001st item ends the parse with a 422 naming `findings`
+/// and the limit, whatever the items are; 1,000 junk items still get one
+/// result each.
+async fn a_bulk_ingest_stops_at_its_1001st_item(backend: &Backend) {
+    let (server, key) = start(backend).await;
+    let bulk = |body: String| {
+        server
+            .http
+            .post(server.url("/v1/findings/bulk"))
+            .header("x-api-key", &key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let junk = |n: usize| vec!["0"; n].join(",");
+    // Junk after item 1,001 (even malformed JSON) is never read.
+    for body in [
+        format!("{{\"findings\": [{}]}}", junk(1_001)),
+        format!("{{\"findings\": [{}, this is not JSON", junk(1_001)),
+    ] {
+        let response = bulk(body).await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(refused_fields(status, &body), ["findings"]);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("1 to 1000 items"), "{body}");
+    }
+    let response = bulk(r#"{"findings": []}"#.to_string()).await.unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(
+        refused_fields(status, &response.json().await.unwrap()),
+        ["findings"]
+    );
+    let response = bulk(format!("{{\"findings\": [{}]}}", junk(1_000)))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["failed"], 1_000, "{body}");
 }

@@ -300,7 +300,8 @@ pub struct Window {
 impl From<PageRequest> for Window {
     fn from(page: PageRequest) -> Self {
         Window {
-            offset: i64::from(page.page.saturating_sub(1)) * i64::from(page.per_page),
+            // At most (2³² − 2) × (2³² − 1): saturating, as i64 holds less.
+            offset: i64::from(page.page.saturating_sub(1)).saturating_mul(i64::from(page.per_page)),
             limit: page.per_page,
         }
     }

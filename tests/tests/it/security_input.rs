@@ -14,6 +14,7 @@ on_both_stores!(
     text_filters_are_at_most_200_characters,
     multi_value_filters_take_at_most_50_distinct_values,
     a_bulk_ingest_stops_at_its_1001st_item,
+    cursors_and_pages_never_overflow,
 );
 
 async fn start(backend: &Backend) -> (Server, String) {
@@ -392,4 +393,75 @@ async fn a_bulk_ingest_stops_at_its_1001st_item(backend: &Backend) {
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["failed"], 1_000, "{body}");
+}
+
+/// Item 15: cursors and pages near i64::MAX are validation errors (or
+/// empty pages), never wrapped to negative offsets.
+async fn cursors_and_pages_never_overflow(backend: &Backend) {
+    let (server, key) = start(backend).await;
+    let (status, body) = ingest(&server, &key, finding("SQL Injection")).await;
+    assert_eq!(status, 201, "{body}");
+    let max = i64::MAX.to_string();
+    let near = (i64::MAX - 10).to_string();
+    for (query, after) in [
+        (
+            "query($a: String) { findings(after: $a) { totalCount } }",
+            &max,
+        ),
+        (
+            "query($a: String) { findings(first: 50, after: $a) { totalCount } }",
+            &near,
+        ),
+        (
+            "query($a: String) { assets(after: $a) { totalCount } }",
+            &max,
+        ),
+        (
+            "query($a: String) { apiKeys(after: $a) { totalCount } }",
+            &max,
+        ),
+        (
+            "query($a: String) { findings(after: $a) { totalCount } }",
+            &"-1".to_string(),
+        ),
+    ] {
+        let body = graphql(&server, &key, query, json!({ "a": after })).await;
+        assert_eq!(
+            graphql_refusal(&body),
+            ("validation_error".to_string(), vec!["after".to_string()]),
+            "{query} after {after}: {body}"
+        );
+    }
+    // The last cursor that fits still reads (an empty page).
+    let body = graphql(
+        &server,
+        &key,
+        "query($a: String) { findings(first: 1, after: $a) { totalCount edges { cursor } } }",
+        json!({ "a": (i64::MAX - 2).to_string() }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["findings"]["edges"], json!([]), "{body}");
+    let body = graphql(
+        &server,
+        &key,
+        "query($a: String) { auditEvents(after: $a) { edges { cursor } } }",
+        json!({ "a": max }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // REST: a page beyond u32 is a 422; the largest page is empty.
+    let (status, body) = get(&server, &key, &format!("/v1/findings?page={max}")).await;
+    assert_eq!(refused_fields(status, &body), ["page"]);
+    let (status, body) = get(&server, &key, "/v1/findings?page=4294967295&per_page=100").await;
+    assert_eq!(
+        (status, body["data"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{body}"
+    );
+    let (status, body) = get(&server, &key, &format!("/v1/audit/events?after={max}")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(&server, &key, "/v1/audit/events?after=9223372036854775808").await;
+    assert_eq!(refused_fields(status, &body), ["after"]);
 }

@@ -148,7 +148,7 @@ pub fn tenant_error(error: CommandError<TenantError>) -> ApiError {
         CommandError::Rejected(TenantError::InvalidName(message)) => {
             ApiError::invalid_field("name", message)
         }
-        CommandError::Rejected(TenantError::InvalidApiKey { field, message }) => {
+        CommandError::Rejected(TenantError::Invalid { field, message }) => {
             ApiError::invalid_field(field, message)
         }
         CommandError::Rejected(TenantError::Suspended) => ApiError::new(

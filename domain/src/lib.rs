@@ -12,7 +12,9 @@ pub mod metadata;
 pub mod risk;
 pub mod scope;
 pub mod tenant;
+pub mod text;
 
 pub use ids::{ApiKeyId, AssetId, FindingId, IdError, TenantId};
 pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
 pub use scope::Scope;
+pub use text::{limits, optional_text, required_text, FieldProblem, TextLimit, MAX_LIST_ITEMS};

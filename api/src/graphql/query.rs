@@ -20,6 +20,7 @@ use crate::findings::FindingView;
 use crate::rest::admin::ProjectionStatusView;
 use crate::rest::assets::AssetView;
 use crate::rest::audit::{AuditEventView, ChainReportView};
+use crate::rest::query::{filter_text, filter_values};
 use crate::rest::risk::{overview_of, risk_series, Overview, RiskPoint};
 use crate::rest::timeline::{decode_cursor, encode_cursor, TimelineEntryView};
 use crate::rest::ApiError;
@@ -27,7 +28,8 @@ use crate::tenants::{find_tenant, ApiKeyView, TenantView};
 
 pub struct Query;
 
-/// The filters of `GET /v1/findings`; lists for the multi-value ones.
+/// The filters of `GET /v1/findings`; lists for the multi-value ones. Text
+/// filters take at most 200 characters (a validation error beyond).
 #[derive(InputObject, Default)]
 pub struct FindingFilter {
     pub product: Option<String>,
@@ -57,34 +59,40 @@ fn min_risk(value: Option<f64>) -> async_graphql::Result<Option<f64>> {
     }
 }
 
-fn some_text(value: Option<String>) -> Option<String> {
-    value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+/// A free-text filter, as REST's ([`filter_text`]).
+fn some_text(field: &str, value: Option<String>) -> async_graphql::Result<Option<String>> {
+    filter_text(field, value.as_deref()).map_err(graphql_error)
+}
+
+/// A multi-value filter of free text, as REST's ([`filter_values`]).
+fn some_texts(field: &str, values: Option<Vec<String>>) -> async_graphql::Result<Vec<String>> {
+    filter_values(field, values.iter().flatten().map(String::as_str)).map_err(graphql_error)
+}
+
+/// A multi-value filter of enum values, duplicates collapsed (first kept):
+/// there are fewer of them than [`MAX_FILTER_VALUES`](crate::rest::query::MAX_FILTER_VALUES).
+fn distinct<T: PartialEq, D: Into<T>>(values: Option<Vec<D>>) -> Vec<T> {
+    let mut distinct = Vec::new();
+    for value in values.into_iter().flatten().map(Into::into) {
+        if !distinct.contains(&value) {
+            distinct.push(value);
+        }
+    }
+    distinct
 }
 
 impl FindingFilter {
     fn parse(self) -> async_graphql::Result<FindingQuery> {
         Ok(FindingQuery {
-            product: some_text(self.product),
-            category: some_text(self.category),
-            severities: self
-                .severity
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            statuses: self
-                .status
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            asset: some_text(self.asset),
-            cve: some_text(self.cve),
-            assignee: some_text(self.assignee),
-            tag: some_text(self.tag),
-            search: some_text(self.search),
+            product: some_text("product", self.product)?,
+            category: some_text("category", self.category)?,
+            severities: distinct(self.severity),
+            statuses: distinct(self.status),
+            asset: some_text("asset", self.asset)?,
+            cve: some_text("cve", self.cve)?,
+            assignee: some_text("assignee", self.assignee)?,
+            tag: some_text("tag", self.tag)?,
+            search: some_text("search", self.search)?,
             created_after: self.created_after,
             created_before: self.created_before,
             min_risk: min_risk(self.min_risk)?,
@@ -138,7 +146,7 @@ pub struct TimelineFilter {
     /// Asset id (`ast_…`) or identifier.
     pub asset: Option<String>,
     pub finding: Option<String>,
-    /// Event types, e.g. `FindingIngested`.
+    /// Event types, e.g. `FindingIngested`; at most 50 distinct ones.
     pub types: Option<Vec<String>>,
     /// How far back, 1 to 365 (default 30).
     pub days: Option<i32>,
@@ -149,6 +157,7 @@ pub struct TimelineFilter {
 pub struct AuditFilter {
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
+    /// At most 50 distinct event types.
     pub event_type: Option<Vec<String>>,
     pub actor: Option<String>,
     pub since: Option<DateTime<Utc>>,
@@ -158,15 +167,10 @@ pub struct AuditFilter {
 impl AuditFilter {
     pub fn parse(self) -> async_graphql::Result<palisade_infra::readmodel::AuditFilter> {
         let filter = palisade_infra::readmodel::AuditFilter {
-            aggregate_type: some_text(self.aggregate_type),
-            aggregate_id: some_text(self.aggregate_id),
-            event_types: self
-                .event_type
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|t| some_text(Some(t)))
-                .collect(),
-            actor: some_text(self.actor),
+            aggregate_type: some_text("aggregateType", self.aggregate_type)?,
+            aggregate_id: some_text("aggregateId", self.aggregate_id)?,
+            event_types: some_texts("eventType", self.event_type)?,
+            actor: some_text("actor", self.actor)?,
             since: self.since,
             until: self.until,
         };
@@ -306,7 +310,7 @@ impl Query {
         let window = window(first, after)?;
         let filter = filter.unwrap_or_default();
         let query = AssetQuery {
-            search: some_text(filter.search),
+            search: some_text("search", filter.search)?,
             min_risk: min_risk(filter.min_risk)?,
         };
         let sort = sort.unwrap_or_default();
@@ -406,7 +410,9 @@ impl Query {
         consistent(ctx, consistency).await?;
         let pool = app(ctx).store.read_pool();
         let partition = caller.partition();
-        let asset_id = match some_text(filter.asset) {
+        let finding_id = some_text("finding", filter.finding)?;
+        let types = some_texts("types", filter.types)?;
+        let asset_id = match some_text("asset", filter.asset)? {
             Some(asset) => match get_asset(pool, &partition, &asset)
                 .await
                 .map_err(internal)?
@@ -419,8 +425,8 @@ impl Query {
         let query = TimelineQuery {
             since: Some(Utc::now() - chrono::Duration::days(i64::from(days))),
             asset_id,
-            finding_id: some_text(filter.finding),
-            types: filter.types.unwrap_or_default(),
+            finding_id,
+            types,
             after: after
                 .as_deref()
                 .map(decode_cursor)

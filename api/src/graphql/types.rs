@@ -277,7 +277,10 @@ pub fn number_cursor(cursor: &str) -> async_graphql::Result<i64> {
         })
 }
 
-/// The window `first` items after the `after` cursor (an offset).
+/// The window `first` items after the `after` cursor (an offset). The
+/// arithmetic is checked: a cursor whose next offset, or whose window's
+/// end, does not fit an i64 (`"9223372036854775807"` wrapped to a negative
+/// offset) is a validation error.
 pub fn window(first: Option<i32>, after: Option<String>) -> async_graphql::Result<Window> {
     let first = first.unwrap_or(DEFAULT_FIRST);
     if !(1..=MAX_FIRST).contains(&first) {
@@ -287,16 +290,25 @@ pub fn window(first: Option<i32>, after: Option<String>) -> async_graphql::Resul
         )));
     }
     let offset = match after.as_deref() {
-        Some(cursor) => number_cursor(cursor)? + 1,
-        None => 0,
-    };
+        Some(cursor) => number_cursor(cursor)?.checked_add(1),
+        None => Some(0),
+    }
+    .filter(|offset| offset.checked_add(i64::from(first)).is_some())
+    .ok_or_else(|| {
+        graphql_error(ApiError::invalid_field(
+            "after",
+            "is not a cursor this API issued",
+        ))
+    })?;
     Ok(Window {
         offset,
         limit: first as u32,
     })
 }
 
-/// A connection over rows `window.offset ..`, cursors being offsets.
+/// A connection over rows `window.offset ..`, cursors being offsets
+/// (`window` keeps `offset + limit` within an i64, and `items` holds at
+/// most `limit`).
 pub fn offset_connection<T: OutputType>(
     window: Window,
     items: Vec<T>,

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::findings::{parse_order, parse_paging};
 use super::openapi::{KeyErrors, ReadErrors, Success};
-use super::query::{number, text, ApiQuery};
+use super::query::{filter_text, number, text, ApiQuery};
 use super::{ApiError, Consistency, Envelope};
 use crate::auth::Principal;
 use crate::findings::{round_score, FindingView};
@@ -58,7 +58,7 @@ impl From<AssetRow> for AssetView {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AssetsQuery {
-    /// Case-insensitive substring of the identifier.
+    /// Case-insensitive substring of the identifier; at most 200 characters.
     search: Option<String>,
     /// 0–100.
     #[param(value_type = Option<f64>)]
@@ -88,7 +88,7 @@ pub async fn list(
 ) -> Result<Envelope<Vec<AssetView>>, ApiError> {
     caller.require(Scope::FindingsRead)?;
     let filter = AssetFilter {
-        search: text(&query.search),
+        search: filter_text("search", query.search.as_deref())?,
         min_risk: number("min_risk", &query.min_risk, 0.0, 100.0)?,
     };
     let sort = match text(&query.sort).as_deref() {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::openapi::{KeyErrors, ReadErrors, Success};
-use super::query::{text, time, whole, ApiQuery};
+use super::query::{comma_texts, filter_text, time, whole, ApiQuery};
 use super::{ApiError, Consistency, Envelope};
 use crate::audit::{follow, Follow};
 use crate::auth::Principal;
@@ -29,7 +29,8 @@ pub struct AuditEventsQuery {
     /// e.g. `Finding`, `Tenant`.
     aggregate_type: Option<String>,
     aggregate_id: Option<String>,
-    /// Comma list of event types, e.g. `FindingDismissed,ApiKeyRevoked`.
+    /// Comma list of event types, e.g. `FindingDismissed,ApiKeyRevoked`;
+    /// at most 50 distinct values.
     event_type: Option<String>,
     /// The principal that caused the event.
     actor: Option<String>,
@@ -56,7 +57,7 @@ pub struct AuditEventsQuery {
 pub struct AuditStreamQuery {
     aggregate_type: Option<String>,
     aggregate_id: Option<String>,
-    /// Comma list of event types.
+    /// Comma list of event types; at most 50 distinct values.
     event_type: Option<String>,
     actor: Option<String>,
     since: Option<String>,
@@ -136,18 +137,10 @@ pub fn audit_filter(
     until: &Option<String>,
 ) -> Result<AuditFilter, ApiError> {
     let filter = AuditFilter {
-        aggregate_type: text(aggregate_type),
-        aggregate_id: text(aggregate_id),
-        event_types: text(event_type)
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        actor: text(actor),
+        aggregate_type: filter_text("aggregate_type", aggregate_type.as_deref())?,
+        aggregate_id: filter_text("aggregate_id", aggregate_id.as_deref())?,
+        event_types: comma_texts("event_type", event_type)?,
+        actor: filter_text("actor", actor.as_deref())?,
         since: time("since", since)?,
         until: time("until", until)?,
     };

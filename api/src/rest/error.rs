@@ -17,6 +17,15 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl From<palisade_domain::FieldProblem> for FieldError {
+    fn from(problem: palisade_domain::FieldProblem) -> Self {
+        Self {
+            field: problem.field,
+            message: problem.message,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

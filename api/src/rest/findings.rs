@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::openapi::{CommandErrors, KeyErrors, ReadErrors, Success};
 use super::pagination::PageQuery;
-use super::query::{comma_list, number, text, time, ApiQuery};
+use super::query::{comma_list, filter_text, number, text, time, ApiQuery};
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::auth::Principal;
 use crate::findings::{
@@ -52,7 +52,9 @@ pub async fn ingest_finding(
 }
 
 /// Ingest up to 1,000 findings. Each item is validated and ingested on its
-/// own: good items are kept whatever happens to the others.
+/// own: good items are kept whatever happens to the others. An empty list,
+/// or a 1,001st item, is a 422 naming `findings`: the body is not parsed
+/// past it.
 #[utoipa::path(post, path = "/v1/findings/bulk", tag = "findings", security(("api_key" = []), ("bearer_api_key" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true)")),
     request_body = BulkIngestRequest,
@@ -73,18 +75,20 @@ pub async fn ingest_bulk(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindingsQuery {
+    /// At most 200 characters, as every text filter (422 beyond).
     product: Option<String>,
     category: Option<String>,
-    /// Comma list, e.g. `critical,high`.
+    /// Comma list, e.g. `critical,high`; at most 50 distinct values.
     severity: Option<String>,
-    /// Comma list, e.g. `open,confirmed`.
+    /// Comma list, e.g. `open,confirmed`; at most 50 distinct values.
     status: Option<String>,
     /// Asset id (`ast_…`) or identifier.
     asset: Option<String>,
     cve: Option<String>,
     assignee: Option<String>,
     tag: Option<String>,
-    /// Case-insensitive substring of title or description.
+    /// Case-insensitive substring of title or description; at most 200
+    /// characters.
     search: Option<String>,
     /// RFC 3339.
     created_after: Option<String>,
@@ -126,15 +130,15 @@ pub(crate) fn parse_paging(
 impl FindingsQuery {
     fn parse(&self) -> Result<(FindingFilter, FindingSort, Order, PageRequest), ApiError> {
         let filter = FindingFilter {
-            product: text(&self.product),
-            category: text(&self.category),
+            product: filter_text("product", self.product.as_deref())?,
+            category: filter_text("category", self.category.as_deref())?,
             severities: comma_list::<Severity>("severity", &self.severity)?,
             statuses: comma_list::<Status>("status", &self.status)?,
-            asset: text(&self.asset),
-            cve: text(&self.cve),
-            assignee: text(&self.assignee),
-            tag: text(&self.tag),
-            search: text(&self.search),
+            asset: filter_text("asset", self.asset.as_deref())?,
+            cve: filter_text("cve", self.cve.as_deref())?,
+            assignee: filter_text("assignee", self.assignee.as_deref())?,
+            tag: filter_text("tag", self.tag.as_deref())?,
+            search: filter_text("search", self.search.as_deref())?,
             created_after: time("created_after", &self.created_after)?,
             created_before: time("created_before", &self.created_before)?,
             min_risk: number("min_risk", &self.min_risk, 0.0, 100.0)?,

@@ -32,7 +32,7 @@ where
                 JsonRejection::JsonSyntaxError(e) => {
                     ApiError::bad_request(format!("Malformed JSON: {}", source_text(&e)))
                 }
-                JsonRejection::JsonDataError(e) => ApiError::invalid_field("body", source_text(&e)),
+                JsonRejection::JsonDataError(e) => data_error(&e),
                 JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                     ApiError::payload_too_large(limit)
                 }
@@ -65,6 +65,22 @@ where
             .await
             .map(Some)
     }
+}
+
+/// Well-formed JSON of the wrong shape: a 422 naming the field where it
+/// went wrong (`findings`, `tags[2]`), or `body` for the whole of it.
+fn data_error(error: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if let Some(located) = cause.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>()
+        {
+            let path = located.path().to_string();
+            let field = if path == "." { "body" } else { path.as_str() };
+            return ApiError::invalid_field(field, located.inner().to_string());
+        }
+        source = cause.source();
+    }
+    ApiError::invalid_field("body", source_text(error))
 }
 
 /// serde's own message ("missing field `name` at line 1 column 2").

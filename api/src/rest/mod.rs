@@ -13,7 +13,7 @@ mod health;
 mod json;
 pub mod openapi;
 mod pagination;
-mod query;
+pub(crate) mod query;
 mod request_id;
 pub(crate) mod risk;
 pub(crate) mod timeline;

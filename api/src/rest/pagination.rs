@@ -1,5 +1,7 @@
 //! `page` / `per_page` query parameters: page ≥ 1, 1 ≤ per_page ≤ 100
-//! (default 50); anything else is a 422 naming the parameter.
+//! (default 50); anything else is a 422 naming the parameter. A page is a
+//! u32, so the offset it asks for, under 2³⁹, always fits the database's
+//! i64 (`page=9223372036854775807` is a 422, not a wrapped offset).
 
 use serde::Deserialize;
 use utoipa::IntoParams;

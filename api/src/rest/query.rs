@@ -3,6 +3,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use palisade_domain::{limits, optional_text, MAX_LIST_ITEMS};
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
@@ -24,7 +25,49 @@ where
     }
 }
 
-/// A comma-separated list parameter, each item parsed; empty means "any".
+/// An optional free-text filter (`search`, `tag`, `product`, …): trimmed,
+/// blank meaning absent; otherwise at most 200 characters without control
+/// characters (the domain's text rule with [`limits::FILTER`]), or a 422
+/// naming `field`. Unbounded, a `LIKE` pattern of 50,000 characters made
+/// SQLite fail ("LIKE or GLOB pattern too complex").
+pub fn filter_text(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    optional_text(field, value, limits::FILTER)
+        .map_err(|problem| ApiError::validation(vec![problem.into()]))
+}
+
+/// The values of a multi-value filter, each a [`filter_text`] (blank ones
+/// skipped), duplicates collapsed (first kept), at most
+/// [`MAX_FILTER_VALUES`] distinct ones or a 422 naming `field`. Unbounded,
+/// each value was one bound parameter of an `IN` list: 32 requests of
+/// 32,000 values held every pooled connection.
+pub fn filter_values<'a>(
+    field: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, ApiError> {
+    let mut distinct: Vec<String> = Vec::new();
+    for value in values {
+        let Some(value) = filter_text(field, Some(value))? else {
+            continue;
+        };
+        if distinct.contains(&value) {
+            continue;
+        }
+        if distinct.len() == MAX_FILTER_VALUES {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("at most {MAX_FILTER_VALUES} distinct values"),
+            ));
+        }
+        distinct.push(value);
+    }
+    Ok(distinct)
+}
+
+/// Most distinct values of one multi-value filter, REST and GraphQL.
+pub const MAX_FILTER_VALUES: usize = MAX_LIST_ITEMS;
+
+/// A comma-separated list parameter ([`filter_values`]), each item parsed;
+/// empty means "any".
 pub fn comma_list<T>(field: &str, value: &Option<String>) -> Result<Vec<T>, ApiError>
 where
     T: std::str::FromStr<Err = String>,
@@ -32,10 +75,8 @@ where
     let Some(value) = value else {
         return Ok(Vec::new());
     };
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
+    filter_values(field, value.split(','))?
+        .iter()
         .map(|item| {
             item.parse::<T>()
                 .map_err(|m| ApiError::invalid_field(field, m))
@@ -43,7 +84,16 @@ where
         .collect()
 }
 
-/// An optional non-empty text parameter.
+/// A comma-separated list of free-text values ([`filter_values`]).
+pub fn comma_texts(field: &str, value: &Option<String>) -> Result<Vec<String>, ApiError> {
+    match value {
+        Some(value) => filter_values(field, value.split(',')),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// An optional non-empty text parameter that is not free text (a sort
+/// key, a number, a time, a cursor), parsed further by the caller.
 pub fn text(value: &Option<String>) -> Option<String> {
     value
         .as_deref()

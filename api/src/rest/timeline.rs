@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::openapi::{KeyErrors, ReadErrors, Success};
-use super::query::{text, whole, ApiQuery};
+use super::query::{comma_texts, filter_text, text, whole, ApiQuery};
 use super::{ApiError, Consistency, Envelope};
 use crate::auth::Principal;
 use crate::server::AppState;
@@ -31,7 +31,8 @@ pub struct TimelineQuery {
     asset: Option<String>,
     /// Only this finding's entries (`fnd_…`).
     finding: Option<String>,
-    /// Comma list of event types, e.g. `FindingIngested,FindingDismissed`.
+    /// Comma list of event types, e.g. `FindingIngested,FindingDismissed`;
+    /// at most 50 distinct values.
     types: Option<String>,
     /// `data.next_cursor` of the previous page.
     cursor: Option<String>,
@@ -120,7 +121,7 @@ pub async fn timeline(
     let limit = whole("limit", &query.limit, 50, 1, 200)?;
     let pool = state.app.store.read_pool();
     let partition = caller.partition();
-    let asset_id = match text(&query.asset) {
+    let asset_id = match filter_text("asset", query.asset.as_deref())? {
         Some(asset) => match get_asset(pool, &partition, &asset)
             .await
             .map_err(ApiError::internal)?
@@ -133,16 +134,8 @@ pub async fn timeline(
     let filter = TimelineFilter {
         since: Some(Utc::now() - Duration::days(i64::from(days))),
         asset_id,
-        finding_id: text(&query.finding),
-        types: text(&query.types)
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        finding_id: filter_text("finding", query.finding.as_deref())?,
+        types: comma_texts("types", &query.types)?,
         after: text(&query.cursor).map(|c| decode_cursor(&c)).transpose()?,
     };
     let entries = list_timeline(pool, &partition, &filter, limit + 1)

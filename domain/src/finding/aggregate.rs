@@ -5,8 +5,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use super::commands::FieldProblem;
 use super::{FindingCommand, FindingEvent, Severity, Status, Transition};
+use crate::text::{limits, optional_text, required_text, FieldProblem, TextLimit};
 use crate::FindingId;
 
 /// Why a finding command was refused.
@@ -36,15 +36,17 @@ fn invalid(field: &str, message: &str) -> FindingError {
     }])
 }
 
-fn required_text(field: &str, value: &str, max: usize) -> Result<String, FindingError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(invalid(field, "is required"));
-    }
-    if trimmed.chars().count() > max {
-        return Err(invalid(field, &format!("must be at most {max} characters")));
-    }
-    Ok(trimmed.to_string())
+/// The rule for text ([`crate::text`]), refusing as a finding does.
+fn required(field: &str, value: &str, limit: TextLimit) -> Result<String, FindingError> {
+    required_text(field, value, limit).map_err(|problem| FindingError::Invalid(vec![problem]))
+}
+
+fn optional(
+    field: &str,
+    value: Option<&str>,
+    limit: TextLimit,
+) -> Result<Option<String>, FindingError> {
+    optional_text(field, value, limit).map_err(|problem| FindingError::Invalid(vec![problem]))
 }
 
 /// The finding's decision state: only what commands need to decide.
@@ -98,7 +100,7 @@ impl Finding {
                 return Err(FindingError::AlreadyExists);
             }
             let new = *new;
-            let fingerprint = required_text("fingerprint", &new.fingerprint, 200)?;
+            let fingerprint = required("fingerprint", &new.fingerprint, limits::FINGERPRINT)?;
             return Ok(vec![E::FindingIngested {
                 finding_id: new.finding_id,
                 asset_id: new.asset_id,
@@ -124,18 +126,22 @@ impl Finding {
                 }
                 events
             }
-            C::ChangeSeverity { severity, .. } if severity == state.severity => vec![],
             C::ChangeSeverity {
                 severity,
                 reason,
                 at,
             } => {
-                vec![E::FindingSeverityChanged {
-                    from: state.severity,
-                    to: severity,
-                    reason,
-                    at,
-                }]
+                let reason = optional("reason", reason.as_deref(), limits::REASON)?;
+                if severity == state.severity {
+                    vec![]
+                } else {
+                    vec![E::FindingSeverityChanged {
+                        from: state.severity,
+                        to: severity,
+                        reason,
+                        at,
+                    }]
+                }
             }
             C::Confirm { at } => {
                 Self::moved(state, Transition::Confirm)?;
@@ -144,7 +150,7 @@ impl Finding {
             C::Dismiss { reason, at } => {
                 Self::moved(state, Transition::Dismiss)?;
                 vec![E::FindingDismissed {
-                    reason: required_text("reason", &reason, 2000)?,
+                    reason: required("reason", &reason, limits::REASON)?,
                     at,
                 }]
             }
@@ -154,7 +160,7 @@ impl Finding {
                 at,
             } => {
                 Self::moved(state, Transition::AcceptRisk)?;
-                let reason = required_text("reason", &reason, 2000)?;
+                let reason = required("reason", &reason, limits::REASON)?;
                 if expires_at <= at {
                     return Err(invalid("expires_at", "must be in the future"));
                 }
@@ -174,7 +180,7 @@ impl Finding {
             C::Reopen { reason, at } => {
                 Self::moved(state, Transition::Reopen)?;
                 vec![E::FindingReopened {
-                    reason,
+                    reason: optional("reason", reason.as_deref(), limits::REASON)?,
                     regression: false,
                     at,
                 }]
@@ -187,7 +193,7 @@ impl Finding {
             },
             C::Assign { assignee, at } => {
                 let assignee = match assignee {
-                    Some(a) => Some(required_text("assignee", &a, 200)?),
+                    Some(a) => Some(required("assignee", &a, limits::ASSIGNEE)?),
                     None => None,
                 };
                 if assignee == state.assignee {
@@ -201,8 +207,8 @@ impl Finding {
                 ticket_id,
                 at,
             } => {
-                let system = required_text("system", &system, 100)?;
-                let ticket_id = required_text("ticket_id", &ticket_id, 200)?;
+                let system = required("system", &system, limits::TICKET_SYSTEM)?;
+                let ticket_id = required("ticket_id", &ticket_id, limits::TICKET_ID)?;
                 if state.tickets.contains(&(system.clone(), ticket_id.clone())) {
                     vec![]
                 } else {
@@ -218,7 +224,7 @@ impl Finding {
                 body,
                 at,
             } => {
-                let body = required_text("body", &body, 10_000)?;
+                let body = required("body", &body, limits::COMMENT_BODY)?;
                 if state.comments.contains(&comment_id) {
                     vec![]
                 } else {
@@ -676,6 +682,119 @@ mod tests {
             at: t0(),
         };
         assert_eq!(decide(history(Status::Open), same).await, Ok(vec![]));
+    }
+
+    /// The fields a refused command names.
+    async fn refused_fields(given: Vec<FindingEvent>, when: FindingCommand) -> Vec<String> {
+        match decide(given, when).await {
+            Err(FindingError::Invalid(problems)) => problems.into_iter().map(|p| p.field).collect(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn given_an_open_finding_when_a_reason_is_too_long_or_has_nul_then_it_is_refused() {
+        let long = "x".repeat(900_000);
+        let reopen = |reason: &str| FindingCommand::Reopen {
+            reason: Some(reason.into()),
+            at: t0(),
+        };
+        let change = |reason: &str| FindingCommand::ChangeSeverity {
+            severity: Severity::Low,
+            reason: Some(reason.into()),
+            at: t0(),
+        };
+        for reason in [long.as_str(), "a\0b"] {
+            assert_eq!(
+                refused_fields(history(Status::Open), change(reason)).await,
+                ["reason"]
+            );
+            assert_eq!(
+                refused_fields(history(Status::Dismissed), reopen(reason)).await,
+                ["reason"]
+            );
+            let dismiss = FindingCommand::Dismiss {
+                reason: reason.into(),
+                at: t0(),
+            };
+            assert_eq!(
+                refused_fields(history(Status::Open), dismiss).await,
+                ["reason"]
+            );
+        }
+        // A multi-line reason is fine.
+        assert!(decide(history(Status::Open), change("first\nsecond"))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn given_an_open_finding_when_a_comment_or_ticket_or_assignee_has_a_control_character_then_it_is_refused(
+    ) {
+        let comment = FindingCommand::Comment {
+            comment_id: "c1".into(),
+            body: "nul \0 here".into(),
+            at: t0(),
+        };
+        assert_eq!(
+            refused_fields(history(Status::Open), comment).await,
+            ["body"]
+        );
+        let link = FindingCommand::LinkTicket {
+            system: "jira".into(),
+            ticket_id: "SEC-1\nInjected: yes".into(),
+            at: t0(),
+        };
+        assert_eq!(
+            refused_fields(history(Status::Open), link).await,
+            ["ticket_id"]
+        );
+        let assign = FindingCommand::Assign {
+            assignee: Some("bob\u{1b}[31m".into()),
+            at: t0(),
+        };
+        assert_eq!(
+            refused_fields(history(Status::Open), assign).await,
+            ["assignee"]
+        );
+        let lines = FindingCommand::Comment {
+            comment_id: "c2".into(),
+            body: "line one\n\tline two".into(),
+            at: t0(),
+        };
+        assert!(decide(history(Status::Open), lines).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn given_no_finding_when_ingested_details_carry_nul_then_every_such_field_is_named() {
+        let mut bad = details();
+        bad.description = "desc \0".into();
+        bad.title = "ti\u{85}tle".into();
+        bad.tags = vec!["ok".into(), "t\0".into()];
+        let command = FindingCommand::Ingest(Box::new(NewFinding {
+            finding_id: FindingId::from_uuid(Uuid::from_u128(1)),
+            asset_id: AssetId::from_uuid(Uuid::from_u128(2)),
+            details: bad,
+            fingerprint: "fp\0".into(),
+            observed_at: t0(),
+        }));
+        assert_eq!(refused_fields(vec![], command).await, ["fingerprint"]);
+        let mut bad = details();
+        bad.description = "desc \0".into();
+        bad.title = "ti\u{85}tle".into();
+        bad.tags = vec!["ok".into(), "t\0".into()];
+        assert_eq!(
+            bad.validated().map_err(|e| match e {
+                FindingError::Invalid(problems) =>
+                    problems.into_iter().map(|p| p.field).collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            }),
+            Err(vec![
+                "title".to_string(),
+                "description".into(),
+                "tags[1]".into()
+            ])
+        );
     }
 
     #[tokio::test]

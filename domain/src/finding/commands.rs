@@ -2,14 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{FindingError, Severity};
+use crate::text::{limits, optional_text, required_text, FieldProblem, TextLimit, MAX_LIST_ITEMS};
 use crate::{AssetId, FindingId};
-
-/// One field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
-}
 
 /// What a finding says, as ingested. Built valid by [`FindingDetails::validated`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,36 +27,25 @@ pub struct FindingDetails {
     pub tags: Vec<String>,
 }
 
-fn text(problems: &mut Vec<FieldProblem>, field: &str, value: &str, max: usize) -> String {
-    let trimmed = value.trim();
-    let mut problem = |message: &str| {
-        problems.push(FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        })
-    };
-    if trimmed.is_empty() {
-        problem("must not be empty");
-    } else if trimmed.chars().count() > max {
-        problem(&format!("must be at most {max} characters"));
-    } else if trimmed
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        problem("must not contain control characters");
-    }
-    trimmed.to_string()
+/// Records the rule's verdict on one text field; the text, or empty when refused.
+fn collect<T: Default>(problems: &mut Vec<FieldProblem>, checked: Result<T, FieldProblem>) -> T {
+    checked.unwrap_or_else(|problem| {
+        problems.push(problem);
+        T::default()
+    })
 }
 
-fn optional_text(
+fn text(problems: &mut Vec<FieldProblem>, field: &str, value: &str, limit: TextLimit) -> String {
+    collect(problems, required_text(field, value, limit))
+}
+
+fn optional(
     problems: &mut Vec<FieldProblem>,
     field: &str,
-    value: Option<String>,
-    max: usize,
+    value: Option<&str>,
+    limit: TextLimit,
 ) -> Option<String> {
-    value
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| text(problems, field, &v, max))
+    collect(problems, optional_text(field, value, limit))
 }
 
 fn unit_interval(problems: &mut Vec<FieldProblem>, field: &str, value: Option<f64>) {
@@ -79,17 +62,22 @@ impl FindingDetails {
     pub fn validated(self) -> Result<Self, FindingError> {
         let mut problems = Vec::new();
         let p = &mut problems;
-        let product = text(p, "product", &self.product, 100);
-        let category = text(p, "category", &self.category, 100);
-        let title = text(p, "title", &self.title, 500);
-        let description = self.description.trim().to_string();
-        if description.chars().count() > 20_000 {
-            p.push(FieldProblem {
-                field: "description".into(),
-                message: "must be at most 20000 characters".into(),
-            });
-        }
-        let asset_identifier = text(p, "asset_identifier", &self.asset_identifier, 500);
+        let product = text(p, "product", &self.product, limits::PRODUCT);
+        let category = text(p, "category", &self.category, limits::CATEGORY);
+        let title = text(p, "title", &self.title, limits::TITLE);
+        let description = optional(
+            p,
+            "description",
+            Some(&self.description),
+            limits::DESCRIPTION,
+        )
+        .unwrap_or_default();
+        let asset_identifier = text(
+            p,
+            "asset_identifier",
+            &self.asset_identifier,
+            limits::ASSET_IDENTIFIER,
+        );
         unit_interval(p, "likelihood", self.likelihood);
         unit_interval(p, "impact", self.impact);
         if self
@@ -101,7 +89,7 @@ impl FindingDetails {
                 message: "must be between 0 and 10".into(),
             });
         }
-        let cve = optional_text(p, "cve", self.cve, 50).map(|c| c.to_uppercase());
+        let cve = optional(p, "cve", self.cve.as_deref(), limits::CVE).map(|c| c.to_uppercase());
         if let Some(cve) = &cve {
             let parts: Vec<&str> = cve.split('-').collect();
             let valid = parts.len() == 3
@@ -117,7 +105,7 @@ impl FindingDetails {
                 });
             }
         }
-        let cwe = optional_text(p, "cwe", self.cwe, 20).map(|c| {
+        let cwe = optional(p, "cwe", self.cwe.as_deref(), limits::CWE).map(|c| {
             let digits = c
                 .trim_start_matches("CWE-")
                 .trim_start_matches("cwe-")
@@ -133,30 +121,30 @@ impl FindingDetails {
                 message: "must look like CWE-79".into(),
             });
         }
-        let location = optional_text(p, "location", self.location, 2000);
-        if self.references.len() > 50 {
-            p.push(FieldProblem {
-                field: "references".into(),
-                message: "at most 50".into(),
-            });
+        let location = optional(p, "location", self.location.as_deref(), limits::LOCATION);
+        if self.references.len() > MAX_LIST_ITEMS {
+            p.push(FieldProblem::new(
+                "references",
+                format!("at most {MAX_LIST_ITEMS}"),
+            ));
         }
         let references: Vec<String> = self
             .references
             .iter()
             .enumerate()
-            .map(|(i, r)| text(p, &format!("references[{i}]"), r, 2000))
+            .map(|(i, r)| text(p, &format!("references[{i}]"), r, limits::REFERENCE))
             .collect();
-        if self.tags.len() > 50 {
-            p.push(FieldProblem {
-                field: "tags".into(),
-                message: "at most 50".into(),
-            });
+        if self.tags.len() > MAX_LIST_ITEMS {
+            p.push(FieldProblem::new(
+                "tags",
+                format!("at most {MAX_LIST_ITEMS}"),
+            ));
         }
         let mut tags: Vec<String> = self
             .tags
             .iter()
             .enumerate()
-            .map(|(i, t)| text(p, &format!("tags[{i}]"), t, 100).to_lowercase())
+            .map(|(i, t)| text(p, &format!("tags[{i}]"), t, limits::TAG).to_lowercase())
             .collect();
         tags.sort();
         tags.dedup();

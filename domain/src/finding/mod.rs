@@ -6,8 +6,9 @@ mod aggregate;
 mod commands;
 mod events;
 
+pub use crate::text::FieldProblem;
 pub use aggregate::{Finding, FindingError};
-pub use commands::{fingerprint_source, FieldProblem, FindingCommand, FindingDetails, NewFinding};
+pub use commands::{fingerprint_source, FindingCommand, FindingDetails, NewFinding};
 pub use events::FindingEvent;
 
 use std::fmt;

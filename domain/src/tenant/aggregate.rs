@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::NewApiKey;
 use super::{Plan, TenantCommand, TenantEvent, TenantStatus};
+use crate::text::{limits, optional_text, required_text, TextLimit};
 use crate::{ApiKeyId, TenantId};
 
 /// The longest a key may be issued for: `expires_at` at most this many
@@ -25,9 +26,10 @@ pub enum TenantError {
     /// 422 validation_error on `name`.
     #[error("invalid tenant name: {0}")]
     InvalidName(String),
-    /// 422 validation_error on the named field of an API key.
+    /// 422 validation_error on the named field (of an API key, or a
+    /// suspension's reason).
     #[error("{field}: {message}")]
-    InvalidApiKey {
+    Invalid {
         field: &'static str,
         message: String,
     },
@@ -75,22 +77,12 @@ impl Tenant {
     }
 }
 
-fn bounded_text(field: &'static str, value: &str, max: usize) -> Result<String, TenantError> {
-    let invalid = |message: &str| TenantError::InvalidApiKey {
+/// The rule for text ([`crate::text`]), refusing as a tenant does.
+fn required(field: &'static str, value: &str, limit: TextLimit) -> Result<String, TenantError> {
+    required_text(field, value, limit).map_err(|problem| TenantError::Invalid {
         field,
-        message: message.to_string(),
-    };
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(invalid("must not be empty"));
-    }
-    if trimmed.chars().count() > max {
-        return Err(invalid(&format!("must be at most {max} characters")));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(invalid("must not contain control characters"));
-    }
-    Ok(trimmed.to_string())
+        message: problem.message,
+    })
 }
 
 fn issue_api_key(
@@ -112,19 +104,19 @@ fn validated_key(
     key: NewApiKey,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<TenantEvent, TenantError> {
-    let name = bounded_text("name", &key.name, 100)?;
-    let principal = bounded_text("principal", &key.principal, 200)?;
+    let name = required("name", &key.name, limits::API_KEY_NAME)?;
+    let principal = required("principal", &key.principal, limits::PRINCIPAL)?;
     let mut scopes = key.scopes;
     scopes.sort();
     scopes.dedup();
     if scopes.is_empty() {
-        return Err(TenantError::InvalidApiKey {
+        return Err(TenantError::Invalid {
             field: "scopes",
             message: "must name at least one scope".into(),
         });
     }
     if key.expires_at.is_some_and(|expires| expires <= at) {
-        return Err(TenantError::InvalidApiKey {
+        return Err(TenantError::Invalid {
             field: "expires_at",
             message: "must be in the future".into(),
         });
@@ -133,7 +125,7 @@ fn validated_key(
         .expires_at
         .is_some_and(|expires| expires > at + Duration::days(MAX_KEY_LIFETIME_DAYS))
     {
-        return Err(TenantError::InvalidApiKey {
+        return Err(TenantError::Invalid {
             field: "expires_at",
             message: "must be within 10 years".into(),
         });
@@ -188,12 +180,23 @@ impl Tenant {
                 to: plan,
                 changed_at: at,
             }],
-            TenantCommand::Suspend { .. } if tenant.status == TenantStatus::Suspended => vec![],
-            TenantCommand::Suspend { reason, at } => vec![TenantEvent::TenantSuspended {
-                tenant_id,
-                reason,
-                suspended_at: at,
-            }],
+            TenantCommand::Suspend { reason, at } => {
+                let reason = optional_text("reason", reason.as_deref(), limits::REASON).map_err(
+                    |problem| TenantError::Invalid {
+                        field: "reason",
+                        message: problem.message,
+                    },
+                )?;
+                if tenant.status == TenantStatus::Suspended {
+                    vec![]
+                } else {
+                    vec![TenantEvent::TenantSuspended {
+                        tenant_id,
+                        reason,
+                        suspended_at: at,
+                    }]
+                }
+            }
             TenantCommand::Reactivate { .. } if tenant.status == TenantStatus::Active => vec![],
             TenantCommand::Reactivate { at } => vec![TenantEvent::TenantReactivated {
                 tenant_id,
@@ -392,7 +395,7 @@ mod tests {
         };
         assert!(matches!(
             given_when(vec![], command).await,
-            Err(TenantError::InvalidApiKey {
+            Err(TenantError::Invalid {
                 field: "scopes",
                 ..
             })
@@ -512,7 +515,7 @@ mod tests {
             )
             .await
             {
-                Err(TenantError::InvalidApiKey { field, .. }) => field,
+                Err(TenantError::Invalid { field, .. }) => field,
                 other => panic!("expected a validation error, got {other:?}"),
             }
         };
@@ -594,6 +597,47 @@ mod tests {
             given_when(vec![created("Acme")], revoke(2)).await,
             Err(TenantError::UnknownApiKey)
         );
+    }
+
+    #[tokio::test]
+    async fn given_a_tenant_when_a_suspension_reason_or_key_text_breaks_the_text_rule_then_it_is_refused(
+    ) {
+        let suspend = |reason: String| TenantCommand::Suspend {
+            reason: Some(reason),
+            at: now(),
+        };
+        for reason in ["a\0b".to_string(), "x".repeat(2_001)] {
+            assert!(matches!(
+                given_when(vec![created("Acme")], suspend(reason)).await,
+                Err(TenantError::Invalid {
+                    field: "reason",
+                    ..
+                })
+            ));
+        }
+        let issue = |key: NewApiKey| TenantCommand::IssueApiKey { key, at: now() };
+        for (key, field) in [
+            (
+                NewApiKey {
+                    name: "ci\0".into(),
+                    ..new_key(1)
+                },
+                "name",
+            ),
+            (
+                NewApiKey {
+                    principal: "bot\u{9b}".into(),
+                    ..new_key(1)
+                },
+                "principal",
+            ),
+        ] {
+            match given_when(vec![created("Acme")], issue(key)).await {
+                Err(TenantError::Invalid { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("expected {field} refused, got {other:?}"),
+            }
+        }
+        assert!(TenantName::parse("Ac\0me").is_err());
     }
 
     #[test]

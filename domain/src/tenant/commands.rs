@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Plan, TenantError};
+use crate::text::{limits, required_text};
 use crate::{ApiKeyId, Environment, Scope, TenantId};
 
 /// A tenant's display name: trimmed, 1 to 100 characters, no control characters.
@@ -10,25 +11,12 @@ use crate::{ApiKeyId, Environment, Scope, TenantId};
 pub struct TenantName(String);
 
 impl TenantName {
-    pub const MAX_CHARS: usize = 100;
+    pub const MAX_CHARS: usize = limits::TENANT_NAME.max_chars;
 
     pub fn parse(value: &str) -> Result<Self, TenantError> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(TenantError::InvalidName("must not be empty".into()));
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(TenantError::InvalidName(format!(
-                "must be at most {} characters",
-                Self::MAX_CHARS
-            )));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(TenantError::InvalidName(
-                "must not contain control characters".into(),
-            ));
-        }
-        Ok(Self(trimmed.to_string()))
+        required_text("name", value, limits::TENANT_NAME)
+            .map(Self)
+            .map_err(|problem| TenantError::InvalidName(problem.message))
     }
 
     pub fn as_str(&self) -> &str {

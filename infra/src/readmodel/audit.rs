@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::findings::Partition;
-use super::sql::{Sql, Value};
+use super::sql::{backend_of, Sql, Value};
 use super::{store_error, timestamp, SqlReadModel};
 
 const COLUMNS: &str = "seq, id, occurred_at, tenant_id, environment, actor, actor_type, \
@@ -164,7 +164,7 @@ pub async fn list_audit(
     }
     sql.push(" ORDER BY seq LIMIT ")
         .bind(Value::Int(i64::from(limit)));
-    let rows = sql.query().fetch_all(pool).await?;
+    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
     rows.iter().map(record_from_row).collect()
 }
 
@@ -172,7 +172,9 @@ pub async fn list_audit(
 pub async fn audit_last_seq(pool: &AnyPool, partition: &Partition) -> Result<i64, sqlx::Error> {
     let mut sql = Sql::new("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM audit_events");
     partition.restrict(&mut sql);
-    sql.query_scalar::<i64>().fetch_one(pool).await
+    sql.query_scalar::<i64>(backend_of(pool))
+        .fetch_one(pool)
+        .await
 }
 
 /// What `GET /v1/audit/verify` answers.
@@ -206,7 +208,7 @@ pub async fn verify_audit_chain(
             .bind(Value::Int(last_seq))
             .push(" ORDER BY seq LIMIT ")
             .bind(Value::Int(VERIFY_PAGE));
-        let rows = sql.query().fetch_all(pool).await?;
+        let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
         if rows.is_empty() {
             break;
         }

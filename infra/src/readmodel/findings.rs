@@ -12,7 +12,7 @@ use palisade_projections::{AssetRow, FindingRow, FindingsStore, RiskSummaryRow, 
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::sql::{Sql, Value};
+use super::sql::{backend_of, Sql, Value};
 use super::{store_error, timestamp, SqlReadModel};
 
 fn from_doc<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<T, sqlx::Error> {
@@ -44,9 +44,9 @@ impl SqlReadModel<'_> {
         for chunk in ids.chunks(PREFETCH_CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
             let mut sql = Sql::new(&format!("SELECT doc FROM {table} WHERE 1 = 1"));
-            sql.and_in("id", &ids).for_backend(self.tx.backend_name());
+            sql.and_in("id", &ids);
             let rows = sql
-                .query()
+                .query(self.tx.backend_name())
                 .fetch_all(&mut **self.tx)
                 .await
                 .map_err(store_error)?;
@@ -300,7 +300,8 @@ pub struct Window {
 impl From<PageRequest> for Window {
     fn from(page: PageRequest) -> Self {
         Window {
-            offset: i64::from(page.page.saturating_sub(1)) * i64::from(page.per_page),
+            // At most (2³² − 2) × (2³² − 1): saturating, as i64 holds less.
+            offset: i64::from(page.page.saturating_sub(1)).saturating_mul(i64::from(page.per_page)),
             limit: page.per_page,
         }
     }
@@ -316,19 +317,19 @@ async fn paged<T>(
     decode: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
 ) -> Result<Page<T>, sqlx::Error> {
     // The count needs neither the documents nor the order.
-    let count = sql.counted();
+    let mut count = sql.counted();
     let mut sql = sql;
     sql.push(order_by);
     sql.push(" LIMIT ")
         .bind(Value::Int(i64::from(window.limit)))
         .push(" OFFSET ")
         .bind(Value::Int(window.offset));
-    let rows = sql.query().fetch_all(pool).await?;
+    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
     let items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
     let total = if window.offset == 0 && (items.len() as u32) < window.limit {
         items.len() as i64
     } else {
-        count.query_scalar().fetch_one(pool).await?
+        count.query_scalar(backend_of(pool)).fetch_one(pool).await?
     };
     Ok(Page { items, total })
 }
@@ -342,7 +343,7 @@ pub async fn get_finding(
     let mut sql = Sql::new("SELECT doc FROM findings");
     partition.restrict(&mut sql);
     sql.push(" AND id = ").bind(Value::Text(id.into()));
-    let row = sql.query().fetch_optional(pool).await?;
+    let row = sql.query(backend_of(pool)).fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
 }
 
@@ -478,7 +479,7 @@ pub async fn get_asset(
         .push(") ORDER BY CASE WHEN id = ")
         .bind(Value::Text(id_or_identifier.into()))
         .push(" THEN 0 ELSE 1 END LIMIT 1");
-    let row = sql.query().fetch_optional(pool).await?;
+    let row = sql.query(backend_of(pool)).fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
 }
 
@@ -495,7 +496,7 @@ pub async fn get_assets_by_ids(
     let mut sql = Sql::new("SELECT doc FROM assets");
     partition.restrict(&mut sql);
     sql.and_in("id", ids);
-    let rows = sql.query().fetch_all(pool).await?;
+    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
     rows.iter().map(from_doc).collect()
 }
 
@@ -506,7 +507,7 @@ pub async fn get_risk_summary(
 ) -> Result<Option<RiskSummaryRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM risk_summaries");
     partition.restrict(&mut sql);
-    let row = sql.query().fetch_optional(pool).await?;
+    let row = sql.query(backend_of(pool)).fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
 }
 
@@ -523,14 +524,17 @@ pub async fn risk_history(
         .push(" AND day < ")
         .bind(Value::Text(since.to_string()))
         .push(" ORDER BY day DESC LIMIT 1");
-    let carried: Option<f64> = before.query_scalar().fetch_optional(pool).await?;
+    let carried: Option<f64> = before
+        .query_scalar(backend_of(pool))
+        .fetch_optional(pool)
+        .await?;
     let mut window = Sql::new("SELECT day, risk_score FROM risk_history");
     partition.restrict(&mut window);
     window
         .push(" AND day >= ")
         .bind(Value::Text(since.to_string()))
         .push(" ORDER BY day");
-    let rows = window.query().fetch_all(pool).await?;
+    let rows = window.query(backend_of(pool)).fetch_all(pool).await?;
     let points = rows
         .iter()
         .map(|row| {
@@ -553,7 +557,7 @@ pub async fn counted_findings(
     let mut sql = Sql::new("SELECT doc FROM findings");
     partition.restrict(&mut sql);
     sql.push(" AND status IN ('open', 'confirmed')");
-    let rows = sql.query().fetch_all(pool).await?;
+    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
     rows.iter().map(from_doc).collect()
 }
 

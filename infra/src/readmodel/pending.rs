@@ -92,10 +92,8 @@ async fn insert_rows<T>(
             }
             sql.push(")");
         }
-        sql.push(" ")
-            .push(tail)
-            .for_backend(model.tx.backend_name());
-        sql.query()
+        sql.push(" ").push(tail);
+        sql.query(model.tx.backend_name())
             .execute(&mut **model.tx)
             .await
             .map_err(store_error)?;

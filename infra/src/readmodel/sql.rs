@@ -10,10 +10,24 @@
 //! costs O(k²). A profile of SQLite ingest showed those two searches
 //! (`sqlite3_bind_parameter_name` and the `strncmp` under it) at 18 % of the
 //! server's CPU. Anonymous `?` are bound by position: O(k).
+//!
+//! So a query runs only through [`Sql::query`] or [`Sql::query_scalar`],
+//! which take the backend it runs on ([`backend_of`] a pool, or a
+//! connection's `backend_name()`) and write its placeholders for it.
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::Any;
+use sqlx::{Any, AnyPool};
+
+/// The backend `pool` talks to, named as a connection's `backend_name()`
+/// names it: `SQLite` or `PostgreSQL`.
+pub(crate) fn backend_of(pool: &AnyPool) -> &'static str {
+    if pool.connect_options().database_url.scheme() == "sqlite" {
+        <sqlx::Sqlite as sqlx::Database>::NAME
+    } else {
+        <sqlx::Postgres as sqlx::Database>::NAME
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
@@ -113,22 +127,31 @@ impl Sql {
 
     /// Writes this query's placeholders as anonymous `?`, for a query
     /// known to run on SQLite.
-    pub fn for_sqlite(&mut self) -> &mut Self {
+    fn for_sqlite(&mut self) -> &mut Self {
         if let Some(text) = anonymous(&self.text, self.values.len()) {
             self.text = text;
         }
         self
     }
 
-    pub fn query_scalar<T>(&self) -> sqlx::query::QueryScalar<'_, Any, T, AnyArguments<'_>>
+    /// The query, its placeholders written for `backend` (see
+    /// [`Sql::for_backend`]), every value bound.
+    pub fn query_scalar<T>(
+        &mut self,
+        backend: &str,
+    ) -> sqlx::query::QueryScalar<'_, Any, T, AnyArguments<'_>>
     where
         T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>,
         (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
+        self.for_backend(backend);
         bind_all!(sqlx::query_scalar(&self.text), &self.values)
     }
 
-    pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+    /// The query, its placeholders written for `backend` (see
+    /// [`Sql::for_backend`]), every value bound.
+    pub fn query(&mut self, backend: &str) -> Query<'_, Any, AnyArguments<'_>> {
+        self.for_backend(backend);
         bind_all!(sqlx::query(&self.text), &self.values)
     }
 }

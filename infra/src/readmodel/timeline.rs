@@ -6,7 +6,7 @@ use palisade_projections::{StoreError, TimelineEntry, TimelineStore, TimelineSub
 use sqlx::{AnyPool, Row};
 
 use super::findings::Partition;
-use super::sql::{Sql, Value};
+use super::sql::{backend_of, Sql, Value};
 use super::{store_error, timestamp, SqlReadModel};
 
 #[async_trait]
@@ -102,7 +102,7 @@ pub async fn list_timeline(
     }
     sql.push(" ORDER BY occurred_at DESC, sequence DESC, id DESC LIMIT ")
         .bind(Value::Int(i64::from(limit)));
-    let rows = sql.query().fetch_all(pool).await?;
+    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
     rows.iter()
         .map(|row| {
             let doc: String = row.try_get("doc")?;

@@ -107,7 +107,7 @@ impl Store {
         let mut found = Vec::new();
         for chunk in ids.chunks(CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            let lookup = match &self.inner.backend {
+            let mut lookup = match &self.inner.backend {
                 Backend::Postgres(_) => {
                     let mut lookup = Sql::new("SELECT found.aggregate_id FROM (VALUES ");
                     for (i, id) in ids.iter().enumerate() {
@@ -126,14 +126,13 @@ impl Store {
                     lookup
                         .bind(sql::Value::Text(aggregate_type.into()))
                         .push(" AND sequence = 1")
-                        .and_in("aggregate_id", &ids)
-                        .for_sqlite();
+                        .and_in("aggregate_id", &ids);
                     lookup
                 }
             };
             found.extend(
                 lookup
-                    .query_scalar::<String>()
+                    .query_scalar::<String>(sql::backend_of(self.read_pool()))
                     .fetch_all(self.read_pool())
                     .await?,
             );

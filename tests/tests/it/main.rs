@@ -15,4 +15,5 @@ mod rate_limits;
 mod risk_property;
 mod scheduler;
 mod security;
+mod security_input;
 mod server;

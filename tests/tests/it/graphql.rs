@@ -529,10 +529,18 @@ impl Subscriber {
     }
 
     pub(crate) async fn send(&mut self, message: Value) {
+        self.try_send(message).await.unwrap();
+    }
+
+    /// Sends, and says whether the socket took the message (a server that
+    /// refuses it may close the connection while it is being written).
+    pub(crate) async fn try_send(
+        &mut self,
+        message: Value,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
         self.socket
             .send(Message::Text(message.to_string().into()))
             .await
-            .unwrap();
     }
 
     /// The close frame's code and reason, skipping other messages; None

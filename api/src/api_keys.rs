@@ -140,8 +140,9 @@ pub async fn revoke(
         key_id,
         at: Utc::now(),
     };
+    // In effect before the answer: the key fails from its next request on.
     let version = app
-        .command_tenant(&tenant_id, command, &caller.metadata(), expected_version)
+        .command_tenant_in_effect(&tenant_id, command, &caller.metadata(), expected_version)
         .await?;
     let row = get_api_key(app.store.read_pool(), &tenant_id, None, id)
         .await

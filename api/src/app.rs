@@ -64,7 +64,9 @@ impl App {
 
     /// Runs a command on a tenant (only at `expected_version`, when given),
     /// maps its failure to HTTP, and waits until the tenants view has
-    /// applied it. Returns the tenant's version afterwards.
+    /// applied it. Returns the tenant's version afterwards. When the view
+    /// does not catch up in time the command has still happened; it takes
+    /// effect when the view applies it.
     pub async fn command_tenant(
         &self,
         tenant_id: &str,
@@ -78,6 +80,36 @@ impl App {
             .await
             .map_err(tenant_error)?;
         self.await_tenants_view(tenant_id, version).await?;
+        Ok(version)
+    }
+
+    /// A command that takes a credential away (revoking a key, suspending
+    /// a tenant): as [`Self::command_tenant`], but answered only once it is
+    /// in effect, because authentication reads the tenants view. When the
+    /// view does not apply it in time: 503 `unavailable`, saying that it is
+    /// recorded; a retry confirms it (the command is idempotent).
+    pub async fn command_tenant_in_effect(
+        &self,
+        tenant_id: &str,
+        command: TenantCommand,
+        metadata: &EventMetadata,
+        expected_version: Option<usize>,
+    ) -> Result<usize, ApiError> {
+        let version = self
+            .commands
+            .execute_if::<Tenant>(tenant_id, command, (), metadata, expected_version)
+            .await
+            .map_err(tenant_error)?;
+        if !self.await_tenants_view(tenant_id, version).await? {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!(
+                    "The change is recorded, but the views did not apply it within {} s, so it is not in effect yet; retry to confirm",
+                    READ_YOUR_WRITES.as_secs()
+                ),
+            ));
+        }
         Ok(version)
     }
 
@@ -117,15 +149,16 @@ impl App {
     }
 
     /// Waits until the tenants view shows a tenant at `version` (so that,
-    /// for example, a revoked key fails on the very next request). On
-    /// timeout the command has still happened; the view catches up later.
+    /// for example, a revoked key fails on the very next request): whether
+    /// it did in time. On timeout the command has still happened; the view
+    /// catches up later.
     pub async fn await_tenants_view(
         &self,
         tenant_id: &str,
         version: usize,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         if version == 0 {
-            return Ok(());
+            return Ok(true);
         }
         let position = self
             .store
@@ -133,7 +166,7 @@ impl App {
             .await
             .map_err(ApiError::internal)?;
         let Some(position) = position else {
-            return Ok(());
+            return Ok(true);
         };
         let applied = self
             .runner
@@ -143,6 +176,6 @@ impl App {
         if !applied {
             tracing::warn!(tenant_id, version, "tenants view did not catch up in time");
         }
-        Ok(())
+        Ok(applied)
     }
 }

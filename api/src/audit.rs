@@ -11,15 +11,17 @@
 //! that opened it may still be used, so a revoked key's streams end.
 //!
 //! One key holds at most [`MAX_STREAMS_PER_KEY`] followers at once in one
-//! process (SSE streams and GraphQL subscriptions together); one more is
-//! refused with 429 `too_many_streams` until one ends.
+//! process, and one tenant (all its keys) at most
+//! [`MAX_STREAMS_PER_TENANT`] (SSE streams and GraphQL subscriptions
+//! together); one more is refused with 429 `too_many_streams` until one
+//! ends. Minting keys therefore buys no more than the tenant's cap.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, Stream};
-use palisade_domain::ApiKeyId;
+use palisade_domain::{ApiKeyId, TenantId};
 use palisade_infra::readmodel::{list_audit, AuditFilter, Partition};
 use palisade_projections::{AuditProjection, AuditRecord, FeedPosition};
 use tokio::sync::watch;
@@ -43,31 +45,58 @@ const RECHECK: Duration = Duration::from_secs(5);
 
 /// Most followers one API key may hold open at once in one process.
 pub const MAX_STREAMS_PER_KEY: usize = 10;
+/// Most followers one tenant (all its keys together) may hold open at once
+/// in one process.
+pub const MAX_STREAMS_PER_TENANT: usize = 250;
 
-/// The followers open now, per key.
+/// Who holds followers: a key, or a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Holder {
+    Key(ApiKeyId),
+    Tenant(TenantId),
+}
+
+/// The followers open now, per key and per tenant.
 #[derive(Debug, Default)]
-pub struct StreamSlots(Mutex<HashMap<ApiKeyId, usize>>);
+pub struct StreamSlots(Mutex<HashMap<Holder, usize>>);
 
 impl StreamSlots {
-    /// A slot for one more follower of `key_id`, held until dropped; 429
-    /// `too_many_streams` when the key has [`MAX_STREAMS_PER_KEY`] already.
-    pub fn take(self: &Arc<Self>, key_id: ApiKeyId) -> Result<StreamSlot, ApiError> {
+    /// A slot for one more follower of `key_id` (of `tenant_id`), held
+    /// until dropped; 429 `too_many_streams` when the key has
+    /// [`MAX_STREAMS_PER_KEY`] or the tenant [`MAX_STREAMS_PER_TENANT`].
+    pub fn take(
+        self: &Arc<Self>,
+        tenant_id: TenantId,
+        key_id: ApiKeyId,
+    ) -> Result<StreamSlot, ApiError> {
         let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(key_id).or_default();
-        if *count >= MAX_STREAMS_PER_KEY {
+        let held = |holder| open.get(&holder).copied().unwrap_or(0);
+        let full = if held(Holder::Key(key_id)) >= MAX_STREAMS_PER_KEY {
+            Some(format!(
+                "This API key has {MAX_STREAMS_PER_KEY} audit streams open already"
+            ))
+        } else if held(Holder::Tenant(tenant_id)) >= MAX_STREAMS_PER_TENANT {
+            Some(format!(
+                "This tenant has {MAX_STREAMS_PER_TENANT} audit streams open already"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = full {
             return Err(ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "too_many_streams",
-                format!(
-                    "This API key has {MAX_STREAMS_PER_KEY} audit streams open already; close one first"
-                ),
+                format!("{message}; close one first"),
             )
             .with_retry_after(1));
         }
-        *count += 1;
+        let holders = [Holder::Key(key_id), Holder::Tenant(tenant_id)];
+        for holder in holders {
+            *open.entry(holder).or_default() += 1;
+        }
         Ok(StreamSlot {
             slots: self.clone(),
-            key_id,
+            holders,
         })
     }
 }
@@ -76,18 +105,57 @@ impl StreamSlots {
 #[derive(Debug)]
 pub struct StreamSlot {
     slots: Arc<StreamSlots>,
-    key_id: ApiKeyId,
+    holders: [Holder; 2],
 }
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
         let mut open = self.slots.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.key_id) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.key_id);
+        for holder in &self.holders {
+            if let Some(count) = open.get_mut(holder) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    open.remove(holder);
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_tenants_are_capped_and_dropping_frees_a_place() {
+        let slots = Arc::new(StreamSlots::default());
+        let tenant = TenantId::from_uuid(uuid::Uuid::from_u128(1));
+        let key = |n: u128| ApiKeyId::from_uuid(uuid::Uuid::from_u128(n));
+        let mut held: Vec<StreamSlot> = (0..MAX_STREAMS_PER_KEY)
+            .map(|_| slots.take(tenant, key(1)).expect("a place"))
+            .collect();
+        let refused = slots.take(tenant, key(1)).expect_err("the key is full");
+        assert_eq!(refused.code, "too_many_streams");
+        held.pop();
+        held.push(slots.take(tenant, key(1)).expect("a place again"));
+        // Other keys of the tenant, up to the tenant's cap.
+        let mut n = 2;
+        while held.len() < MAX_STREAMS_PER_TENANT {
+            held.push(slots.take(tenant, key(n / 10 + 2)).expect("a place"));
+            n += 1;
+        }
+        let refused = slots
+            .take(tenant, key(999))
+            .expect_err("the tenant is full");
+        assert!(refused.message.contains("tenant"), "{}", refused.message);
+        let other = TenantId::from_uuid(uuid::Uuid::from_u128(2));
+        assert!(slots.take(other, key(1000)).is_ok(), "another tenant");
+        drop(held);
+        assert!(slots
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty());
     }
 }
 
@@ -124,7 +192,8 @@ pub fn follow(
     follow: Follow,
     draining: watch::Receiver<bool>,
 ) -> Result<impl Stream<Item = Result<AuditRecord, ApiError>> + Send + 'static, ApiError> {
-    let slot = app.streams.take(follow.key_id)?;
+    let tenant_id = TenantId::parse(&follow.partition.tenant_id).map_err(ApiError::internal)?;
+    let slot = app.streams.take(tenant_id, follow.key_id)?;
     let state = State {
         _slot: slot,
         applied: app.runner.applied_here(AuditProjection::NAME),

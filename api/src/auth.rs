@@ -209,7 +209,7 @@ pub(crate) fn endpoint_group(path: &str) -> &str {
 }
 
 /// Middleware for every API-key route: authenticate, count the request
-/// against the tenant's rate limits (429) and reserve it from the tenant's
+/// against the tenant's rate limits in its environment (429) and reserve it from the tenant's
 /// monthly quota (402, live keys only), run the handler, then record the
 /// request and set `X-RateLimit-*` for the tightest window.
 pub async fn require_api_key(
@@ -251,7 +251,7 @@ pub(crate) struct Admission {
 }
 
 /// Counts `weight` requests of `principal` against its tenant's rate
-/// limits (429; every key of the tenant shares them) and reserves them
+/// limits (429; every key of the tenant in its environment shares them) and reserves them
 /// from the tenant's monthly quota (402, live keys only). Every request
 /// does this: REST and GraphQL over HTTP in [`require_api_key`], each
 /// operation on a GraphQL websocket, and each further mutation root field
@@ -265,7 +265,7 @@ pub(crate) async fn admit(
     let counts = match principal.plan.rate_limits() {
         Some(limits) => count_request(
             &state.app.store,
-            &tenant_subject(&principal.tenant_id.to_string()),
+            &tenant_subject(&principal.tenant_id.to_string(), principal.environment),
             &limits,
             weight,
             now,

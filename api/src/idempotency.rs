@@ -2,7 +2,8 @@
 //! key and the same request within 24 hours get the first response again,
 //! with `Idempotent-Replayed: true`. The same key with another request gets
 //! 422 `idempotency_key_reused`; while the first request runs, 409
-//! `conflict`. 5xx answers are not kept, so a retry may succeed.
+//! `conflict`. 5xx answers and refusals by the limits (402 quota, 429
+//! rate limit) are not kept, so a retry may succeed.
 //!
 //! A record belongs to the credential that made the request: the API key
 //! (scope `key:<id>`, and with it the key's tenant and environment), or the
@@ -171,7 +172,7 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
                 Some(secrets) => redact(&body, secrets),
             };
             let kept = match kept_body {
-                Some(kept_body) if !parts.status.is_server_error() => {
+                Some(kept_body) if keeps(parts.status) => {
                     let stored = StoredResponse {
                         status: parts.status.as_u16(),
                         content_type: text(header::CONTENT_TYPE),
@@ -189,6 +190,14 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
             Response::from_parts(parts, Body::from(body))
         }
     }
+}
+
+/// Whether a response is kept for retries: not a server error, and not a
+/// refusal that passes with time (402 quota, 429 rate limit).
+fn keeps(status: StatusCode) -> bool {
+    !status.is_server_error()
+        && status != StatusCode::PAYMENT_REQUIRED
+        && status != StatusCode::TOO_MANY_REQUESTS
 }
 
 fn replay(stored: StoredResponse) -> Response {

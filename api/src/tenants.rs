@@ -274,7 +274,8 @@ pub async fn create_tenant(
 
 /// Runs an administrator's command on a tenant (only at `expected_version`
 /// when given) and answers with the tenant as the view shows it once the
-/// command has reached it, and its version.
+/// command is in effect (a suspension stops every key before the answer),
+/// and its version.
 pub async fn administer(
     app: &App,
     id: &str,
@@ -284,7 +285,7 @@ pub async fn administer(
     let tenant_id = TenantId::parse(id).map_err(|_| ApiError::not_found("Tenant not found"))?;
     let metadata = admin_metadata(tenant_id, "admin");
     let version = app
-        .command_tenant(id, command, &metadata, expected_version)
+        .command_tenant_in_effect(id, command, &metadata, expected_version)
         .await?;
     let row = find_tenant(app, id).await?;
     Ok((row.into(), version))

@@ -1,6 +1,7 @@
-//! Request accounting: fixed-window rate-limit counters per tenant (a
-//! plan's limits apply to the tenant as a whole, whichever of its keys
-//! call), the monthly quota reserved atomically per tenant, and daily usage
+//! Request accounting: fixed-window rate-limit counters per tenant and
+//! environment (a plan's limits apply to the tenant's live keys as a
+//! whole, and to its test keys as a whole, so a sandbox key can never use
+//! up production's limits), the monthly quota reserved atomically per tenant, and daily usage
 //! per tenant, environment and endpoint group (`GET /v1/usage`). Counters
 //! live in the database so that every replica enforces the same limits.
 
@@ -35,10 +36,10 @@ fn window_start(period: Period, now: i64) -> i64 {
     now - now.rem_euclid(period.seconds())
 }
 
-/// The rate-limit subject of a tenant's requests: every key of the tenant
-/// counts against the same windows.
-pub fn tenant_subject(tenant_id: &str) -> String {
-    format!("tenant:{tenant_id}")
+/// The rate-limit subject of a tenant's requests in one environment: every
+/// key of the tenant in that environment counts against the same windows.
+pub fn tenant_subject(tenant_id: &str, environment: Environment) -> String {
+    format!("tenant:{tenant_id}:{}", environment.as_str())
 }
 
 /// Counts `weight` requests (a GraphQL document with several mutations

@@ -19,6 +19,7 @@
 //!   operation per request (a batched array is refused).
 //! - The SDL is committed at `api/schema.graphql`; a test fails on drift.
 
+mod census;
 mod mutation;
 mod query;
 mod subscription;
@@ -32,7 +33,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::http::{
     WebSocket as ProtocolStream, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS,
 };
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{Data, ErrorExtensions, Pos, Schema, ServerError};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Body;
@@ -222,17 +223,32 @@ fn parse_request(bytes: &[u8]) -> Result<async_graphql::Request, ApiError> {
 }
 
 /// How many requests the operation counts as: one, or one per mutation
-/// root field. More than [`MAX_ROOT_FIELDS`] root fields is 400
-/// `too_many_root_fields`. A document that does not parse counts once
-/// (execution reports why).
+/// root field. Refused with 400 before async-graphql validates it: more
+/// than [`MAX_ROOT_FIELDS`] root fields (`too_many_root_fields`), more than
+/// [`MAX_COMPLEXITY`] fields once fragments are expanded, a fragment cycle
+/// or fragments nested too deeply (`bad_request`). A document that does not
+/// parse counts once (execution reports why).
 fn operation_weight(request: &mut async_graphql::Request) -> Result<u64, ApiError> {
     let name = request.operation_name.clone();
     let Ok(document) = request.parsed_query() else {
         return Ok(1);
     };
-    let Some((kind, fields)) = root_fields(document, name.as_deref()) else {
-        return Ok(1);
-    };
+    let census = census::census(document, name.as_deref()).map_err(|refusal| match refusal {
+        census::Refusal::Cycle(fragment) => {
+            ApiError::bad_request(format!("The fragment '{fragment}' spreads itself"))
+        }
+        census::Refusal::TooDeep => ApiError::bad_request(format!(
+            "Fragments nest more than {} deep",
+            census::MAX_NESTING
+        )),
+    })?;
+    if census.expanded_fields > MAX_COMPLEXITY {
+        return Err(ApiError::bad_request(format!(
+            "The document selects {} fields once its fragments are expanded; at most {MAX_COMPLEXITY}",
+            census.expanded_fields
+        )));
+    }
+    let fields = census.root_fields;
     if fields > MAX_ROOT_FIELDS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -242,52 +258,10 @@ fn operation_weight(request: &mut async_graphql::Request) -> Result<u64, ApiErro
             ),
         ));
     }
-    Ok(match kind {
-        OperationType::Mutation => u64::try_from(fields).unwrap_or(u64::MAX).max(1),
+    Ok(match census.operation {
+        Some(OperationType::Mutation) => u64::try_from(fields).unwrap_or(u64::MAX).max(1),
         _ => 1,
     })
-}
-
-/// The selected operation's type and how many root fields it selects,
-/// counting through fragments.
-fn root_fields(
-    document: &ExecutableDocument,
-    operation: Option<&str>,
-) -> Option<(OperationType, usize)> {
-    let definition = match operation {
-        Some(name) => {
-            document
-                .operations
-                .iter()
-                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))?
-                .1
-        }
-        None => document.operations.iter().next()?.1,
-    };
-    let count = count_fields(document, &definition.node.selection_set.node, 0);
-    Some((definition.node.ty, count))
-}
-
-fn count_fields(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> usize {
-    // Fragment cycles are a validation error; never follow one forever.
-    if depth > MAX_DEPTH {
-        return 0;
-    }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(_) => 1,
-            Selection::InlineFragment(inline) => {
-                count_fields(document, &inline.node.selection_set.node, depth + 1)
-            }
-            Selection::FragmentSpread(spread) => document
-                .fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |f| {
-                    count_fields(document, &f.node.selection_set.node, depth + 1)
-                }),
-        })
-        .fold(0, usize::saturating_add)
 }
 
 /// A request as `caller` makes it: the caller, and a DataLoader of its own
@@ -465,9 +439,19 @@ pub async fn websocket(
         .on_upgrade(move |socket| serve_websocket(socket, executor, protocol, closing, state))
 }
 
-/// Pumps one websocket through the protocol, and closes it when the
-/// executor refuses its key, or when `connection_init` does not come
-/// within [`CONNECTION_INIT_TIMEOUT`] (4408, as graphql-transport-ws says).
+/// How long one message may take to reach a client that stopped reading
+/// before its socket is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an open socket's key is checked again, operations or not. An
+/// idle socket closes at the third check that refuses its key: within 15 s
+/// of the revocation, expiry or suspension.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Pumps one websocket through the protocol, and closes it when its key is
+/// refused (at an operation at once, or by the checks every [`RECHECK`]), when
+/// `connection_init` does not come within [`CONNECTION_INIT_TIMEOUT`]
+/// (4408, as graphql-transport-ws says), or when the client stops reading
+/// for [`SEND_TIMEOUT`].
 async fn serve_websocket(
     socket: WebSocket,
     executor: WebsocketExecutor,
@@ -486,7 +470,9 @@ async fn serve_websocket(
         });
     let initialised = Arc::new(AtomicBool::new(false));
     let caller = executor.caller.clone();
+    let checked = executor.caller.clone();
     let marked = initialised.clone();
+    let app = state.app.clone();
     let messages = ProtocolStream::new(executor, input, protocol).on_connection_init(
         move |payload| async move {
             if caller.get().is_none() {
@@ -507,6 +493,9 @@ async fn serve_websocket(
     futures_util::pin_mut!(messages);
     let init_deadline = tokio::time::sleep(CONNECTION_INIT_TIMEOUT);
     tokio::pin!(init_deadline);
+    let mut recheck = tokio::time::interval(RECHECK);
+    let mut refused_checks = 0u8;
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let close = |code: u16, reason: String| {
         Message::Close(Some(CloseFrame {
             code,
@@ -514,29 +503,45 @@ async fn serve_websocket(
         }))
     };
     loop {
-        let outgoing = tokio::select! {
+        let (outgoing, last) = tokio::select! {
             // Answers first: a refused operation's error goes out before
             // the close it caused.
             biased;
             message = messages.next() => match message {
-                Some(WsMessage::Text(text)) => Message::Text(text.into()),
-                Some(WsMessage::Close(code, reason)) => {
-                    let _ = sink.send(close(code, reason)).await;
-                    break;
-                }
+                Some(WsMessage::Text(text)) => (Message::Text(text.into()), false),
+                Some(WsMessage::Close(code, reason)) => (close(code, reason), true),
                 None => break,
             },
-            Some((code, reason)) = closing.recv() => {
-                let _ = sink.send(close(code, reason)).await;
-                break;
-            }
+            Some((code, reason)) = closing.recv() => (close(code, reason), true),
             () = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
-                let reason = "Connection initialisation timeout".to_string();
-                let _ = sink.send(close(4408, reason)).await;
-                break;
+                (close(4408, "Connection initialisation timeout".to_string()), true)
+            }
+            _ = recheck.tick() => {
+                let Some(first) = checked.get() else { continue };
+                match crate::auth::reauthenticate(&app, &first.key_id).await {
+                    Ok(_) => {
+                        refused_checks = 0;
+                        continue;
+                    }
+                    Err(error) => match close_code(&error) {
+                        // Subscriptions check their key as often, and end
+                        // with the refusal then `complete`: give them two
+                        // checks' time to say so before the socket closes.
+                        Some(code) if refused_checks >= 2 => {
+                            (close(code, error.code.to_string()), true)
+                        }
+                        Some(_) => {
+                            refused_checks += 1;
+                            continue;
+                        }
+                        // Not a refusal (the database is away): look again later.
+                        None => continue,
+                    },
+                }
             }
         };
-        if sink.send(outgoing).await.is_err() {
+        let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(outgoing)).await;
+        if last || !matches!(sent, Ok(Ok(()))) {
             break;
         }
     }

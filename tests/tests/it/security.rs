@@ -482,6 +482,34 @@ async fn every_mutation_root_field_counts_and_root_fields_are_capped(backend: &B
         "{body}"
     );
     assert_eq!(finding_events(backend).await, 0, "nothing was ingested");
+    // A refusal by the limits is not kept for retries: the retry is judged
+    // afresh (and refused afresh), not replayed.
+    for _ in 0..2 {
+        let (status, replayed, body) = server
+            .post_idempotent("/graphql", &key, "aliases-1", &json!({"query": document}))
+            .await;
+        assert_eq!((status, replayed), (429, false), "{body}");
+    }
+    // Nesting the mutations in inline fragments hides none of them.
+    let mut nested = fields.join(" ");
+    for _ in 0..12 {
+        nested = format!("... {{ {nested} }}");
+    }
+    let (_, other) = server.create_tenant("Gamma", "free").await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/graphql",
+            Auth::ApiKey(&other),
+            Some(json!({"query": format!("mutation {{ {nested} }}")})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (429, "rate_limit_exceeded"),
+        "{body}"
+    );
+    assert_eq!(finding_events(backend).await, 0, "nothing was ingested");
 
     let (_, unlimited) = server.create_tenant("Beta", "unlimited").await;
     let many: Vec<String> = (0..21)
@@ -517,6 +545,29 @@ async fn every_mutation_root_field_counts_and_root_fields_are_capped(backend: &B
         (status, code(&body)),
         (400, "too_many_root_fields"),
         "{body}"
+    );
+    // A fragment bomb (each fragment spreads the next eight times: 8^10
+    // fields) is refused at once, before async-graphql validates it.
+    let mut bomb = String::from("query { ...F0 }");
+    for i in 0..10 {
+        let spreads = vec![format!("...F{}", i + 1); 8].join(" ");
+        bomb.push_str(&format!(" fragment F{i} on Query {{ {spreads} }}"));
+    }
+    bomb.push_str(" fragment F10 on Query { tenant { name } }");
+    let started = std::time::Instant::now();
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/graphql",
+            Auth::ApiKey(&unlimited),
+            Some(json!({"query": bomb})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "bad_request"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
     );
     let twenty = many[..20].join(" ");
     let body = graphql(&server, &unlimited, &format!("{{ {twenty} }}"), json!({})).await;
@@ -620,11 +671,15 @@ async fn within_one_minute() {
 }
 
 /// Item 10: rate limits were per key, so a free tenant with 5 extra keys
-/// made 50 requests a minute. Now the plan's limits are the tenant's.
+/// made 50 requests a minute. Now the plan's limits are the tenant's, in
+/// each environment.
 async fn plan_limits_apply_to_the_tenant_as_a_whole(backend: &Backend) {
     let server = Server::start_admin(backend).await;
     let (_, owner) = server.create_tenant("Acme", "free").await;
     within_one_minute().await;
+    let body = json!({"name": "sandbox", "principal": "ci", "environment": "test",
+                      "scopes": ["findings:read"]});
+    let (_, sandbox) = server.issue_api_key_with(&owner, body).await;
     let mut keys = vec![owner.clone()];
     for i in 0..4 {
         let name = format!("bot-{i}");
@@ -635,7 +690,7 @@ async fn plan_limits_apply_to_the_tenant_as_a_whole(backend: &Backend) {
                 .1,
         );
     }
-    // Four requests so far; six more across the keys make ten.
+    // Five requests so far; five more across the keys make ten.
     let mut ok = 0;
     let mut refused = 0;
     for i in 0..10 {
@@ -652,7 +707,13 @@ async fn plan_limits_apply_to_the_tenant_as_a_whole(backend: &Backend) {
             other => panic!("{other}: {body}"),
         }
     }
-    assert_eq!((ok, refused), (6, 4), "ten a minute for the whole tenant");
+    assert_eq!((ok, refused), (5, 5), "ten a minute for the whole tenant");
+    // Test keys have windows of their own: a sandbox key never uses up
+    // production's limits (nor production the sandbox's).
+    let (status, body) = server
+        .call(Method::GET, "/v1/findings", Auth::ApiKey(&sandbox), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Item 13: the monthly quota was read before a request and written after

@@ -167,7 +167,7 @@ pub struct SuspendRequest {
 }
 
 /// `POST /v1/admin/tenants/{id}/suspend`; the body (`{"reason"}`) is optional.
-#[utoipa::path(post, path = "/v1/admin/tenants/{id}/suspend", tag = "admin", security(("admin_token" = [])), description = "Suspend: every key then gets 403 tenant_suspended",
+#[utoipa::path(post, path = "/v1/admin/tenants/{id}/suspend", tag = "admin", security(("admin_token" = [])), description = "Suspend: every key then gets 403 tenant_suspended. Answered once in effect (503 `unavailable` when the views have not applied it within 10 s: it is recorded, and a retry confirms it)",
     params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body(content = Option<SuspendRequest>, description = "Optional reason"),
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]

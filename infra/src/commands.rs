@@ -104,19 +104,22 @@ impl Commands {
         let store = self.store.event_store::<A>();
         let mut context = store.load_aggregate(aggregate_id).await?;
         let version = context.current_sequence;
-        if expected_version.is_some_and(|expected| expected != version) {
-            return Err(CommandError::VersionMismatch { current: version });
-        }
         let before = match self.store.snapshot_every::<A>() {
             Some(_) => Some(copy(&context.aggregate).map_err(CommandError::Store)?),
             None => None,
         };
         let sink = EventSink::default();
+        // The command is judged first, so an invalid request is refused as
+        // such (422) whatever version it names; only a valid one that names
+        // another version is a 412.
         context
             .aggregate
             .handle(command, &services, &sink)
             .await
             .map_err(CommandError::Rejected)?;
+        if expected_version.is_some_and(|expected| expected != version) {
+            return Err(CommandError::VersionMismatch { current: version });
+        }
         let events = sink.collect().await;
         if events.is_empty() {
             return Ok(Executed {

@@ -1,6 +1,6 @@
 //! Admin routes: `Authorization: Bearer <admin token>`.
 
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::openapi::{ErrorEnvelope, Success};
 use super::pagination::PageQuery;
+use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::server::AppState;
 use crate::tenants::{
@@ -98,7 +99,7 @@ pub async fn create_tenant(
 pub async fn list_tenants(
     _: Admin,
     State(state): State<AppState>,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
     _: Consistency,
 ) -> Result<Envelope<Vec<TenantView>>, ApiError> {
     let (page, per_page) = query.parse()?;

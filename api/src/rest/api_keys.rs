@@ -1,10 +1,11 @@
 //! `/v1/api-keys`: scope `tenant:admin`. Values are shown once, at creation.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use palisade_domain::Scope;
 
 use super::openapi::{ErrorEnvelope, Success};
 use super::pagination::PageQuery;
+use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::api_keys::{find, issue, list, revoke, IssueApiKeyRequest};
 use crate::auth::Principal;
@@ -38,7 +39,7 @@ pub async fn create_api_key(
 pub async fn list_api_keys(
     caller: Principal,
     State(state): State<AppState>,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
     _: Consistency,
 ) -> Result<Envelope<Vec<ApiKeyView>>, ApiError> {
     caller.require(Scope::TenantAdmin)?;

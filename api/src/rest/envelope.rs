@@ -120,8 +120,13 @@ impl<T: Serialize> IntoResponse for Envelope<T> {
 }
 
 /// `If-Match`: the version a command requires (`None` for `*` or no header).
-/// A value that is not an ETag this API issues can never match: 412.
+/// A value that is not an ETag this API issues can never match: it names a
+/// version no aggregate reaches, so the command answers 412, but only after
+/// the request itself has been validated (a bad body is still 400 or 422).
 pub struct IfMatch(pub Option<usize>);
+
+/// The version a malformed `If-Match` stands for: one never reached.
+const NO_VERSION: usize = usize::MAX;
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
@@ -134,15 +139,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if text == "*" {
             return Ok(IfMatch(None));
         }
-        text.trim_start_matches("W/")
+        let version = text
+            .trim_start_matches("W/")
             .trim_matches('"')
             .parse()
-            .map(|version| IfMatch(Some(version)))
-            .map_err(|_| {
-                precondition_failed(format!(
-                    "If-Match {text} matches no version of this resource"
-                ))
-            })
+            .unwrap_or(NO_VERSION);
+        Ok(IfMatch(Some(version)))
     }
 }
 

@@ -80,17 +80,18 @@ async fn body_limit_for_route(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// 400 in the envelope for a path whose percent-encoding is not UTF-8, which
-/// the path extractors would otherwise refuse in plain text.
+/// 400 in the envelope for a path that, percent-decoded, is not UTF-8 or
+/// holds a control character (a NUL in an id reached PostgreSQL as a 500):
+/// the path extractors would otherwise refuse it in plain text, or pass it on.
 async fn refuse_undecodable_paths(request: Request, next: Next) -> Response {
-    if percent_decoded_is_utf8(request.uri().path()) {
-        next.run(request).await
-    } else {
-        ApiError::bad_request("The path is not valid UTF-8 once percent-decoded").into_response()
+    match decoded_path_problem(request.uri().path()) {
+        None => next.run(request).await,
+        Some(problem) => ApiError::bad_request(format!("The path {problem}")).into_response(),
     }
 }
 
-fn percent_decoded_is_utf8(path: &str) -> bool {
+/// What is wrong with `path` once percent-decoded, if anything.
+fn decoded_path_problem(path: &str) -> Option<&'static str> {
     let bytes = path.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -108,7 +109,13 @@ fn percent_decoded_is_utf8(path: &str) -> bool {
             }
         }
     }
-    std::str::from_utf8(&decoded).is_ok()
+    match std::str::from_utf8(&decoded) {
+        Err(_) => Some("is not valid UTF-8 once percent-decoded"),
+        Ok(text) if text.chars().any(char::is_control) => {
+            Some("must not contain control characters")
+        }
+        Ok(_) => None,
+    }
 }
 
 /// The whole REST surface. Routes are registered together with their
@@ -195,10 +202,13 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi
 #[cfg(test)]
 mod tests {
     #[test]
-    fn paths_must_decode_to_utf8() {
-        assert!(super::percent_decoded_is_utf8("/v1/findings/fnd_%41"));
-        assert!(super::percent_decoded_is_utf8("/v1/findings/%E2%9C%93"));
-        assert!(!super::percent_decoded_is_utf8("/v1/findings/%FF"));
-        assert!(super::percent_decoded_is_utf8("/v1/100%"));
+    fn paths_must_decode_to_utf8_without_control_characters() {
+        let problem = super::decoded_path_problem;
+        assert_eq!(problem("/v1/findings/fnd_%41"), None);
+        assert_eq!(problem("/v1/findings/%E2%9C%93"), None);
+        assert_eq!(problem("/v1/100%"), None);
+        assert!(problem("/v1/findings/%FF").is_some());
+        assert!(problem("/v1/findings/%00").is_some());
+        assert!(problem("/v1/findings/a%0Ab").is_some());
     }
 }

@@ -170,7 +170,14 @@ pub async fn recalculate(
     State(state): State<AppState>,
     body: Option<ApiJson<RecalculateRequest>>,
 ) -> Result<Envelope<Recalculation>, ApiError> {
-    let dry_run = body.is_some_and(|ApiJson(b)| b.dry_run);
+    // A command that records must say so: no body is not a recalculation.
+    let Some(ApiJson(body)) = body else {
+        return Err(ApiError::invalid_field(
+            "body",
+            "is required: {\"dry_run\": true} to compare only, {\"dry_run\": false} (or {}) to record",
+        ));
+    };
+    let dry_run = body.dry_run;
     Ok(Envelope::ok(
         recalculate_risk(&state.app, &caller, dry_run).await?,
     ))

@@ -1320,7 +1320,12 @@ async fn timeline_and_recalculate(backend: &Backend) {
     );
     let recalculations = api.read("/v1/timeline?types=RiskScoreRecalculated").await;
     assert_eq!(types(&recalculations), Vec::<String>::new());
+    // No body is no recalculation (issue 12): the command must say so.
     let (status, body) = api.post_empty("/v1/risk/recalculate").await;
+    assert_eq!((status, code(&body)), (422, "validation_error"), "{body}");
+    let (status, body) = api
+        .post("/v1/risk/recalculate", json!({ "dry_run": false }))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["dry_run"], false);
     assert_score(&body["data"]["recalculated"], 20.0, "recalculated");

@@ -13,6 +13,7 @@ mod idempotency;
 mod openapi;
 mod rate_limits;
 mod risk_property;
+mod robustness;
 mod scheduler;
 mod security;
 mod security_input;

@@ -46,6 +46,7 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         config.scheduler_interval,
     );
     workers.push(scheduler.spawn(shutdown_rx.clone()));
+    workers.push(app.store.watch_availability(shutdown_rx.clone()));
     workers.push(tokio::spawn(prune_rate_limit_windows(
         app.clone(),
         shutdown_rx,

@@ -74,6 +74,8 @@ pub struct Config {
     /// How often a replica that does not hold a projection's lock tries to take it.
     pub projection_lock_retry: Duration,
     pub db_max_connections: u32,
+    /// How long a request waits for a pooled connection (PostgreSQL).
+    pub db_acquire_timeout: Duration,
     /// How often the scheduler looks for due commands.
     pub scheduler_interval: Duration,
     /// How long a `?consistency=strong` read waits for the projections.
@@ -98,6 +100,7 @@ impl Config {
         "PALISADE_PROJECTION_BATCH",
         "PALISADE_PROJECTION_LOCK_RETRY_MS",
         "PALISADE_DB_MAX_CONNECTIONS",
+        "PALISADE_DB_ACQUIRE_TIMEOUT_MS",
         "PALISADE_SCHEDULER_INTERVAL_MS",
         "PALISADE_STRONG_READ_TIMEOUT_MS",
         "PALISADE_SSE_HEARTBEAT_MS",
@@ -157,6 +160,11 @@ impl Config {
                 "2000",
             )?),
             db_max_connections: parse(&get, "PALISADE_DB_MAX_CONNECTIONS", "16")?,
+            db_acquire_timeout: Duration::from_millis(parse(
+                &get,
+                "PALISADE_DB_ACQUIRE_TIMEOUT_MS",
+                "2000",
+            )?),
             scheduler_interval: Duration::from_millis(parse(
                 &get,
                 "PALISADE_SCHEDULER_INTERVAL_MS",

@@ -13,7 +13,8 @@ pub struct Health {
     store: &'static str,
 }
 
-/// `GET /v1/health`: no auth; 200 while the store answers.
+/// `GET /v1/health`: no auth; 200 while the store answers, 503 within a
+/// second when it does not.
 #[utoipa::path(get, path = "/v1/health", tag = "health",
     responses((status = 200, description = "The service and its store answer", body = Success<Health>),
               (status = 503, description = "The store does not answer", body = ErrorEnvelope)))]
@@ -26,13 +27,18 @@ pub async fn health(State(state): State<AppState>) -> Result<Envelope<Health>, A
     }))
 }
 
+/// 503 within a second when the store does not answer: at once while the
+/// circuit is open, else after one probe of at most
+/// [`palisade_infra::store::PROBE_TIMEOUT`].
 async fn sqlx_ping(state: &AppState) -> Result<(), ApiError> {
-    state.app.store.feed_head().await.map(|_| ()).map_err(|e| {
-        tracing::error!(error = %e, "health check: store unreachable");
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "The store is unreachable",
-        )
-    })
+    let store = &state.app.store;
+    if store.available() && store.probe(palisade_infra::store::PROBE_TIMEOUT).await {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "The store is unreachable",
+    )
+    .with_retry_after(1))
 }

@@ -27,7 +27,7 @@ pub use request_id::current_request_id;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -118,6 +118,54 @@ fn decoded_path_problem(path: &str) -> Option<&'static str> {
     }
 }
 
+/// How long a client is told to wait while the database is away.
+const RETRY_AFTER_OUTAGE: u64 = 1;
+
+fn store_unavailable() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "The database does not answer; retry shortly",
+    )
+    .with_retry_after(RETRY_AFTER_OUTAGE)
+}
+
+/// The database circuit, shared with the health check: while the store
+/// does not answer its probes, every request is 503 `unavailable` with
+/// `Retry-After` at once, instead of waiting for a connection. A 500 that
+/// coincides with an outage (the probe, asked again, fails) is that 503
+/// too. A read (GET) that failed while the store still answers (a
+/// connection reset by a database restart) is run once more.
+async fn store_circuit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let store = &state.app.store;
+    let path = request.uri().path();
+    if path == "/v1/health" || path == "/metrics" {
+        return next.run(request).await;
+    }
+    if !store.available() {
+        return store_unavailable().into_response();
+    }
+    let retry = (request.method() == axum::http::Method::GET)
+        .then(|| (request.uri().clone(), request.headers().clone()));
+    let again = next.clone();
+    let response = next.run(request).await;
+    if response.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    if !store.probe(palisade_infra::store::PROBE_TIMEOUT).await {
+        return store_unavailable().into_response();
+    }
+    match retry {
+        Some((uri, headers)) => {
+            let mut request = Request::new(axum::body::Body::empty());
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers;
+            again.run(request).await
+        }
+        None => response,
+    }
+}
+
 /// The whole REST surface. Routes are registered together with their
 /// OpenAPI operations, so `/v1/openapi.json` documents every one of them.
 pub fn router(state: AppState) -> Router {
@@ -141,6 +189,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(body_limit_for_route))
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))
         .layer(axum::middleware::from_fn(refuse_undecodable_paths))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            store_circuit,
+        ))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }

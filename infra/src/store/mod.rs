@@ -15,6 +15,7 @@ pub use batch::{BatchAppendError, NewEventRow};
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
@@ -93,6 +94,9 @@ struct Inner {
     listener: Option<JoinHandle<()>>,
     /// SQLite only: whose turn it is to write (see [`Store::write_turn`]).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Whether the database answered the last probe ([`Store::probe`]):
+    /// the circuit that requests and the health check share.
+    available: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -102,6 +106,11 @@ impl Drop for Inner {
         }
     }
 }
+
+/// How often the database is probed ([`Store::watch_availability`]).
+pub const PROBE_EVERY: Duration = Duration::from_millis(250);
+/// How long a probe waits for its answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl Store {
     /// Connects to the configured database: PostgreSQL when
@@ -124,7 +133,50 @@ impl Store {
                 snapshots: config.snapshots.clone(),
                 listener,
                 write_gate,
+                available: std::sync::atomic::AtomicBool::new(true),
             }),
+        })
+    }
+
+    /// Whether the database answered its last probe. While it does not,
+    /// the server answers 503 at once instead of waiting for a connection.
+    pub fn available(&self) -> bool {
+        self.inner
+            .available
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Asks the database for `SELECT 1` within `limit`, and records the
+    /// answer as [`Store::available`] (logging when it changes).
+    pub async fn probe(&self, limit: Duration) -> bool {
+        let query = sqlx::query("SELECT 1").execute(&self.inner.read_pool);
+        let answered = matches!(tokio::time::timeout(limit, query).await, Ok(Ok(_)));
+        let was = self
+            .inner
+            .available
+            .swap(answered, std::sync::atomic::Ordering::AcqRel);
+        match (was, answered) {
+            (true, false) => {
+                tracing::error!("the database does not answer; requests get 503 until it does")
+            }
+            (false, true) => tracing::info!("the database answers again"),
+            _ => {}
+        }
+        answered
+    }
+
+    /// Probes the database every [`PROBE_EVERY`] until shutdown, so that
+    /// an outage opens the circuit within a second and its end closes it.
+    pub fn watch_availability(&self, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            while !*shutdown.borrow() {
+                store.probe(PROBE_TIMEOUT).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(PROBE_EVERY) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
         })
     }
 

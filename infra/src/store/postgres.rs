@@ -36,7 +36,7 @@ pub(super) async fn open(
         .log_slow_statements(log::LevelFilter::Warn, slow);
     let pool = PgPoolOptions::new()
         .max_connections(config.db_max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(config.db_acquire_timeout)
         .connect_with(options)
         .await
         .map_err(opened)?;
@@ -45,7 +45,7 @@ pub(super) async fn open(
         .log_slow_statements(log::LevelFilter::Warn, slow);
     let read_pool = AnyPoolOptions::new()
         .max_connections(config.db_max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(config.db_acquire_timeout)
         .connect_with(any_options)
         .await
         .map_err(opened)?;

@@ -11,6 +11,7 @@ mod findings;
 mod graphql;
 mod idempotency;
 mod openapi;
+mod outage;
 mod rate_limits;
 mod risk_property;
 mod robustness;

@@ -38,7 +38,7 @@ pub enum Auth<'a> {
     Bearer(&'a str),
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     pub admin_token: Option<String>,
@@ -51,6 +51,8 @@ pub struct Server {
     pub admin_token: String,
     log: Arc<Mutex<String>>,
     pub http: reqwest::Client,
+    /// What it was started with, for [`Server::restart`].
+    options: ServerOptions,
 }
 
 impl Server {
@@ -157,6 +159,7 @@ impl Server {
     }
 
     pub async fn start_with(backend: &Backend, options: ServerOptions) -> Self {
+        let started_with = options.clone();
         let mut command = Command::new(binary());
         command
             .args(["serve", "--bind", "127.0.0.1:0"])
@@ -224,7 +227,31 @@ impl Server {
             admin_token: admin_token.trim().to_string(),
             log,
             http: reqwest::Client::new(),
+            options: started_with,
         }
+    }
+
+    /// Crashes the server: `SIGKILL`, so nothing is drained, flushed or
+    /// checkpointed; returns once the process is reaped.
+    pub async fn kill9(&mut self) {
+        if let Err(error) = self.child.kill().await {
+            panic!("kill -9 of the server failed: {error}");
+        }
+    }
+
+    /// `kill -9`s the server (unless it has exited already) and starts a new
+    /// one on `backend` with the same options; it listens on a new port
+    /// ([`Server::base_url`] changes). [`Server::log`] keeps the old log in
+    /// front of the new one.
+    pub async fn restart(&mut self, backend: &Backend) {
+        self.kill9().await;
+        let previous = self.log();
+        let next = Self::start_with(backend, self.options.clone()).await;
+        next.log
+            .lock()
+            .unwrap()
+            .insert_str(0, &format!("{previous}--- restarted ---\n"));
+        *self = next;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -98,6 +98,11 @@ impl Backend {
         self.postgres.as_ref().map(|db| db.url.as_str())
     }
 
+    /// The database's name, for PostgreSQL backends.
+    pub fn database_name(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|db| db.name.as_str())
+    }
+
     /// A server configuration on this backend, with test-friendly timings.
     pub fn config(&self) -> Config {
         let mut config = Config::from_lookup(|_| None).unwrap();

@@ -6,6 +6,7 @@
 mod api_keys;
 mod audit;
 mod concurrency;
+mod crash;
 mod event_store_contract;
 mod findings;
 mod graphql;

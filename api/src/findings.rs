@@ -190,6 +190,7 @@ pub fn finding_error(error: CommandError<FindingError>) -> ApiError {
             "If-Match does not match; the finding is at version \"{current}\""
         )),
         CommandError::Store(cause) => ApiError::internal(cause),
+        CommandError::Unavailable(cause) => ApiError::unavailable(cause),
     }
 }
 

@@ -160,6 +160,7 @@ pub fn tenant_error(error: CommandError<TenantError>) -> ApiError {
             "If-Match does not match; the tenant is at version \"{current}\""
         )),
         CommandError::Store(cause) => ApiError::internal(cause),
+        CommandError::Unavailable(cause) => ApiError::unavailable(cause),
     }
 }
 

@@ -30,6 +30,10 @@ pub enum CommandError<E: std::error::Error> {
     VersionMismatch { current: usize },
     #[error("event store: {0}")]
     Store(String),
+    /// The database could not be reached or went away; nothing is known to
+    /// have been appended, and a retry may succeed (503).
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
@@ -37,6 +41,10 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
         match error {
             AggregateError::UserError(e) => CommandError::Rejected(e),
             AggregateError::AggregateConflict => CommandError::Conflict,
+            AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
+            AggregateError::UnexpectedError(e) if crate::store::is_transient_error(e.as_ref()) => {
+                CommandError::Unavailable(e.to_string())
+            }
             other => CommandError::Store(other.to_string()),
         }
     }
@@ -199,6 +207,9 @@ impl Commands {
             .await
             .map_err(|e| match e {
                 BatchAppendError::Conflict => CommandError::Conflict,
+                BatchAppendError::Store(e) if e.is_transient() => {
+                    CommandError::Unavailable(e.to_string())
+                }
                 BatchAppendError::Store(e) => CommandError::Store(e.to_string()),
             })
     }

@@ -179,7 +179,7 @@ impl AuditFilter {
     }
 }
 
-fn internal(error: impl std::fmt::Display) -> async_graphql::Error {
+fn internal(error: impl std::fmt::Display + 'static) -> async_graphql::Error {
     graphql_error(ApiError::internal(error))
 }
 

@@ -96,14 +96,32 @@ impl ApiError {
         }])
     }
 
-    /// Logs the cause; the client learns nothing internal.
-    pub fn internal(cause: impl Display) -> Self {
+    /// Logs the cause; the client learns nothing internal. A cause that
+    /// says the database could not be reached (see
+    /// [`palisade_infra::store::is_transient`]) is 503 `unavailable` with
+    /// `Retry-After` instead: the request may succeed when retried.
+    pub fn internal<E: Display + 'static>(cause: E) -> Self {
+        if palisade_infra::store::is_transient_cause(&cause) {
+            return Self::unavailable(cause);
+        }
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "An internal error occurred; quote the request id when reporting it",
         )
+    }
+
+    /// 503 `unavailable` with `Retry-After: 1`: the database could not be
+    /// reached; the cause is logged.
+    pub fn unavailable(cause: impl Display) -> Self {
+        tracing::warn!(error = %cause, "the database could not be reached");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The database does not answer; retry shortly",
+        )
+        .with_retry_after(1)
     }
 }
 

@@ -107,6 +107,72 @@ impl Drop for Inner {
     }
 }
 
+/// Whether `error` says the database could not be reached or went away
+/// (a refused or reset connection, a pool that timed out, a server that is
+/// shutting down or starting up): the request may succeed when retried,
+/// and is answered 503, not 500.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-57P03: admin shutdown, crash
+            // shutdown, cannot connect now.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+/// [`is_transient`] for any error, looking through its sources.
+pub fn is_transient_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(sqlx) = error.downcast_ref::<sqlx::Error>() {
+            if is_transient(sqlx) {
+                return true;
+            }
+        }
+        if error.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// [`is_transient`] for an error of any of the store's types (`sqlx::Error`,
+/// [`StoreError`], the projections' store error), as a caller that only
+/// holds it as a value to display can ask.
+pub fn is_transient_cause(cause: &dyn std::any::Any) -> bool {
+    if let Some(error) = cause.downcast_ref::<sqlx::Error>() {
+        return is_transient(error);
+    }
+    if let Some(error) = cause.downcast_ref::<StoreError>() {
+        return error.is_transient();
+    }
+    if let Some(error) = cause.downcast_ref::<palisade_projections::StoreError>() {
+        return is_transient_error(error.0.as_ref());
+    }
+    false
+}
+
+impl StoreError {
+    /// Whether the database could not be reached ([`is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(error) | StoreError::Open { source: error, .. } => {
+                is_transient(error)
+            }
+            StoreError::Io(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// How often the database is probed ([`Store::watch_availability`]).
 pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 /// How long a probe waits for its answer.

@@ -383,6 +383,11 @@ async fn check_invariants(server: &Server, key: &str, tally: &Tally) {
         listed.len(),
         records.len(),
     );
+    // A lost database is 503 `unavailable` (retry), never a 500.
+    assert!(
+        !unacknowledged.contains_key("status 500"),
+        "a 500 while the store was away: {unacknowledged:?}"
+    );
 }
 
 async fn three_kill_nines_lose_no_acknowledged_write(backend: &Backend) {

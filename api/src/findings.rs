@@ -98,7 +98,7 @@ pub struct IngestFindingRequest {
 
 impl IngestFindingRequest {
     /// Valid details and the fingerprint, or every problem at once.
-    fn parse(self) -> Result<(FindingDetails, String), ApiError> {
+    pub(crate) fn parse(self) -> Result<(FindingDetails, String), ApiError> {
         let severity = self.severity.trim().parse::<Severity>();
         let details = FindingDetails {
             product: self.product,

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod findings;
+pub mod fuzzing;
 pub mod graphql;
 pub mod idempotency;
 pub mod metrics;

@@ -128,7 +128,9 @@ pub(crate) fn parse_paging(
 }
 
 impl FindingsQuery {
-    fn parse(&self) -> Result<(FindingFilter, FindingSort, Order, PageRequest), ApiError> {
+    pub(crate) fn parse(
+        &self,
+    ) -> Result<(FindingFilter, FindingSort, Order, PageRequest), ApiError> {
         let filter = FindingFilter {
             product: filter_text("product", self.product.as_deref())?,
             category: filter_text("category", self.category.as_deref())?,

@@ -12,7 +12,7 @@ pub(crate) mod findings;
 mod health;
 mod json;
 pub mod openapi;
-mod pagination;
+pub(crate) mod pagination;
 pub(crate) mod query;
 mod request_id;
 pub(crate) mod risk;
@@ -140,7 +140,10 @@ async fn store_circuit(State(state): State<AppState>, request: Request, next: Ne
     let store = &state.app.store;
     let path = request.uri().path();
     // These answer without the database (or say themselves that it is away).
-    if matches!(path, "/v1/health" | "/metrics" | "/v1/openapi.json" | "/docs") {
+    if matches!(
+        path,
+        "/v1/health" | "/metrics" | "/v1/openapi.json" | "/docs"
+    ) {
         return next.run(request).await;
     }
     if !store.available() {

@@ -134,8 +134,9 @@ fn store_unavailable() -> ApiError {
 /// does not answer its probes, every request is 503 `unavailable` with
 /// `Retry-After` at once, instead of waiting for a connection. A 500 that
 /// coincides with an outage (the probe, asked again, fails) is that 503
-/// too. A read (GET) that failed while the store still answers (a
-/// connection reset by a database restart) is run once more.
+/// too. A read (GET) that failed (500, or 503 for a lost connection) while
+/// the store still answers (a connection reset by a database restart) is
+/// run once more.
 async fn store_circuit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let store = &state.app.store;
     let path = request.uri().path();
@@ -153,7 +154,10 @@ async fn store_circuit(State(state): State<AppState>, request: Request, next: Ne
         .then(|| (request.uri().clone(), request.headers().clone()));
     let again = next.clone();
     let response = next.run(request).await;
-    if response.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+    let status = response.status();
+    if status != axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        && status != axum::http::StatusCode::SERVICE_UNAVAILABLE
+    {
         return response;
     }
     if !store.probe(palisade_infra::store::PROBE_TIMEOUT).await {

@@ -1,12 +1,19 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, and
 //! the interactive reference. The router is built from the same
 //! registrations (utoipa-axum), so every served route is documented.
+//! [`contract`] then writes in the bounds the server enforces (text limits
+//! from the domain's table, enums, formats, ranges), so that the document is
+//! a contract a fuzzer can hold the server to (`scripts/fuzz`).
 
 use std::sync::Arc;
 
 use axum::response::{Html, IntoResponse};
 use axum::{Extension, Json};
+use palisade_domain::finding::{Severity, Status};
+use palisade_domain::tenant::Plan;
+use palisade_domain::{limits, Scope, TextLimit, MAX_LIST_ITEMS};
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -279,11 +286,6 @@ pub fn contract(document: &utoipa::openapi::OpenApi) -> Value {
     }
     json
 }
-
-use palisade_domain::finding::{Severity, Status};
-use palisade_domain::tenant::Plan;
-use palisade_domain::{limits, Scope, TextLimit, MAX_LIST_ITEMS};
-use serde_json::{json, Map, Value};
 
 /// Characters a one-line text never holds: C0, DEL, C1 (`char::is_control`).
 const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";

@@ -496,7 +496,8 @@ pub const BULK_LIMIT: usize = 1000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkIngestRequest {
-    /// 1 to 1,000 findings, each shaped like `POST /v1/findings`'s body.
+    /// 1 to 1,000 findings, each shaped like `POST /v1/findings`'s body. An
+    /// item that is not (not even an object) fails alone, in its result.
     #[schema(value_type = Vec<IngestFindingRequest>, min_items = 1, max_items = 1000)]
     pub findings: BulkItems,
 }

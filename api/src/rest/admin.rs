@@ -12,7 +12,7 @@ use palisade_infra::ProjectionStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::openapi::{ErrorEnvelope, Success};
+use super::openapi::{BodyErrors, ErrorEnvelope, Success};
 use super::pagination::PageQuery;
 use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
@@ -74,7 +74,7 @@ fn check_admin(headers: &HeaderMap, state: &AppState) -> Result<Admin, ApiError>
 #[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", security(("admin_token" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)")), request_body = CreateTenantRequest,
     responses((status = 201, description = "The tenant and its owner's first key (shown this once; an idempotent replay shows its value as [redacted])", body = Success<CreatedTenant>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
-              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 422, description = "Invalid name or plan", body = ErrorEnvelope)))]
+              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 422, description = "Invalid name or plan", body = ErrorEnvelope), BodyErrors))]
 pub async fn create_tenant(
     _: Admin,
     State(state): State<AppState>,
@@ -95,7 +95,7 @@ pub async fn create_tenant(
 
 /// `GET /v1/admin/tenants`: newest first, paginated.
 #[utoipa::path(get, path = "/v1/admin/tenants", tag = "admin", security(("admin_token" = [])), params(PageQuery),
-    responses((status = 200, description = "Tenants, newest first", body = Success<Vec<TenantView>>), (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 422, description = "Bad page or per_page", body = ErrorEnvelope)))]
+    responses((status = 200, description = "Tenants, newest first", body = Success<Vec<TenantView>>), (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 422, description = "Bad page, per_page or consistency", body = ErrorEnvelope)))]
 pub async fn list_tenants(
     _: Admin,
     State(state): State<AppState>,
@@ -119,7 +119,7 @@ pub struct ChangePlanRequest {
 /// `GET /v1/admin/tenants/{id}`, with its version as `ETag`.
 #[utoipa::path(get, path = "/v1/admin/tenants/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path, description = "Tenant id (ten_…)")),
-    responses((status = 200, description = "The tenant", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope)))]
+    responses((status = 200, description = "The tenant", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 400, description = "A control character in the path", body = ErrorEnvelope), (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 422, description = "Bad consistency", body = ErrorEnvelope)))]
 pub async fn get_tenant(
     _: Admin,
     State(state): State<AppState>,
@@ -139,7 +139,7 @@ fn answer((tenant, version): (TenantView, usize)) -> Envelope<TenantView> {
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/plan", tag = "admin", security(("admin_token" = [])), description = "Change the plan",
     params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = ChangePlanRequest,
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
-              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
+              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope), BodyErrors))]
 pub async fn change_plan(
     _: Admin,
     State(state): State<AppState>,
@@ -171,15 +171,16 @@ pub struct SuspendRequest {
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/suspend", tag = "admin", security(("admin_token" = [])), description = "Suspend: every key then gets 403 tenant_suspended. Answered once in effect (503 `unavailable` when the views have not applied it within 10 s: it is recorded, and a retry confirms it)",
     params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body(content = Option<SuspendRequest>, description = "Optional reason"),
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
-              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
+              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope), BodyErrors))]
 pub async fn suspend(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     IfMatch(expected): IfMatch,
-    body: Option<ApiJson<SuspendRequest>>,
+    // `null` is the same as no body (the document allows both).
+    body: Option<ApiJson<Option<SuspendRequest>>>,
 ) -> Result<Envelope<TenantView>, ApiError> {
-    let reason = body.and_then(|ApiJson(b)| b.reason);
+    let reason = body.and_then(|ApiJson(b)| b).and_then(|b| b.reason);
     let command = TenantCommand::Suspend {
         reason,
         at: Utc::now(),
@@ -193,7 +194,7 @@ pub async fn suspend(
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/reactivate", tag = "admin", security(("admin_token" = [])), description = "Reactivate",
     params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), 
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
-              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
+              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope), BodyErrors))]
 pub async fn reactivate(
     _: Admin,
     State(state): State<AppState>,

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use palisade_domain::Scope;
 
-use super::openapi::{ErrorEnvelope, Success};
+use super::openapi::{BodyErrors, ErrorEnvelope, KeyErrors, ReadErrors, Success};
 use super::pagination::PageQuery;
 use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
@@ -19,7 +19,7 @@ use crate::tenants::{find_tenant, ApiKeyView, IssuedApiKey};
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. The key value is in this answer only: it is never stored, and an idempotent replay shows it as `[redacted]` (with `Idempotent-Redacted: true`). A test key can issue only test keys.",
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = IssueApiKeyRequest,
     responses((status = 201, description = "The new key, with its value", body = Success<IssuedApiKey>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
-              (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope)))]
+              KeyErrors, BodyErrors, (status = 412, description = "If-Match does not match the tenant's version", body = ErrorEnvelope)))]
 pub async fn create_api_key(
     caller: Principal,
     State(state): State<AppState>,
@@ -35,7 +35,7 @@ pub async fn create_api_key(
 }
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. Values are never shown. A test key sees only the tenant's test keys.", params(PageQuery),
-    responses((status = 200, description = "The tenant's keys, newest first", body = Success<Vec<ApiKeyView>>), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope)))]
+    responses((status = 200, description = "The tenant's keys, newest first", body = Success<Vec<ApiKeyView>>), KeyErrors, ReadErrors))]
 pub async fn list_api_keys(
     caller: Principal,
     State(state): State<AppState>,
@@ -52,7 +52,7 @@ pub async fn list_api_keys(
 /// Another tenant's key is a 404, like an unknown one.
 #[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. A live key is 404 to a test key.",
     params(("id" = String, Path, description = "API key id (apk_…)")),
-    responses((status = 200, description = "The key (never its value)", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 404, description = "No such key in this tenant", body = ErrorEnvelope)))]
+    responses((status = 200, description = "The key (never its value)", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), KeyErrors, ReadErrors))]
 pub async fn get_api_key(
     caller: Principal,
     State(state): State<AppState>,
@@ -71,7 +71,7 @@ pub async fn get_api_key(
 
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. Answered once in effect (503 `unavailable` when the views have not applied it within 10 s: it is recorded, and a retry confirms it), so the key fails from its next request on; its open GraphQL websockets close at their next operation, idle ones within 15 s. A test key can revoke only test keys (a live key is 404 to it).",
     params(("id" = String, Path, description = "API key id (apk_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")),
-    responses((status = 200, description = "The revoked key", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope), (status = 404, description = "No such key in this tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope)))]
+    responses((status = 200, description = "The revoked key", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), KeyErrors, BodyErrors, (status = 404, description = "No such key in this tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match the tenant's version", body = ErrorEnvelope), (status = 503, description = "unavailable: recorded, but the views have not applied it within 10 s; retry to confirm", body = ErrorEnvelope)))]
 pub async fn revoke_api_key(
     caller: Principal,
     State(state): State<AppState>,

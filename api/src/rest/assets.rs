@@ -53,6 +53,10 @@ impl From<AssetRow> for AssetView {
     }
 }
 
+fn asset_sorts() -> utoipa::openapi::Object {
+    super::openapi::one_of(&["risk", "open_findings", "last_seen"])
+}
+
 /// The query of `GET /v1/assets`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -64,6 +68,7 @@ pub struct AssetsQuery {
     #[param(value_type = Option<f64>)]
     min_risk: Option<String>,
     /// `risk` (default), `open_findings` or `last_seen`.
+    #[param(schema_with = asset_sorts)]
     sort: Option<String>,
     /// `asc` or `desc` (default).
     order: Option<String>,

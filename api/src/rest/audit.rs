@@ -42,7 +42,7 @@ pub struct AuditEventsQuery {
     #[param(value_type = Option<i64>)]
     after: Option<String>,
     /// 1 to 500 (default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `strong` waits until the views reflect every earlier write.
     #[allow(dead_code)] // read by the `Consistency` extractor
@@ -119,6 +119,21 @@ impl From<AuditRecord> for AuditEventView {
     }
 }
 
+/// One frame of `GET /v1/audit/stream`, as OpenAPI 3.1 describes a
+/// server-sent event (each event, not the stream, is the schema).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AuditStreamEvent {
+    /// The record's seq; absent on the `error` frame.
+    #[schema(pattern = "^[0-9]+$")]
+    id: Option<String>,
+    /// The record's event type, or `error` on a last frame.
+    event: Option<String>,
+    /// JSON: an `AuditEventView`, or on the `error` frame the error envelope.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
 /// A page of audit records and where the next one starts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
@@ -158,9 +173,9 @@ pub fn check_window(filter: &AuditFilter) -> Result<(), ApiError> {
     }
 }
 
-/// A seq: a whole number, 0 or more.
+/// A seq: a whole number, 0 or more (absent: 0; blank: refused).
 fn seq(field: &str, value: Option<&str>) -> Result<i64, ApiError> {
-    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(value) = value.map(str::trim) else {
         return Ok(0);
     };
     value
@@ -250,7 +265,7 @@ impl From<ChainReport> for ChainReportView {
 #[utoipa::path(get, path = "/v1/audit/stream", tag = "audit", security(("api_key" = []), ("bearer_api_key" = [])),
     params(AuditStreamQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq (what the last `id:` said)")),
-    responses((status = 200, description = "Server-sent events: `id: <seq>`, `event: <event_type>`, `data: <record>`; a `: heartbeat` comment every 15 s (`PALISADE_SSE_HEARTBEAT_MS`) when idle; a last `event: error` frame with the error envelope when the stream ends on an error (its key revoked or expired, its tenant suspended, a failed read). A key holds at most 10 streams at once (SSE and GraphQL subscriptions, per server process): one more is 429 `too_many_streams`", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "Server-sent events: `id: <seq>`, `event: <event_type>`, `data: <record>`; a `: heartbeat` comment every 15 s (`PALISADE_SSE_HEARTBEAT_MS`) when idle; a last `event: error` frame with the error envelope when the stream ends on an error (its key revoked or expired, its tenant suspended, a failed read). A key holds at most 10 streams at once (SSE and GraphQL subscriptions, per server process): one more is 429 `too_many_streams`", content_type = "text/event-stream", body = AuditStreamEvent),
         KeyErrors, ReadErrors))]
 pub async fn stream(
     caller: Principal,
@@ -267,6 +282,8 @@ pub async fn stream(
         &query.since,
         &query.until,
     )?;
+    // `after` is checked even when Last-Event-ID overrides it.
+    let after_query = seq("after", query.after.as_deref())?;
     let after =
         match headers.get("last-event-id") {
             Some(value) => seq(
@@ -275,7 +292,7 @@ pub async fn stream(
                     ApiError::invalid_field("Last-Event-ID", "must be an audit seq")
                 })?),
             )?,
-            None => seq("after", query.after.as_deref())?,
+            None => after_query,
         };
     let records = follow(
         state.app.clone(),

@@ -13,7 +13,7 @@ use palisade_infra::readmodel::{
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::openapi::{CommandErrors, KeyErrors, ReadErrors, Success};
+use super::openapi::{BodyErrors, CommandErrors, KeyErrors, ReadErrors, Success};
 use super::pagination::PageQuery;
 use super::query::{comma_list, filter_text, number, text, time, ApiQuery};
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
@@ -34,7 +34,7 @@ fn etag(version: i64) -> usize {
 #[utoipa::path(post, path = "/v1/findings", tag = "findings", security(("api_key" = []), ("bearer_api_key" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true)")),
     request_body = IngestFindingRequest,
-    responses((status = 201, description = "Created", body = Success<IngestedFinding>), (status = 200, description = "Deduplicated: the existing finding, re-observed", body = Success<IngestedFinding>), KeyErrors))]
+    responses((status = 201, description = "Created", body = Success<IngestedFinding>), (status = 200, description = "Deduplicated: the existing finding, re-observed", body = Success<IngestedFinding>), KeyErrors, BodyErrors))]
 pub async fn ingest_finding(
     caller: Principal,
     State(state): State<AppState>,
@@ -58,7 +58,7 @@ pub async fn ingest_finding(
 #[utoipa::path(post, path = "/v1/findings/bulk", tag = "findings", security(("api_key" = []), ("bearer_api_key" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true)")),
     request_body = BulkIngestRequest,
-    responses((status = 200, description = "One result per item, in order", body = Success<BulkIngestResult>), KeyErrors))]
+    responses((status = 200, description = "One result per item, in order", body = Success<BulkIngestResult>), KeyErrors, BodyErrors))]
 pub async fn ingest_bulk(
     caller: Principal,
     State(state): State<AppState>,
@@ -98,6 +98,7 @@ pub struct FindingsQuery {
     #[param(value_type = Option<f64>)]
     min_risk: Option<String>,
     /// `created_at` (default), `updated_at`, `severity`, `risk` or `title`.
+    #[param(schema_with = finding_sorts)]
     sort: Option<String>,
     /// `asc` or `desc` (default).
     order: Option<String>,
@@ -109,6 +110,10 @@ pub struct FindingsQuery {
     /// `strong` waits until the views reflect every earlier write.
     #[allow(dead_code)] // read by the `Consistency` extractor
     consistency: Option<String>,
+}
+
+fn finding_sorts() -> utoipa::openapi::Object {
+    super::openapi::one_of(&["created_at", "updated_at", "severity", "risk", "title"])
 }
 
 pub(crate) fn parse_order(value: &Option<String>) -> Result<Order, ApiError> {
@@ -308,7 +313,7 @@ macro_rules! finding_command {
                    ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true)"),
                    ("If-Match" = Option<String>, Header, description = "The finding's version (ETag) this command requires; 412 when it differs")),
             request_body = $body,
-            responses((status = 200, description = "The finding afterwards", body = Success<FindingView>, headers(("ETag" = String, description = "The finding's version"))), KeyErrors, CommandErrors))]
+            responses((status = 200, description = "The finding afterwards", body = Success<FindingView>, headers(("ETag" = String, description = "The finding's version"))), KeyErrors, CommandErrors, BodyErrors))]
         pub async fn $name(
             caller: Principal,
             State(state): State<AppState>,

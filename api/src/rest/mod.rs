@@ -206,7 +206,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The documented routes and the OpenAPI document that describes them.
-pub fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Value) {
     // Every route here needs an API key, within its rate limits and quota.
     let tenant_routes = OpenApiRouter::new()
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
@@ -251,12 +251,13 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi
             state.clone(),
             admin::require_admin,
         ));
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(tenant_routes)
         .merge(admin_routes)
         .routes(routes!(health::health))
         .routes(routes!(openapi::openapi_json))
-        .split_for_parts()
+        .split_for_parts();
+    (router, openapi::contract(&document))
 }
 
 #[cfg(test)]

@@ -1,12 +1,19 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, and
 //! the interactive reference. The router is built from the same
 //! registrations (utoipa-axum), so every served route is documented.
+//! [`contract`] then writes in the bounds the server enforces (text limits
+//! from the domain's table, enums, formats, ranges), so that the document is
+//! a contract a fuzzer can hold the server to (`scripts/fuzz`).
 
 use std::sync::Arc;
 
 use axum::response::{Html, IntoResponse};
 use axum::{Extension, Json};
+use palisade_domain::finding::{Severity, Status};
+use palisade_domain::tenant::Plan;
+use palisade_domain::{limits, Scope, TextLimit, MAX_LIST_ITEMS};
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -91,6 +98,11 @@ pub enum KeyErrors {
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub enum ReadErrors {
+    #[response(
+        status = 400,
+        description = "bad_request: a control character (or bytes that are not UTF-8) in the path"
+    )]
+    BadRequest(ErrorEnvelope),
     #[response(
         status = 404,
         description = "No such resource in this tenant and environment"
@@ -191,7 +203,7 @@ pub struct ApiDoc;
 
 /// The document as served, shared with the handler.
 #[derive(Clone)]
-pub struct Document(pub Arc<utoipa::openapi::OpenApi>);
+pub struct Document(pub Arc<Value>);
 
 /// `GET /v1/openapi.json`: this document (no auth).
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
@@ -203,4 +215,340 @@ pub async fn openapi_json(Extension(document): Extension<Document>) -> impl Into
 /// `GET /docs`: an interactive reference over `/v1/openapi.json`.
 pub async fn docs() -> Html<&'static str> {
     Html(include_str!("docs.html"))
+}
+
+/// What any command may also answer about its request as such: the
+/// `Idempotency-Key`, the body's size, type and syntax.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    #[response(
+        status = 400,
+        description = "bad_request: malformed JSON, an Idempotency-Key that is not 1 to 255 visible ASCII characters, or a control character in the path"
+    )]
+    BadRequest(ErrorEnvelope),
+    #[response(
+        status = 409,
+        description = "A request with this Idempotency-Key is still in progress, or its response was lost (idempotency_response_lost)"
+    )]
+    IdempotencyConflict(ErrorEnvelope),
+    #[response(
+        status = 413,
+        description = "payload_too_large: the body exceeds the route's limit"
+    )]
+    PayloadTooLarge(ErrorEnvelope),
+    #[response(
+        status = 415,
+        description = "unsupported_media_type: a body without Content-Type: application/json"
+    )]
+    UnsupportedMediaType(ErrorEnvelope),
+}
+
+/// The constraints the server enforces, written into the generated document
+/// so that it is a complete contract: text limits (from the domain's
+/// [`limits`] table), enums, formats and numeric bounds. Parameters are
+/// matched by name (every route gives a name one meaning); request-body
+/// fields by schema and property.
+pub fn contract(document: &utoipa::openapi::OpenApi) -> Value {
+    let mut json = serde_json::to_value(document).unwrap_or_default();
+    if let Some(paths) = json.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for operation in item.values_mut() {
+                let Some(parameters) = operation
+                    .get_mut("parameters")
+                    .and_then(Value::as_array_mut)
+                else {
+                    continue;
+                };
+                for parameter in parameters {
+                    constrain_parameter(parameter);
+                }
+            }
+        }
+    }
+    if let Some(schemas) = json
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (schema, field, constraint) in body_fields() {
+            if let Some(property) = schemas
+                .get_mut(schema)
+                .and_then(|s| s.get_mut("properties"))
+                .and_then(|p| p.get_mut(field))
+                .and_then(Value::as_object_mut)
+            {
+                merge(property, constraint);
+            }
+        }
+    }
+    json
+}
+
+/// Characters a one-line text never holds: C0, DEL, C1 (`char::is_control`).
+const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
+/// Those a long-form text never holds: the same but tab, line feed and
+/// carriage return.
+const CONTROL_MULTILINE: &str = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f";
+
+/// Required text: at least one character that is not whitespace (the
+/// server trims), none of the refused control characters, at most the
+/// limit's characters.
+pub fn required_text(limit: TextLimit) -> Value {
+    let refused = if limit.multiline {
+        CONTROL_MULTILINE
+    } else {
+        CONTROL
+    };
+    json!({
+        "minLength": 1,
+        "maxLength": limit.max_chars,
+        "pattern": format!(r"^[^{refused}]*[^\s{CONTROL}][^{refused}]*$"),
+    })
+}
+
+/// Optional text: blank means absent; otherwise as [`required_text`].
+pub fn optional_text(limit: TextLimit) -> Value {
+    let refused = if limit.multiline {
+        CONTROL_MULTILINE
+    } else {
+        CONTROL
+    };
+    json!({
+        "maxLength": limit.max_chars,
+        "pattern": format!(r"^[^{refused}]*$"),
+    })
+}
+
+/// `schema` as a string's.
+fn string(mut schema: Value) -> Value {
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("type".into(), "string".into());
+    }
+    schema
+}
+
+/// A string parameter that is one of `values` (`#[param(schema_with)]`).
+pub fn one_of(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+fn strings(values: impl IntoIterator<Item = &'static str>) -> Vec<&'static str> {
+    values.into_iter().collect()
+}
+
+fn severities() -> Vec<&'static str> {
+    strings(Severity::ALL.iter().map(Severity::as_str))
+}
+
+fn statuses() -> Vec<&'static str> {
+    strings(Status::ALL.iter().map(Status::as_str))
+}
+
+/// A comma-separated list in a query parameter, as OpenAPI says it:
+/// `style: form, explode: false` over an array. Its bound is on distinct
+/// values (duplicates and blanks collapse, then more than
+/// [`MAX_LIST_ITEMS`] is a 422), which JSON Schema cannot state, so the
+/// description says it and `maxItems` does not.
+fn comma_list(items: Value) -> Value {
+    json!({
+        "style": "form",
+        "explode": false,
+        "schema": {"type": "array", "items": items},
+    })
+}
+
+/// The schema (or parameter fields) each parameter name stands for.
+fn parameter_constraint(name: &str) -> Option<Value> {
+    let filter = || json!({"schema": string(optional_text(limits::FILTER))});
+    let time = || json!({"schema": {"type": "string", "format": "date-time"}});
+    Some(match name {
+        "consistency" => json!({"schema": {"type": "string", "enum": ["strong", "eventual"]}}),
+        "page" => {
+            json!({"schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": u32::MAX}})
+        }
+        "per_page" => {
+            json!({"schema": {"type": "integer", "format": "int32", "minimum": 1, "maximum": super::pagination::PageQuery::MAX_PER_PAGE}})
+        }
+        "days" => {
+            json!({"schema": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 365}})
+        }
+        "after" | "Last-Event-ID" => {
+            json!({"schema": {"type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX}})
+        }
+        "min_risk" => {
+            json!({"schema": {"type": "number", "format": "double", "minimum": 0, "maximum": 100}})
+        }
+        "order" => json!({"schema": {"type": "string", "enum": ["asc", "desc"]}}),
+        "Idempotency-Key" => {
+            json!({"schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}})
+        }
+        "created_after" | "created_before" | "since" | "until" => time(),
+        "id" => {
+            json!({"schema": {"type": "string", "minLength": 1, "pattern": format!("^[^{CONTROL}]+$")}})
+        }
+        "severity" => comma_list(json!({"type": "string", "enum": severities()})),
+        "status" => comma_list(json!({"type": "string", "enum": statuses()})),
+        "event_type" | "types" => comma_list(string(optional_text(limits::FILTER))),
+        "product" | "category" | "asset" | "cve" | "assignee" | "tag" | "search" | "finding"
+        | "aggregate_type" | "aggregate_id" | "actor" => filter(),
+        _ => return None,
+    })
+}
+
+fn constrain_parameter(parameter: &mut Value) {
+    let Some(name) = parameter.get("name").and_then(Value::as_str) else {
+        return;
+    };
+    let Some(constraint) = parameter_constraint(name) else {
+        return;
+    };
+    let Some(parameter) = parameter.as_object_mut() else {
+        return;
+    };
+    for (key, value) in constraint.as_object().cloned().unwrap_or_default() {
+        // `schema` replaces the generated one (a `value_type` stand-in).
+        parameter.insert(key, value);
+    }
+}
+
+/// Adds `constraint`'s keys to a property schema.
+fn merge(property: &mut Map<String, Value>, constraint: Value) {
+    if let Value::Object(constraint) = constraint {
+        for (key, value) in constraint {
+            property.insert(key, value);
+        }
+    }
+}
+
+fn enum_of(values: Vec<&'static str>) -> Value {
+    json!({"enum": values})
+}
+
+/// Every request-body field the server checks beyond its JSON type.
+fn body_fields() -> Vec<(&'static str, &'static str, Value)> {
+    let required = required_text;
+    let optional = |limit: TextLimit| {
+        // Optional means absent or null; a string given must be valid text.
+        required_text(limit)
+    };
+    let unit = || json!({"minimum": 0, "maximum": 1});
+    let mut fields = vec![
+        ("IngestFindingRequest", "product", required(limits::PRODUCT)),
+        (
+            "IngestFindingRequest",
+            "category",
+            required(limits::CATEGORY),
+        ),
+        ("IngestFindingRequest", "title", required(limits::TITLE)),
+        (
+            "IngestFindingRequest",
+            "description",
+            optional_text(limits::DESCRIPTION),
+        ),
+        ("IngestFindingRequest", "severity", enum_of(severities())),
+        (
+            "IngestFindingRequest",
+            "asset_identifier",
+            required(limits::ASSET_IDENTIFIER),
+        ),
+        ("IngestFindingRequest", "likelihood", unit()),
+        ("IngestFindingRequest", "impact", unit()),
+        (
+            "IngestFindingRequest",
+            "cvss_score",
+            json!({"minimum": 0, "maximum": 10}),
+        ),
+        (
+            "IngestFindingRequest",
+            "cve",
+            json!({"maxLength": limits::CVE.max_chars, "pattern": "^([Cc][Vv][Ee]-[0-9]{4}-[0-9]{4,})?$"}),
+        ),
+        (
+            "IngestFindingRequest",
+            "cwe",
+            json!({"maxLength": limits::CWE.max_chars, "pattern": "^(((CWE|cwe)-)?[0-9]+)?$"}),
+        ),
+        (
+            "IngestFindingRequest",
+            "location",
+            optional_text(limits::LOCATION),
+        ),
+        (
+            "IngestFindingRequest",
+            "references",
+            json!({"maxItems": MAX_LIST_ITEMS, "items": string(required(limits::REFERENCE))}),
+        ),
+        (
+            "IngestFindingRequest",
+            "tags",
+            json!({"maxItems": MAX_LIST_ITEMS, "items": string(required(limits::TAG))}),
+        ),
+        (
+            "IngestFindingRequest",
+            "fingerprint",
+            optional(limits::FINGERPRINT),
+        ),
+        // Any item is taken; one that is not an ingest body fails alone.
+        (
+            "BulkIngestRequest",
+            "findings",
+            json!({"items": {"anyOf": [{"$ref": "#/components/schemas/IngestFindingRequest"}, {}]}}),
+        ),
+        ("DismissRequest", "reason", required(limits::REASON)),
+        ("AcceptRiskRequest", "reason", required(limits::REASON)),
+        (
+            "AcceptRiskRequest",
+            "expires_at",
+            json!({"format": "date-time"}),
+        ),
+        ("ReopenRequest", "reason", optional_text(limits::REASON)),
+        ("AssignRequest", "assignee", optional(limits::ASSIGNEE)),
+        ("SeverityRequest", "severity", enum_of(severities())),
+        ("SeverityRequest", "reason", optional_text(limits::REASON)),
+        ("TicketRequest", "system", required(limits::TICKET_SYSTEM)),
+        ("TicketRequest", "ticket_id", required(limits::TICKET_ID)),
+        ("CommentRequest", "body", required(limits::COMMENT_BODY)),
+        ("CreateTenantRequest", "name", required(limits::TENANT_NAME)),
+        (
+            "CreateTenantRequest",
+            "owner_principal",
+            optional(limits::PRINCIPAL),
+        ),
+        (
+            "ChangePlanRequest",
+            "plan",
+            enum_of(strings(Plan::ALL.iter().map(Plan::as_str))),
+        ),
+        ("SuspendRequest", "reason", optional_text(limits::REASON)),
+        ("IssueApiKeyRequest", "name", required(limits::API_KEY_NAME)),
+        (
+            "IssueApiKeyRequest",
+            "principal",
+            required(limits::PRINCIPAL),
+        ),
+        (
+            "IssueApiKeyRequest",
+            "scopes",
+            json!({"minItems": 1, "items": string(enum_of(strings(Scope::ALL.iter().map(Scope::as_str))))}),
+        ),
+    ];
+    // Nullable enums keep `null` allowed.
+    let plans: Vec<Value> = Plan::ALL
+        .iter()
+        .map(|p| Value::from(p.as_str()))
+        .chain([Value::Null])
+        .collect();
+    fields.push(("CreateTenantRequest", "plan", json!({"enum": plans})));
+    fields.push((
+        "IssueApiKeyRequest",
+        "environment",
+        json!({"enum": ["live", "test", null]}),
+    ));
+    fields
 }

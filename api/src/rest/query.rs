@@ -92,14 +92,12 @@ pub fn comma_texts(field: &str, value: &Option<String>) -> Result<Vec<String>, A
     }
 }
 
-/// An optional non-empty text parameter that is not free text (a sort
-/// key, a number, a time, a cursor), parsed further by the caller.
+/// An optional text parameter that is not free text (a sort key, a
+/// number, a time, a cursor), trimmed, parsed further by the caller. Given
+/// blank, it stays blank, so the caller refuses it (422) as `page=` and
+/// `consistency=` always were: only free-text filters read blank as absent.
 pub fn text(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+    value.as_deref().map(str::trim).map(str::to_string)
 }
 
 /// An optional number within `min..=max`.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::assets::AssetView;
-use super::openapi::{KeyErrors, ReadErrors, Success};
+use super::openapi::{BodyErrors, KeyErrors, ReadErrors, Success};
 use super::query::{whole, ApiQuery};
 use super::{ApiError, ApiJson, Consistency, Envelope};
 use crate::app::App;
@@ -163,8 +163,9 @@ pub struct Recalculation {
 /// `dry_run` it records `RiskScoreRecalculated`, and the views replace
 /// their incremental scores with recomputed ones.
 #[utoipa::path(post, path = "/v1/risk/recalculate", tag = "risk", security(("api_key" = []), ("bearer_api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true)")),
     request_body = RecalculateRequest,
-    responses((status = 200, description = "The incremental and the recomputed score", body = Success<Recalculation>), KeyErrors))]
+    responses((status = 200, description = "The incremental and the recomputed score", body = Success<Recalculation>), KeyErrors, BodyErrors))]
 pub async fn recalculate(
     caller: Principal,
     State(state): State<AppState>,

@@ -16,6 +16,17 @@ use crate::auth::Principal;
 use crate::server::AppState;
 use crate::tenants::format_time;
 
+/// What [`decode_cursor`] accepts: hex of printable ASCII `<time>`, a
+/// newline, the sequence (at most 18 digits), a newline, `<id>`.
+fn cursor_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(
+            "^([2-7][0-9a-fA-F])*0[aA](2[bBdD])?(3[0-9]){1,18}0[aA]([2-7][0-9a-fA-F])*$",
+        ))
+        .build()
+}
+
 /// The query of `GET /v1/timeline`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -25,7 +36,7 @@ pub struct TimelineQuery {
     #[param(value_type = Option<u32>)]
     days: Option<String>,
     /// 1 to 200 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     /// Only this asset's entries: id (`ast_…`) or identifier.
     asset: Option<String>,
@@ -34,7 +45,9 @@ pub struct TimelineQuery {
     /// Comma list of event types, e.g. `FindingIngested,FindingDismissed`;
     /// at most 50 distinct values.
     types: Option<String>,
-    /// `data.next_cursor` of the previous page.
+    /// `data.next_cursor` of the previous page (hex of the last entry's
+    /// time, sequence and id, one per line).
+    #[param(schema_with = cursor_schema)]
     cursor: Option<String>,
     /// `strong` waits until the views reflect every earlier write.
     #[allow(dead_code)] // read by the `Consistency` extractor

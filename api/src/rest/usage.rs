@@ -9,7 +9,7 @@ use palisade_infra::usage::{month_end, month_of, quota_used, usage_report};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::openapi::{ErrorEnvelope, Success};
+use super::openapi::{KeyErrors, ReadErrors, Success};
 use super::{ApiError, Consistency, Envelope};
 use crate::auth::Principal;
 use crate::server::AppState;
@@ -57,7 +57,7 @@ struct GroupUsage {
 }
 
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", security(("api_key" = []), ("bearer_api_key" = [])), description = "Any valid key.",
-    responses((status = 200, description = "This month's usage in the key's environment", body = Success<Usage>), (status = 401, description = "Missing, unknown, revoked or expired API key", body = ErrorEnvelope), (status = 402, description = "Monthly quota spent", body = ErrorEnvelope), (status = 403, description = "Missing scope, or tenant suspended", body = ErrorEnvelope), (status = 429, description = "Rate limit exceeded", body = ErrorEnvelope)))]
+    responses((status = 200, description = "This month's usage in the key's environment", body = Success<Usage>), KeyErrors, ReadErrors))]
 pub async fn usage(
     caller: Principal,
     State(state): State<AppState>,

@@ -172,3 +172,173 @@ async fn every_documented_route_answers_in_the_envelope() {
     drop(server);
     backend.cleanup().await;
 }
+
+fn parameter<'a>(document: &'a Value, method: &str, path: &str, name: &str) -> &'a Value {
+    document["paths"][path][method]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))
+}
+
+/// The document states the bounds the server enforces: text limits from the
+/// domain's table, enums, formats, numeric bounds, the statuses a body or a
+/// query can earn, and the shape of an audit stream event.
+#[tokio::test]
+async fn the_document_states_the_servers_bounds() {
+    use palisade_domain::limits;
+    let backend = Backend::sqlite();
+    let server = Server::start(&backend).await;
+    let (_, json) = document(&server).await;
+    let schemas = &json["components"]["schemas"];
+
+    let title = &schemas["IngestFindingRequest"]["properties"]["title"];
+    assert_eq!(title["minLength"], 1);
+    assert_eq!(title["maxLength"], limits::TITLE.max_chars);
+    assert!(title["pattern"].is_string(), "{title}");
+    let body = &schemas["CommentRequest"]["properties"]["body"];
+    assert_eq!(body["maxLength"], limits::COMMENT_BODY.max_chars);
+    assert_eq!(
+        schemas["IngestFindingRequest"]["properties"]["severity"]["enum"],
+        serde_json::json!(["critical", "high", "medium", "low", "info"])
+    );
+    assert_eq!(
+        schemas["IssueApiKeyRequest"]["properties"]["scopes"]["minItems"],
+        1
+    );
+    assert!(
+        schemas["IssueApiKeyRequest"]["properties"]["scopes"]["items"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("findings:read"))
+    );
+    let findings = &schemas["BulkIngestRequest"]["properties"]["findings"];
+    assert_eq!(
+        (&findings["minItems"], &findings["maxItems"]),
+        (&1.into(), &1000.into())
+    );
+
+    let per_page = &parameter(&json, "get", "/v1/findings", "per_page")["schema"];
+    assert_eq!(
+        (&per_page["minimum"], &per_page["maximum"]),
+        (&1.into(), &100.into())
+    );
+    assert_eq!(
+        parameter(&json, "get", "/v1/findings", "page")["schema"]["minimum"],
+        1
+    );
+    assert_eq!(
+        parameter(&json, "get", "/v1/findings", "consistency")["schema"]["enum"],
+        serde_json::json!(["strong", "eventual"])
+    );
+    assert_eq!(
+        parameter(&json, "get", "/v1/findings", "created_after")["schema"]["format"],
+        "date-time"
+    );
+    let severity = parameter(&json, "get", "/v1/findings", "severity");
+    assert_eq!(
+        (&severity["style"], &severity["explode"]),
+        (&"form".into(), &false.into())
+    );
+    assert!(parameter(&json, "get", "/v1/findings", "sort")["schema"]["enum"].is_array());
+    assert_eq!(
+        parameter(&json, "get", "/v1/audit/events", "limit")["schema"]["maximum"],
+        500
+    );
+    assert_eq!(
+        parameter(&json, "get", "/v1/timeline", "limit")["schema"]["maximum"],
+        200
+    );
+    assert_eq!(
+        parameter(&json, "get", "/v1/risk/history", "days")["schema"]["maximum"],
+        365
+    );
+    assert_eq!(
+        parameter(&json, "get", "/v1/audit/stream", "Last-Event-ID")["schema"]["minimum"],
+        0
+    );
+    let key = &parameter(&json, "post", "/v1/findings", "Idempotency-Key")["schema"];
+    assert_eq!(
+        (&key["minLength"], &key["maxLength"]),
+        (&1.into(), &255.into())
+    );
+
+    for (method, path, operation) in operations(&json) {
+        let responses = &operation["responses"];
+        if operation.get("requestBody").is_some() {
+            for status in ["400", "413", "415", "422"] {
+                assert!(
+                    responses.get(status).is_some(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+        if operation["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["in"] == "query"))
+        {
+            assert!(responses.get("422").is_some(), "{method} {path} lacks 422");
+        }
+        if operation["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "If-Match"))
+        {
+            assert!(responses.get("412").is_some(), "{method} {path} lacks 412");
+        }
+    }
+    let stream = &json["paths"]["/v1/audit/stream"]["get"]["responses"]["200"]["content"]
+        ["text/event-stream"]["schema"];
+    let event = match stream.get("$ref").and_then(Value::as_str) {
+        Some(reference) => &schemas[reference.rsplit('/').next().unwrap()],
+        None => stream,
+    };
+    assert_eq!(event["type"], "object", "{stream}");
+    assert!(event["properties"]["data"].is_object(), "{event}");
+    drop(server);
+    backend.cleanup().await;
+}
+
+/// A blank value of a parameter that is not free text (a sort key, a number,
+/// a time, a seq) is refused like any other value out of its schema, as
+/// `page=` and `consistency=` always were; a blank free-text filter is absent.
+#[tokio::test]
+async fn a_blank_parameter_that_is_not_free_text_is_refused() {
+    use palisade_tests::Auth;
+    let backend = Backend::sqlite();
+    let server = Server::start_admin(&backend).await;
+    let (_, key) = server.create_tenant("Blank", "pro").await;
+    for (path, field) in [
+        ("/v1/findings?sort=", "sort"),
+        ("/v1/findings?order=", "order"),
+        ("/v1/findings?min_risk=", "min_risk"),
+        ("/v1/findings?created_after=", "created_after"),
+        ("/v1/assets?sort=", "sort"),
+        ("/v1/timeline?days=", "days"),
+        ("/v1/timeline?cursor=", "cursor"),
+        ("/v1/risk/history?days=", "days"),
+        ("/v1/audit/events?after=", "after"),
+        ("/v1/audit/events?limit=", "limit"),
+        ("/v1/audit/stream?after=x", "after"),
+    ] {
+        let (status, body) = server
+            .call(reqwest::Method::GET, path, Auth::ApiKey(&key), None)
+            .await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], field,
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = server
+        .call(
+            reqwest::Method::GET,
+            "/v1/findings?search=&tag=",
+            Auth::ApiKey(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    backend.cleanup().await;
+}

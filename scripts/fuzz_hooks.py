@@ -1,0 +1,47 @@
+"""Schemathesis hooks for scripts/fuzz: they keep generated requests that the
+document calls valid from tripping over state that no schema can describe.
+They change only values that are already valid, so negative cases stay
+negative.
+
+- Idempotency-Key: a valid key becomes unique. Random keys collide ("0"
+  twice, with different bodies), and the server rightly answers 422
+  idempotency_key_reused; that contract has its own tests.
+- expires_at (accept-risk, API keys): a valid time moves into the window the
+  server accepts (in the future, within a year), which is relative to now.
+- since/until (audit): valid times are put in order (until after since).
+"""
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+VISIBLE_ASCII = re.compile(r"[!-~]{1,255}")
+
+
+def _time(value):
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    headers = case.headers or {}
+    key = headers.get("Idempotency-Key")
+    if isinstance(key, str) and VISIBLE_ASCII.fullmatch(key):
+        headers["Idempotency-Key"] = f"fuzz-{uuid.uuid4().hex}"
+    if isinstance(case.body, dict) and _time(case.body.get("expires_at")) is not None:
+        soon = datetime.now(timezone.utc) + timedelta(days=1)
+        case.body["expires_at"] = soon.isoformat().replace("+00:00", "Z")
+    query = case.query or {}
+    since, until = _time(query.get("since")), _time(query.get("until"))
+    if since is not None and until is not None and until <= since:
+        query["until"] = (since + timedelta(seconds=1)).isoformat()

@@ -74,12 +74,9 @@ impl App {
         metadata: &EventMetadata,
         expected_version: Option<usize>,
     ) -> Result<usize, ApiError> {
-        let version = self
-            .commands
-            .execute_if::<Tenant>(tenant_id, command, (), metadata, expected_version)
-            .await
-            .map_err(tenant_error)?;
-        self.await_tenants_view(tenant_id, version).await?;
+        let (version, _) = self
+            .run_tenant_command(tenant_id, command, metadata, expected_version)
+            .await?;
         Ok(version)
     }
 
@@ -95,12 +92,10 @@ impl App {
         metadata: &EventMetadata,
         expected_version: Option<usize>,
     ) -> Result<usize, ApiError> {
-        let version = self
-            .commands
-            .execute_if::<Tenant>(tenant_id, command, (), metadata, expected_version)
-            .await
-            .map_err(tenant_error)?;
-        if !self.await_tenants_view(tenant_id, version).await? {
+        let (version, applied) = self
+            .run_tenant_command(tenant_id, command, metadata, expected_version)
+            .await?;
+        if !applied {
             return Err(ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -111,6 +106,24 @@ impl App {
             ));
         }
         Ok(version)
+    }
+
+    /// Runs the command and waits for the tenants view: the version, and
+    /// whether the view applied it in time.
+    async fn run_tenant_command(
+        &self,
+        tenant_id: &str,
+        command: TenantCommand,
+        metadata: &EventMetadata,
+        expected_version: Option<usize>,
+    ) -> Result<(usize, bool), ApiError> {
+        let version = self
+            .commands
+            .execute_if::<Tenant>(tenant_id, command, (), metadata, expected_version)
+            .await
+            .map_err(tenant_error)?;
+        let applied = self.await_tenants_view(tenant_id, version).await?;
+        Ok((version, applied))
     }
 
     /// Waits until the named projections (all, when `names` is empty) have

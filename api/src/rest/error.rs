@@ -116,6 +116,12 @@ impl ApiError {
     /// reached; the cause is logged.
     pub fn unavailable(cause: impl Display) -> Self {
         tracing::warn!(error = %cause, "the database could not be reached");
+        Self::store_unavailable()
+    }
+
+    /// 503 `unavailable` with `Retry-After: 1`: the database does not
+    /// answer (the circuit is open, or a request met the outage).
+    pub fn store_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

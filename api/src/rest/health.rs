@@ -35,10 +35,5 @@ async fn sqlx_ping(state: &AppState) -> Result<(), ApiError> {
     if store.available() && store.probe(palisade_infra::store::PROBE_TIMEOUT).await {
         return Ok(());
     }
-    Err(ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "The store is unreachable",
-    )
-    .with_retry_after(1))
+    Err(ApiError::store_unavailable())
 }

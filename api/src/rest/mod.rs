@@ -118,18 +118,6 @@ fn decoded_path_problem(path: &str) -> Option<&'static str> {
     }
 }
 
-/// How long a client is told to wait while the database is away.
-const RETRY_AFTER_OUTAGE: u64 = 1;
-
-fn store_unavailable() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "The database does not answer; retry shortly",
-    )
-    .with_retry_after(RETRY_AFTER_OUTAGE)
-}
-
 /// The database circuit, shared with the health check: while the store
 /// does not answer its probes, every request is 503 `unavailable` with
 /// `Retry-After` at once, instead of waiting for a connection. A 500 that
@@ -148,7 +136,7 @@ async fn store_circuit(State(state): State<AppState>, request: Request, next: Ne
         return next.run(request).await;
     }
     if !store.available() {
-        return store_unavailable().into_response();
+        return ApiError::store_unavailable().into_response();
     }
     let retry = (request.method() == axum::http::Method::GET)
         .then(|| (request.uri().clone(), request.headers().clone()));
@@ -161,7 +149,7 @@ async fn store_circuit(State(state): State<AppState>, request: Request, next: Ne
         return response;
     }
     if !store.probe(palisade_infra::store::PROBE_TIMEOUT).await {
-        return store_unavailable().into_response();
+        return ApiError::store_unavailable().into_response();
     }
     match retry {
         Some((uri, headers)) => {

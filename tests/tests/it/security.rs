@@ -231,7 +231,33 @@ async fn a_replay_never_shows_a_secret_and_no_record_holds_one(backend: &Backend
         assert!(!body.contains(&value) && !body.contains(&owner_b), "{body}");
         assert!(body.contains("[redacted]"), "{body}");
     }
+    // Nor in any event (payload or metadata), on either store.
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT CAST(payload AS TEXT) || CAST(metadata AS TEXT) FROM events")
+            .fetch_all(store.read_pool())
+            .await
+            .unwrap();
+    assert!(!events.is_empty());
+    for event in &events {
+        assert!(
+            !event.contains(&value) && !event.contains(&owner_b),
+            "{event}"
+        );
+    }
     store.close().await;
+    // Nor in the server's log, nor in an error body that a wrong use of the
+    // key provokes.
+    let log = server.log();
+    assert!(
+        !log.contains(&value) && !log.contains(&owner_b),
+        "the log holds a key"
+    );
+    let wrong = format!("{value}x");
+    let (status, refused) = server
+        .call(Method::GET, "/v1/findings", Auth::ApiKey(&wrong), None)
+        .await;
+    assert_eq!(status, 401);
+    assert!(!refused.to_string().contains(&value), "{refused}");
     if backend.database_url().is_none() {
         // Not in any page of the SQLite files either.
         for name in ["palisade.db", "palisade.db-wal"] {

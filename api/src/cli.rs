@@ -6,9 +6,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use palisade_infra::Config;
 
-use crate::app::App;
+use crate::app::tenants::{self, CreateTenantRequest};
+use crate::app::{App, Origin};
 use crate::server::serve;
-use crate::tenants::{create_tenant, CreateTenantRequest};
+use crate::views::tenants::CreatedTenant;
 
 #[derive(Debug, Parser)]
 #[command(name = "palisade", version, about = "Event-sourced security backend")]
@@ -92,10 +93,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 plan: Some(plan),
                 owner_principal,
             };
-            let created = create_tenant(&app, request, "cli")
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            println!("{}", serde_json::to_string(&created)?);
+            let created = tenants::create(&app, &Origin::default(), request, "cli").await?;
+            println!("{}", serde_json::to_string(&CreatedTenant::from(created))?);
             Ok(())
         }
     }

@@ -11,8 +11,9 @@ use std::task::{Context, Poll, Waker};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 
-use crate::api_keys::IssueApiKeyRequest;
-use crate::findings::{BulkIngestRequest, IngestFindingRequest};
+use crate::app::api_keys::IssueApiKeyRequest;
+use crate::app::findings::{BulkIngestRequest, IngestFindingRequest};
+use crate::app::tenants::CreateTenantRequest;
 use crate::rest::findings::{
     AcceptRiskRequest, AssignRequest, CommentRequest, DismissRequest, FindingsQuery, ReopenRequest,
     SeverityRequest, TicketRequest,
@@ -20,7 +21,6 @@ use crate::rest::findings::{
 use crate::rest::pagination::PageQuery;
 use crate::rest::query::ApiQuery;
 use crate::rest::{ApiError, ApiJson};
-use crate::tenants::CreateTenantRequest;
 
 /// Runs a future that needs no I/O (an extractor over an in-memory body).
 fn now<F: Future>(future: F) -> F::Output {
@@ -69,7 +69,15 @@ pub fn json_body(data: &[u8]) {
     match choice % 11 {
         0 => {
             if let Some(request) = body::<IngestFindingRequest>("/v1/findings", data) {
-                client_error(request.parse());
+                let partition = palisade_infra::readmodel::Partition {
+                    tenant_id: "ten_fuzz".into(),
+                    environment: palisade_domain::Environment::Live,
+                };
+                client_error(
+                    request
+                        .parse(&partition, chrono::Utc::now())
+                        .map_err(ApiError::from),
+                );
             }
         }
         1 => {

@@ -4,23 +4,20 @@
 //! glue that starts the projection runner beside the server and stops both
 //! gracefully.
 //!
-//! Handlers stay thin: they parse input into domain types, call one
-//! command or query, and shape the envelope. Decisions live in the domain,
+//! Layers (see `docs/architecture.md`): `app` holds the use cases, one
+//! module per aggregate or read model, and knows nothing of HTTP or
+//! GraphQL; `rest` and `graphql` are thin adapters over it, showing what
+//! `views` shapes; `cli` is a third adapter. Decisions live in the domain,
 //! storage in `palisade-infra`.
 #![forbid(unsafe_code)]
 
 pub mod admin_token;
-pub mod api_keys;
 pub mod app;
-pub mod audit;
-pub mod auth;
 pub mod cli;
-pub mod findings;
 pub mod fuzzing;
 pub mod graphql;
-pub mod idempotency;
 pub mod metrics;
 pub mod rest;
 pub mod server;
 pub mod telemetry;
-pub mod tenants;
+pub mod views;

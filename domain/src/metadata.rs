@@ -1,4 +1,4 @@
-//! The metadata every event carries (DESIGN §2): who caused it, for which
+//! The metadata every event carries (`docs/event-store.md`): who caused it, for which
 //! tenant and environment, under which request, and when.
 //!
 //! cqrs-es stores metadata as a string map; [`EventMetadata`] is its typed

@@ -1,4 +1,4 @@
-//! Risk scores (DESIGN §4), so that tests can check numbers.
+//! Risk scores (`docs/findings.md`), so that tests can check numbers.
 //!
 //! A finding's risk is `100 × likelihood × impact`, with defaults by severity
 //! when absent; only open and confirmed findings count. An asset's risk is

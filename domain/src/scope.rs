@@ -1,4 +1,4 @@
-//! What an API key may do (DESIGN §5). A closed set, parsed at the edge.
+//! What an API key may do (`docs/security.md`). A closed set, parsed at the edge.
 
 use std::fmt;
 use std::str::FromStr;

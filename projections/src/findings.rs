@@ -2,7 +2,7 @@
 //! asset, and one summary per tenant environment (its risk score, counts by
 //! status and severity, and a daily risk history).
 //!
-//! Risk is kept incrementally (DESIGN §4): each event moves one finding's
+//! Risk is kept incrementally (`docs/findings.md`): each event moves one finding's
 //! score, which moves its asset's [`RiskAccumulator`], which moves the
 //! tenant's. Only a `RiskScoreRecalculated` event recomputes from the rows.
 

@@ -1,7 +1,7 @@
 //! Building finding commands for in-process tests (scheduler, properties).
 
 use chrono::{DateTime, Utc};
-use palisade_domain::finding::{FindingCommand, FindingDetails, NewFinding, Severity};
+use palisade_domain::finding::{FindingCommand, FindingDetails, Fingerprint, NewFinding, Severity};
 use palisade_domain::{ActorType, AssetId, Environment, EventMetadata, FindingId};
 
 /// Metadata of a system actor in `tenant_id`'s `environment`, at `at`.
@@ -46,8 +46,10 @@ pub fn ingest(
             location: None,
             references: vec![],
             tags: vec![],
-        },
-        fingerprint: format!("fp-{title}"),
+        }
+        .validated()
+        .expect("valid details"),
+        fingerprint: Fingerprint::parse(&format!("fp-{title}")).expect("a valid fingerprint"),
         observed_at: at,
     }))
 }

@@ -101,8 +101,10 @@ impl SseClient {
             match self.next(limit).await {
                 Some(event) => events.push(event),
                 None => panic!(
-                    "the stream gave {} of {n} events, then nothing for {limit:?}",
-                    events.len()
+                    "the stream gave {} of {n} events, then nothing for {limit:?} (ended: {}); last: {:?}",
+                    events.len(),
+                    self.ended,
+                    events.last().map(|e: &SseEvent| e.json()),
                 ),
             }
         }

@@ -12,17 +12,22 @@
 //! - Scopes are checked per field; another tenant's ids resolve to null.
 //! - Errors carry `extensions.code`, the REST error codes.
 //! - Depth is limited to [`MAX_DEPTH`], complexity to [`MAX_COMPLEXITY`]
-//!   (lists cost their items, a chain walk [`query::AUDIT_VERIFICATION_COST`]),
+//!   (lists cost their items, a chain walk [`audit::AUDIT_VERIFICATION_COST`]),
 //!   root fields (aliases included) to [`MAX_ROOT_FIELDS`], and every
 //!   mutation root field counts as one request against the rate limits and
 //!   quota. Bodies and websocket messages are at most [`BODY_LIMIT`]; one
 //!   operation per request (a batched array is refused).
 //! - The SDL is committed at `api/schema.graphql`; a test fails on drift.
 
+mod api_keys;
+mod assets;
+mod audit;
 mod census;
-mod mutation;
-mod query;
-mod subscription;
+mod error;
+mod findings;
+mod risk;
+mod tenants;
+mod timeline;
 mod types;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +39,7 @@ use async_graphql::http::{
     WebSocket as ProtocolStream, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS,
 };
 use async_graphql::parser::types::OperationType;
-use async_graphql::{Data, ErrorExtensions, Pos, Schema, ServerError};
+use async_graphql::{Data, MergedObject, MergedSubscription, Pos, Schema, ServerError};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -43,17 +48,41 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use futures_util::SinkExt;
-use palisade_domain::Scope;
 use tokio::sync::{mpsc, watch};
 
-use crate::app::App;
-use crate::auth::Principal;
+use error::{close_code, GraphqlResult as _};
+pub(crate) use error::{graphql_error, http_error};
+
+use crate::app::auth::{authenticate_key, ScopeName};
+use crate::app::{self as application, App, Authorized, Origin, RequestContext};
 use crate::rest::ApiError;
 use crate::server::AppState;
 
-pub use mutation::Mutation;
-pub use query::Query;
-pub use subscription::Subscription;
+// Every query field, one object per resource (each in its own file);
+// plain comments, so that the SDL keeps no description here.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    tenants::TenantsQuery,
+    api_keys::ApiKeysQuery,
+    findings::FindingsQuery,
+    assets::AssetsQuery,
+    risk::RiskQuery,
+    timeline::TimelineQuery,
+    audit::AuditQuery,
+    tenants::ProjectionsQuery,
+);
+
+// Every mutation, one object per resource.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    findings::FindingsMutation,
+    risk::RiskMutation,
+    api_keys::ApiKeysMutation,
+);
+
+// Every subscription, one object per resource.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(audit::AuditSubscription);
 
 pub type PalisadeSchema = Schema<Query, Mutation, Subscription>;
 
@@ -71,9 +100,13 @@ pub const CONNECTION_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The schema with its limits; `app` and `draining` are what resolvers
 /// reach (absent when only the SDL is wanted).
 pub fn schema(services: Option<(App, watch::Receiver<bool>)>) -> PalisadeSchema {
-    let mut builder = Schema::build(Query, Mutation, Subscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY);
     if let Some((app, draining)) = services {
         builder = builder.data(app).data(Draining(draining));
     }
@@ -89,43 +122,22 @@ pub fn sdl() -> String {
 #[derive(Clone)]
 pub(crate) struct Draining(pub watch::Receiver<bool>);
 
-/// A REST error as a GraphQL one: the message, and `extensions.code`
-/// (plus `details` for validation errors).
-pub(crate) fn graphql_error(error: ApiError) -> async_graphql::Error {
-    let details: Vec<serde_json::Value> = error
-        .details
-        .iter()
-        .map(|d| serde_json::json!({"field": d.field, "message": d.message}))
-        .collect();
-    let code = error.code;
-    async_graphql::Error::new(error.message).extend_with(|_, extensions| {
-        extensions.set("code", code);
-        if !details.is_empty() {
-            if let Ok(value) =
-                async_graphql::Value::from_json(serde_json::Value::Array(details.clone()))
-            {
-                extensions.set("details", value);
-            }
-        }
+/// The request's context; `missing_api_key` when it has none.
+pub(crate) fn context<'a>(
+    ctx: &'a async_graphql::Context<'_>,
+) -> async_graphql::Result<&'a RequestContext> {
+    ctx.data::<RequestContext>().map_err(|_| {
+        graphql_error(application::Error::MissingApiKey(
+            "Send an API key in X-API-Key or Authorization: Bearer (or connection_init {\"apiKey\": …})".into(),
+        ))
     })
 }
 
-/// The caller, checked for `scope`.
-pub(crate) fn caller<'a>(
-    ctx: &'a async_graphql::Context<'_>,
-    scope: Option<Scope>,
-) -> async_graphql::Result<&'a Principal> {
-    let principal = ctx
-        .data::<Principal>()
-        .map_err(|_| graphql_error(ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "missing_api_key",
-            "Send an API key in X-API-Key or Authorization: Bearer (or connection_init {\"apiKey\": …})",
-        )))?;
-    if let Some(scope) = scope {
-        principal.require(scope).map_err(graphql_error)?;
-    }
-    Ok(principal)
+/// The caller's proof that it holds scope `S`; `forbidden` otherwise.
+pub(crate) fn authorized<S: ScopeName>(
+    ctx: &async_graphql::Context<'_>,
+) -> async_graphql::Result<Authorized<S>> {
+    context(ctx)?.authorize::<S>().graphql()
 }
 
 pub(crate) fn app<'a>(ctx: &'a async_graphql::Context<'_>) -> &'a App {
@@ -170,7 +182,11 @@ impl SecretSink {
 /// request once). The body is read up to [`BODY_LIMIT`] (413 beyond), must
 /// be one JSON request (a batched array is 400 `batch_not_supported`),
 /// and each mutation root field past the first counts once more.
-pub async fn execute(State(state): State<AppState>, caller: Principal, body: Body) -> Response {
+pub async fn execute(
+    State(state): State<AppState>,
+    context: RequestContext,
+    body: Body,
+) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         return ApiError::payload_too_large(BODY_LIMIT).into_response();
     };
@@ -184,25 +200,26 @@ pub async fn execute(State(state): State<AppState>, caller: Principal, body: Bod
     };
     if weight > 1 {
         let now = chrono::Utc::now();
-        match crate::auth::admit(&state, &caller, weight - 1, now).await {
+        let caller = &context.principal;
+        match application::auth::admit(&state.app, caller, weight - 1, now).await {
             Ok(admission) => {
                 if let Some(refusal) = admission.refusal {
-                    return refusal.into_response();
+                    return ApiError::from(refusal).into_response();
                 }
             }
-            Err(error) => return error.into_response(),
+            Err(error) => return ApiError::from(error).into_response(),
         }
-        crate::auth::record_usage(&state, &caller, "graphql", weight - 1, now).await;
+        application::auth::record_usage(&state.app, caller, "graphql", weight - 1, now).await;
     }
     let secrets = SecretSink::default();
-    let request = for_caller(request, &state.app, caller).data(secrets.clone());
+    let request = for_caller(request, &state.app, context).data(secrets.clone());
     let mut response =
         GraphQLResponse::from(with_codes(state.graphql.execute(request).await)).into_response();
     let secrets = secrets.take();
     if !secrets.is_empty() {
         response
             .extensions_mut()
-            .insert(crate::idempotency::Secrets(secrets));
+            .insert(crate::rest::idempotency::Secrets(secrets));
     }
     response
 }
@@ -264,25 +281,25 @@ fn operation_weight(request: &mut async_graphql::Request) -> Result<u64, ApiErro
     })
 }
 
-/// A request as `caller` makes it: the caller, and a DataLoader of its own
-/// (loaders cache, so they never outlive one request).
+/// A request in its caller's context: the context, and a DataLoader of its
+/// own (loaders cache, so they never outlive one request).
 fn for_caller(
     request: async_graphql::Request,
     app: &App,
-    caller: Principal,
+    context: RequestContext,
 ) -> async_graphql::Request {
-    request.data(caller.clone()).data(DataLoader::new(
+    request.data(context.clone()).data(DataLoader::new(
         types::AssetLoader {
             app: app.clone(),
-            caller,
+            context,
         },
         tokio::spawn,
     ))
 }
 
 /// A refusal as the answer to one websocket operation.
-fn refused(error: ApiError) -> async_graphql::Response {
-    let error = graphql_error(error).into_server_error(Pos::default());
+fn refused(error: async_graphql::Error) -> async_graphql::Response {
+    let error = error.into_server_error(Pos::default());
     async_graphql::Response::from_errors(vec![error])
 }
 
@@ -296,7 +313,7 @@ struct WebsocketExecutor {
     state: AppState,
     /// Set once the connection authenticates (upgrade header or
     /// `connection_init`).
-    caller: Arc<OnceLock<Principal>>,
+    caller: Arc<OnceLock<application::Principal>>,
     /// Asks the socket's loop to close with a code and reason.
     close: mpsc::UnboundedSender<(u16, String)>,
 }
@@ -311,36 +328,28 @@ impl WebsocketExecutor {
             // Resolvers refuse it: no key.
             return Ok(request);
         };
-        let caller = match crate::auth::reauthenticate(&self.state.app, &first.key_id).await {
+        let app = &self.state.app;
+        let caller = match application::auth::reauthenticate(app, &first.key_id).await {
             Ok(caller) => caller,
             Err(error) => {
                 if let Some(code) = close_code(&error) {
-                    let _ = self.close.send((code, error.code.to_string()));
+                    let _ = self.close.send((code, error.code().to_string()));
                 }
-                return Err(refused(error));
+                return Err(refused(graphql_error(error)));
             }
         };
-        let weight = operation_weight(&mut request).map_err(refused)?;
+        let weight = operation_weight(&mut request).map_err(|e| refused(http_error(e)))?;
         let now = chrono::Utc::now();
-        let refusal = match crate::auth::admit(&self.state, &caller, weight, now).await {
+        let refusal = match application::auth::admit(app, &caller, weight, now).await {
             Ok(admission) => admission.refusal,
             Err(error) => Some(error),
         };
         if let Some(error) = refusal {
-            return Err(refused(error));
+            return Err(refused(graphql_error(error)));
         }
-        crate::auth::record_usage(&self.state, &caller, "graphql", weight, now).await;
-        Ok(for_caller(request, &self.state.app, caller))
-    }
-}
-
-/// The graphql-transport-ws close code for a refused key: 4401 when the
-/// key is not valid, 4403 when its tenant is suspended.
-fn close_code(error: &ApiError) -> Option<u16> {
-    match error.status {
-        StatusCode::UNAUTHORIZED => Some(4401),
-        StatusCode::FORBIDDEN => Some(4403),
-        _ => None,
+        application::auth::record_usage(app, &caller, "graphql", weight, now).await;
+        let context = RequestContext::new(caller, Origin::default());
+        Ok(for_caller(request, app, context))
     }
 }
 
@@ -425,11 +434,11 @@ pub async fn websocket(
     };
     // A key in the upgrade request is checked before upgrading.
     if let Some(key) = &header_key {
-        match crate::auth::authenticate_key(Some(key), &state).await {
+        match authenticate_key(&state.app, Some(key)).await {
             Ok(principal) => {
                 let _ = executor.caller.set(principal);
             }
-            Err(error) => return error.into_response(),
+            Err(error) => return ApiError::from(error).into_response(),
         }
     }
     upgrade
@@ -481,9 +490,9 @@ async fn serve_websocket(
                     .or_else(|| payload.get("api_key"))
                     .and_then(|v| v.as_str())
                     .map(str::to_string);
-                let principal = crate::auth::authenticate_key(key.as_deref(), &state)
+                let principal = authenticate_key(&state.app, key.as_deref())
                     .await
-                    .map_err(graphql_error)?;
+                    .graphql()?;
                 let _ = caller.set(principal);
             }
             marked.store(true, Ordering::Release);
@@ -518,7 +527,7 @@ async fn serve_websocket(
             }
             _ = recheck.tick() => {
                 let Some(first) = checked.get() else { continue };
-                match crate::auth::reauthenticate(&app, &first.key_id).await {
+                match application::auth::reauthenticate(&app, &first.key_id).await {
                     Ok(_) => {
                         refused_checks = 0;
                         continue;
@@ -528,7 +537,7 @@ async fn serve_websocket(
                         // with the refusal then `complete`: give them two
                         // checks' time to say so before the socket closes.
                         Some(code) if refused_checks >= 2 => {
-                            (close(code, error.code.to_string()), true)
+                            (close(code, error.code().to_string()), true)
                         }
                         Some(_) => {
                             refused_checks += 1;

@@ -1,7 +1,8 @@
 //! GraphQL's own types: enums, inputs, connections, the fields that
 //! resolve further (a finding's asset and history), and the asset loader.
-//! Objects are otherwise the REST views (`FindingView`, `AssetView`, …),
-//! so both interfaces show the same thing under the same names.
+//! Objects are otherwise the views (`crate::views`: `FindingView`,
+//! `AssetView`, …), so both interfaces show the same thing under the same
+//! names.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,16 +11,15 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, Enum, OutputType, SimpleObject};
 use palisade_domain::finding::{Severity, Status};
-use palisade_domain::Scope;
 use palisade_infra::readmodel::{get_assets_by_ids, Window};
 
-use super::{app, caller, graphql_error};
-use crate::app::App;
-use crate::auth::Principal;
-use crate::findings::{FindingView, HistoryEntry};
-use crate::rest::assets::AssetView;
-use crate::rest::ApiError;
-use crate::tenants::{ApiKeyView, IssuedApiKey, TenantView};
+use super::error::GraphqlResult as _;
+use super::{app, authorized, graphql_error};
+use crate::app::auth::FindingsRead;
+use crate::app::{findings, App, Error, RequestContext};
+use crate::views::assets::AssetView;
+use crate::views::findings::{FindingView, HistoryEntry};
+use crate::views::tenants::{ApiKeyView, IssuedApiKey, TenantView};
 
 /// How bad a finding is.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -131,7 +131,7 @@ pub async fn consistent(
     level: Option<Consistency>,
 ) -> async_graphql::Result<()> {
     if level == Some(Consistency::Strong) {
-        app(ctx).await_views(&[]).await.map_err(graphql_error)?;
+        app(ctx).await_views(&[]).await.graphql()?;
     }
     Ok(())
 }
@@ -183,17 +183,18 @@ impl FindingView {
         loader
             .load_one(self.asset.id.clone())
             .await
-            .map_err(|e| graphql_error(ApiError::internal(e)))
+            .map_err(|e| graphql_error(Error::internal(e)))
     }
 
     /// Every event of the finding, oldest first. One query per finding: it
     /// costs [`HISTORY_COST`] in the complexity limit.
     #[graphql(complexity = "HISTORY_COST + child_complexity")]
     async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HistoryEntry>> {
-        let caller = caller(ctx, Some(Scope::FindingsRead))?;
-        crate::findings::history(app(ctx), caller, &self.id)
+        let caller = authorized::<FindingsRead>(ctx)?;
+        let records = findings::history(app(ctx), &caller, &self.id)
             .await
-            .map_err(graphql_error)
+            .graphql()?;
+        Ok(records.into_iter().map(HistoryEntry::from).collect())
     }
 }
 
@@ -231,7 +232,7 @@ impl IssuedApiKey {
 /// Loads the assets a list of findings is on, in one query per batch.
 pub struct AssetLoader {
     pub app: App,
-    pub caller: Principal,
+    pub context: RequestContext,
 }
 
 impl Loader<String> for AssetLoader {
@@ -240,7 +241,8 @@ impl Loader<String> for AssetLoader {
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, AssetView>, Self::Error> {
         let ids: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let rows = get_assets_by_ids(self.app.store.read_pool(), &self.caller.partition(), &ids)
+        let partition = self.context.principal.partition();
+        let rows = get_assets_by_ids(self.app.store.read_pool(), &partition, &ids)
             .await
             .map_err(|e| Arc::new(e.to_string()))?;
         Ok(rows
@@ -269,12 +271,7 @@ pub fn number_cursor(cursor: &str) -> async_graphql::Result<i64> {
         .parse::<i64>()
         .ok()
         .filter(|n| *n >= 0)
-        .ok_or_else(|| {
-            graphql_error(ApiError::invalid_field(
-                "after",
-                "is not a cursor this API issued",
-            ))
-        })
+        .ok_or_else(|| graphql_error(Error::invalid("after", "is not a cursor this API issued")))
 }
 
 /// The window `first` items after the `after` cursor (an offset). The
@@ -284,7 +281,7 @@ pub fn number_cursor(cursor: &str) -> async_graphql::Result<i64> {
 pub fn window(first: Option<i32>, after: Option<String>) -> async_graphql::Result<Window> {
     let first = first.unwrap_or(DEFAULT_FIRST);
     if !(1..=MAX_FIRST).contains(&first) {
-        return Err(graphql_error(ApiError::invalid_field(
+        return Err(graphql_error(Error::invalid(
             "first",
             format!("must be from 1 to {MAX_FIRST}"),
         )));
@@ -294,12 +291,7 @@ pub fn window(first: Option<i32>, after: Option<String>) -> async_graphql::Resul
         None => Some(0),
     }
     .filter(|offset| offset.checked_add(i64::from(first)).is_some())
-    .ok_or_else(|| {
-        graphql_error(ApiError::invalid_field(
-            "after",
-            "is not a cursor this API issued",
-        ))
-    })?;
+    .ok_or_else(|| graphql_error(Error::invalid("after", "is not a cursor this API issued")))?;
     Ok(Window {
         offset,
         limit: first as u32,
@@ -328,4 +320,29 @@ pub fn offset_connection<T: OutputType>(
             .map(|(i, item)| Edge::new((window.offset + i as i64).to_string(), item)),
     );
     connection
+}
+
+/// What a list field costs in the complexity limit: each of the (at most
+/// `first`) items it returns costs what its selection costs.
+pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let items = usize::try_from(first.unwrap_or(DEFAULT_FIRST).clamp(1, MAX_FIRST)).unwrap_or(1);
+    items.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// How many items `first` asks for (1 to [`MAX_FIRST`], default
+/// [`DEFAULT_FIRST`]).
+pub fn first_of(first: Option<i32>) -> async_graphql::Result<u32> {
+    window(first, None).map(|w| w.limit)
+}
+
+/// A multi-value filter of enum values, duplicates collapsed (first kept):
+/// there are fewer of them than the limit on distinct filter values.
+pub fn distinct<T: PartialEq, D: Into<T>>(values: Option<Vec<D>>) -> Vec<T> {
+    let mut distinct = Vec::new();
+    for value in values.into_iter().flatten().map(Into::into) {
+        if !distinct.contains(&value) {
+            distinct.push(value);
+        }
+    }
+    distinct
 }

@@ -7,34 +7,47 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use palisade_domain::tenant::{Plan, TenantCommand};
-use palisade_infra::readmodel::list_tenants as query_tenants;
-use palisade_infra::ProjectionStatus;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::openapi::{BodyErrors, ErrorEnvelope, Success};
+use super::auth::origin_of;
+use super::openapi::{BodyErrors, ErrorEnvelope, Success, TenantCommandErrors};
 use super::pagination::PageQuery;
 use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
+use crate::app::tenants::{self, CreateTenantRequest};
+use crate::app::Origin;
 use crate::server::AppState;
-use crate::tenants::{
-    administer, create_tenant as create, find_tenant, CreateTenantRequest, CreatedTenant,
-    TenantView,
-};
+use crate::views::tenants::{CreatedTenant, ProjectionStatusView, TenantView};
 
-/// Proof that the caller holds the admin token; only admin handlers take it.
-pub struct Admin;
+/// The routes of the admin API (behind [`require_admin`]).
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_tenant, list_tenants))
+        .routes(routes!(get_tenant))
+        .routes(routes!(change_plan))
+        .routes(routes!(suspend))
+        .routes(routes!(reactivate))
+        .routes(routes!(projections))
+}
+
+/// Proof that the caller holds the admin token, and where its request came
+/// from; only admin handlers take it.
+pub struct Admin(pub Origin);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        check_admin(&parts.headers, state)
+        check_admin(&parts.headers, state)?;
+        Ok(Admin(origin_of(parts)))
     }
 }
 
-/// Middleware for admin routes: the admin token, then idempotency keys
-/// (scope "admin").
+/// Middleware for admin routes: the admin token (idempotency keys are the
+/// next layer, scope "admin").
 pub async fn require_admin(
     State(state): State<AppState>,
     request: Request,
@@ -43,10 +56,10 @@ pub async fn require_admin(
     if let Err(error) = check_admin(request.headers(), &state) {
         return error.into_response();
     }
-    crate::idempotency::idempotent(&state.app, "admin", request, next).await
+    next.run(request).await
 }
 
-fn check_admin(headers: &HeaderMap, state: &AppState) -> Result<Admin, ApiError> {
+fn check_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -60,7 +73,7 @@ fn check_admin(headers: &HeaderMap, state: &AppState) -> Result<Admin, ApiError>
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if state.admin_token.matches(token.trim()) {
-        Ok(Admin)
+        Ok(())
     } else {
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -76,16 +89,13 @@ fn check_admin(headers: &HeaderMap, state: &AppState) -> Result<Admin, ApiError>
     responses((status = 201, description = "The tenant and its owner's first key (shown this once; an idempotent replay shows its value as [redacted])", body = Success<CreatedTenant>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 422, description = "Invalid name or plan", body = ErrorEnvelope), BodyErrors))]
 pub async fn create_tenant(
-    _: Admin,
+    Admin(origin): Admin,
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateTenantRequest>,
 ) -> Result<Envelope<CreatedTenant>, ApiError> {
-    let created = create(&state.app, request, "admin").await?;
     // The owner key works from the first request after this answer.
-    state
-        .app
-        .await_tenants_view(&created.tenant.id, created.version)
-        .await?;
+    let created = tenants::create_in_effect(&state.app, &origin, request, "admin").await?;
+    let created = CreatedTenant::from(created);
     let version = created.version;
     let value = created.api_key.key.clone();
     Ok(Envelope::created(created)
@@ -103,9 +113,7 @@ pub async fn list_tenants(
     _: Consistency,
 ) -> Result<Envelope<Vec<TenantView>>, ApiError> {
     let (page, per_page) = query.parse()?;
-    let result = query_tenants(state.app.store.read_pool(), page, per_page)
-        .await
-        .map_err(ApiError::internal)?;
+    let result = tenants::list(&state.app, page, per_page).await?;
     let tenants = result.tenants.into_iter().map(TenantView::from).collect();
     Ok(Envelope::page(tenants, page, per_page, result.total))
 }
@@ -126,22 +134,30 @@ pub async fn get_tenant(
     Path(id): Path<String>,
     _: Consistency,
 ) -> Result<Envelope<TenantView>, ApiError> {
-    let row = find_tenant(&state.app, &id).await?;
+    let row = tenants::get(&state.app, &id).await?;
     let version = usize::try_from(row.version).unwrap_or(0);
     Ok(Envelope::ok(TenantView::from(row)).with_etag(version))
 }
 
-fn answer((tenant, version): (TenantView, usize)) -> Envelope<TenantView> {
-    Envelope::ok(tenant).with_etag(version)
+/// Runs an administrator's command and answers with the tenant afterwards.
+async fn administer(
+    state: &AppState,
+    origin: &Origin,
+    id: &str,
+    command: TenantCommand,
+    expected: Option<usize>,
+) -> Result<Envelope<TenantView>, ApiError> {
+    let (tenant, version) = tenants::administer(&state.app, origin, id, command, expected).await?;
+    Ok(Envelope::ok(TenantView::from(tenant)).with_etag(version))
 }
 
 /// `POST /v1/admin/tenants/{id}/plan`.
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/plan", tag = "admin", security(("admin_token" = [])), description = "Change the plan",
     params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body = ChangePlanRequest,
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
-              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope), BodyErrors))]
+              TenantCommandErrors, BodyErrors))]
 pub async fn change_plan(
-    _: Admin,
+    Admin(origin): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     IfMatch(expected): IfMatch,
@@ -155,9 +171,7 @@ pub async fn change_plan(
         plan,
         at: Utc::now(),
     };
-    Ok(answer(
-        administer(&state.app, &id, command, expected).await?,
-    ))
+    administer(&state, &origin, &id, command, expected).await
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -171,9 +185,9 @@ pub struct SuspendRequest {
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/suspend", tag = "admin", security(("admin_token" = [])), description = "Suspend: every key then gets 403 tenant_suspended. Answered once in effect (503 `unavailable` when the views have not applied it within 10 s: it is recorded, and a retry confirms it)",
     params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), request_body(content = Option<SuspendRequest>, description = "Optional reason"),
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
-              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope), BodyErrors))]
+              TenantCommandErrors, BodyErrors))]
 pub async fn suspend(
-    _: Admin,
+    Admin(origin): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     IfMatch(expected): IfMatch,
@@ -185,26 +199,22 @@ pub async fn suspend(
         reason,
         at: Utc::now(),
     };
-    Ok(answer(
-        administer(&state.app, &id, command, expected).await?,
-    ))
+    administer(&state, &origin, &id, command, expected).await
 }
 
 /// `POST /v1/admin/tenants/{id}/reactivate`.
 #[utoipa::path(post, path = "/v1/admin/tenants/{id}/reactivate", tag = "admin", security(("admin_token" = [])), description = "Reactivate",
     params(("id" = String, Path, description = "Tenant id (ten_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")), 
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
-              (status = 401, description = "Missing or invalid admin token", body = ErrorEnvelope), (status = 404, description = "No such tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match", body = ErrorEnvelope), (status = 422, description = "Invalid input", body = ErrorEnvelope), BodyErrors))]
+              TenantCommandErrors, BodyErrors))]
 pub async fn reactivate(
-    _: Admin,
+    Admin(origin): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     IfMatch(expected): IfMatch,
 ) -> Result<Envelope<TenantView>, ApiError> {
     let command = TenantCommand::Reactivate { at: Utc::now() };
-    Ok(answer(
-        administer(&state.app, &id, command, expected).await?,
-    ))
+    administer(&state, &origin, &id, command, expected).await
 }
 
 /// `GET /v1/admin/projections`.
@@ -214,47 +224,10 @@ pub async fn projections(
     _: Admin,
     State(state): State<AppState>,
 ) -> Result<Envelope<Vec<ProjectionStatusView>>, ApiError> {
-    let statuses = state
-        .app
-        .runner
-        .status()
-        .await
-        .map_err(ApiError::internal)?;
+    let statuses = state.app.projection_status().await?;
     let views = statuses
         .into_iter()
         .map(ProjectionStatusView::from)
         .collect();
     Ok(Envelope::ok(views))
-}
-
-/// One projection's progress.
-#[derive(Serialize, ToSchema, async_graphql::SimpleObject)]
-#[graphql(name = "ProjectionStatus")]
-pub struct ProjectionStatusView {
-    name: &'static str,
-    version: i64,
-    /// Position of the last event applied.
-    checkpoint: i64,
-    /// Highest position allocated in the feed.
-    head: i64,
-    /// Committed events not applied yet.
-    lag_events: i64,
-    /// Age of the oldest of those, in milliseconds (0 when caught up).
-    lag_ms: i64,
-    /// Whether this process runs the projection now.
-    running_here: bool,
-}
-
-impl From<ProjectionStatus> for ProjectionStatusView {
-    fn from(s: ProjectionStatus) -> Self {
-        Self {
-            name: s.name,
-            version: s.version,
-            checkpoint: s.checkpoint,
-            head: s.head,
-            lag_events: s.lag_events,
-            lag_ms: s.lag_ms,
-            running_here: s.running_here,
-        }
-    }
 }

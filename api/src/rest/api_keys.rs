@@ -1,18 +1,26 @@
 //! `/v1/api-keys`: scope `tenant:admin`. Values are shown once, at creation.
 
 use axum::extract::{Path, State};
-use palisade_domain::Scope;
+use palisade_infra::readmodel::PageRequest;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::openapi::{BodyErrors, ErrorEnvelope, KeyErrors, ReadErrors, Success};
 use super::pagination::PageQuery;
 use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
-use crate::api_keys::{find, issue, list, revoke, IssueApiKeyRequest};
-use crate::auth::Principal;
+use crate::app::api_keys::{self, IssueApiKeyRequest};
+use crate::app::auth::TenantAdmin;
+use crate::app::Authorized;
 use crate::server::AppState;
-#[allow(unused_imports)]
-use crate::tenants::ApiKeyView as _ApiKeyViewDoc;
-use crate::tenants::{find_tenant, ApiKeyView, IssuedApiKey};
+use crate::views::tenants::{ApiKeyView, IssuedApiKey};
+
+/// The routes of this resource (behind API-key authentication).
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_api_key, list_api_keys))
+        .routes(routes!(get_api_key, revoke_api_key))
+}
 
 /// Responses about a key carry the tenant's version as `ETag`: keys are part
 /// of the Tenant aggregate.
@@ -21,13 +29,13 @@ use crate::tenants::{find_tenant, ApiKeyView, IssuedApiKey};
     responses((status = 201, description = "The new key, with its value", body = Success<IssuedApiKey>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               KeyErrors, BodyErrors, (status = 412, description = "If-Match does not match the tenant's version", body = ErrorEnvelope)))]
 pub async fn create_api_key(
-    caller: Principal,
+    caller: Authorized<TenantAdmin>,
     State(state): State<AppState>,
     IfMatch(expected): IfMatch,
     ApiJson(request): ApiJson<IssueApiKeyRequest>,
 ) -> Result<Envelope<IssuedApiKey>, ApiError> {
-    caller.require(Scope::TenantAdmin)?;
-    let (key, version) = issue(&state.app, &caller, request, expected).await?;
+    let (issued, version) = api_keys::issue(&state.app, &caller, request, expected).await?;
+    let key = IssuedApiKey::from(issued);
     let value = key.key.clone();
     Ok(Envelope::created(key)
         .with_etag(version)
@@ -37,15 +45,15 @@ pub async fn create_api_key(
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = []), ("bearer_api_key" = [])), description = "Scope tenant:admin. Values are never shown. A test key sees only the tenant's test keys.", params(PageQuery),
     responses((status = 200, description = "The tenant's keys, newest first", body = Success<Vec<ApiKeyView>>), KeyErrors, ReadErrors))]
 pub async fn list_api_keys(
-    caller: Principal,
+    caller: Authorized<TenantAdmin>,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
     _: Consistency,
 ) -> Result<Envelope<Vec<ApiKeyView>>, ApiError> {
-    caller.require(Scope::TenantAdmin)?;
     let (page, per_page) = query.parse()?;
-    let window = palisade_infra::readmodel::PageRequest { page, per_page }.into();
-    let (keys, total) = list(&state.app, &caller, window).await?;
+    let paging = PageRequest { page, per_page };
+    let (keys, total) = api_keys::list(&state.app, &caller, paging).await?;
+    let keys = keys.into_iter().map(ApiKeyView::from).collect();
     Ok(Envelope::page(keys, page, per_page, total))
 }
 
@@ -54,18 +62,12 @@ pub async fn list_api_keys(
     params(("id" = String, Path, description = "API key id (apk_…)")),
     responses((status = 200, description = "The key (never its value)", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), KeyErrors, ReadErrors))]
 pub async fn get_api_key(
-    caller: Principal,
+    caller: Authorized<TenantAdmin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: Consistency,
 ) -> Result<Envelope<ApiKeyView>, ApiError> {
-    caller.require(Scope::TenantAdmin)?;
-    let tenant_id = caller.tenant_id.to_string();
-    let key = find(&state.app, &caller, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("API key not found"))?;
-    let tenant = find_tenant(&state.app, &tenant_id).await?;
-    let version = usize::try_from(tenant.version).unwrap_or(0);
+    let (key, version) = api_keys::get(&state.app, &caller, &id).await?;
     Ok(Envelope::ok(ApiKeyView::from(key)).with_etag(version))
 }
 
@@ -73,12 +75,11 @@ pub async fn get_api_key(
     params(("id" = String, Path, description = "API key id (apk_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (Idempotent-Replayed: true; a new key value shows as [redacted], Idempotent-Redacted: true)"), ("If-Match" = Option<String>, Header, description = "The tenant version (ETag) this command requires; 412 when it differs")),
     responses((status = 200, description = "The revoked key", body = Success<ApiKeyView>, headers(("ETag" = String, description = "The tenant aggregate's version"))), KeyErrors, BodyErrors, (status = 404, description = "No such key in this tenant", body = ErrorEnvelope), (status = 412, description = "If-Match does not match the tenant's version", body = ErrorEnvelope), (status = 503, description = "unavailable: recorded, but the views have not applied it within 10 s; retry to confirm", body = ErrorEnvelope)))]
 pub async fn revoke_api_key(
-    caller: Principal,
+    caller: Authorized<TenantAdmin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     IfMatch(expected): IfMatch,
 ) -> Result<Envelope<ApiKeyView>, ApiError> {
-    caller.require(Scope::TenantAdmin)?;
-    let (key, version) = revoke(&state.app, &caller, &id, expected).await?;
-    Ok(Envelope::ok(key).with_etag(version))
+    let (key, version) = api_keys::revoke(&state.app, &caller, &id, expected).await?;
+    Ok(Envelope::ok(ApiKeyView::from(key)).with_etag(version))
 }

@@ -1,4 +1,4 @@
-//! `?consistency=strong` on any GET (DESIGN §4): before the handler reads,
+//! `?consistency=strong` on any GET (`docs/projections.md`): before the handler reads,
 //! wait until every projection has applied the feed's head as of the
 //! request's start, so the answer reflects every write acknowledged before
 //! it. Bounded by `PALISADE_STRONG_READ_TIMEOUT_MS`: 504 when not met.

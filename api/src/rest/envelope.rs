@@ -1,4 +1,10 @@
 //! `{"success": true, "data": …, "meta": {…}}`.
+//!
+//! Every list answers the same way: `data` is the array of items, and
+//! `meta` says where it is in the whole. A paged list (`?page=&per_page=`)
+//! carries `meta.page`, `per_page`, `total` and `pages`; a cursor list
+//! (newest- or oldest-first streams of records) carries `meta.next_cursor`,
+//! to pass back as `?cursor=` (null on the last page).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -9,6 +15,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::{current_request_id, ApiError};
+use palisade_infra::readmodel::{Page, PageRequest};
 
 #[derive(Debug, Serialize)]
 pub struct Meta {
@@ -22,6 +29,9 @@ pub struct Meta {
     pub total: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages: Option<i64>,
+    /// On a cursor list: where the next page starts (null on the last).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<Option<String>>,
 }
 
 impl Meta {
@@ -33,6 +43,7 @@ impl Meta {
             per_page: None,
             total: None,
             pages: None,
+            next_cursor: None,
         }
     }
 }
@@ -66,7 +77,7 @@ impl<T: Serialize> Envelope<T> {
     }
 
     /// Marks `value` as a secret this answer shows once: an idempotent
-    /// retry's replay shows it redacted ([`crate::idempotency::Secrets`]).
+    /// retry's replay shows it redacted ([`super::idempotency::Secrets`]).
     pub fn with_secret(mut self, value: &str) -> Self {
         self.secrets.push(value.to_string());
         self
@@ -79,6 +90,13 @@ impl<T: Serialize> Envelope<T> {
         self
     }
 
+    /// A page of a cursor list: `meta.next_cursor`, null on the last page.
+    pub fn cursor_page(data: T, next_cursor: Option<String>) -> Self {
+        let mut envelope = Self::ok(data);
+        envelope.meta.next_cursor = Some(next_cursor);
+        envelope
+    }
+
     /// A page of a list: `meta.page`, `per_page`, `total` and `pages`.
     pub fn page(data: T, page: u32, per_page: u32, total: i64) -> Self {
         let mut envelope = Self::ok(data);
@@ -87,6 +105,17 @@ impl<T: Serialize> Envelope<T> {
         envelope.meta.total = Some(total);
         envelope.meta.pages = Some((total + i64::from(per_page) - 1) / i64::from(per_page.max(1)));
         envelope
+    }
+}
+
+impl<V: Serialize> Envelope<Vec<V>> {
+    /// A page of rows from a read model, each shown as a `V`.
+    pub fn of_page<R>(page: Page<R>, paging: PageRequest) -> Self
+    where
+        V: From<R>,
+    {
+        let items = page.items.into_iter().map(V::from).collect();
+        Self::page(items, paging.page, paging.per_page, page.total)
     }
 }
 
@@ -113,7 +142,7 @@ impl<T: Serialize> IntoResponse for Envelope<T> {
         if !self.secrets.is_empty() {
             response
                 .extensions_mut()
-                .insert(crate::idempotency::Secrets(self.secrets));
+                .insert(super::idempotency::Secrets(self.secrets));
         }
         response
     }

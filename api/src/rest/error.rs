@@ -1,6 +1,9 @@
 //! One error type for the HTTP layer, mapped to the envelope once:
 //! `{"success": false, "error": {"code", "message", "details"?}, "meta"}`.
-//! Internal errors are logged under the request id and answered with a bare 500.
+//! [`app::Error`](crate::app::Error) becomes one here, in one `match` that
+//! gives each error code its status; the rest are the HTTP layer's own
+//! refusals (a body too large, a path that does not decode, …). Internal
+//! errors are logged under the request id and answered with a bare 500.
 
 use std::fmt::Display;
 
@@ -11,20 +14,8 @@ use serde::Serialize;
 
 use super::Meta;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl From<palisade_domain::FieldProblem> for FieldError {
-    fn from(problem: palisade_domain::FieldProblem) -> Self {
-        Self {
-            field: problem.field,
-            message: problem.message,
-        }
-    }
-}
+use crate::app;
+pub use crate::views::FieldError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -96,38 +87,48 @@ impl ApiError {
         }])
     }
 
-    /// Logs the cause; the client learns nothing internal. A cause that
-    /// says the database could not be reached (see
-    /// [`palisade_infra::store::is_transient`]) is 503 `unavailable` with
-    /// `Retry-After` instead: the request may succeed when retried.
+    /// Logs the cause; the client learns nothing internal (503 when the
+    /// cause says the database could not be reached: see
+    /// [`app::Error::internal`]).
     pub fn internal<E: Display + 'static>(cause: E) -> Self {
-        if palisade_infra::store::is_transient_cause(&cause) {
-            return Self::unavailable(cause);
-        }
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "An internal error occurred; quote the request id when reporting it",
-        )
-    }
-
-    /// 503 `unavailable` with `Retry-After: 1`: the database could not be
-    /// reached; the cause is logged.
-    pub fn unavailable(cause: impl Display) -> Self {
-        tracing::warn!(error = %cause, "the database could not be reached");
-        Self::store_unavailable()
+        app::Error::internal(cause).into()
     }
 
     /// 503 `unavailable` with `Retry-After: 1`: the database does not
     /// answer (the circuit is open, or a request met the outage).
     pub fn store_unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "The database does not answer; retry shortly",
-        )
-        .with_retry_after(1)
+        app::Error::Unavailable.into()
+    }
+}
+
+/// The status each application error code answers with.
+fn status_of(error: &app::Error) -> StatusCode {
+    use app::Error as E;
+    match error {
+        E::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        E::BadRequest(_) => StatusCode::BAD_REQUEST,
+        E::MissingApiKey(_) | E::InvalidApiKey => StatusCode::UNAUTHORIZED,
+        E::Forbidden(_) | E::TenantSuspended => StatusCode::FORBIDDEN,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Conflict(_) | E::InvalidTransition(_) => StatusCode::CONFLICT,
+        E::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+        E::QuotaExceeded(_) => StatusCode::PAYMENT_REQUIRED,
+        E::RateLimited { .. } | E::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
+        E::ConsistencyTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        E::NotInEffect(_) | E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        E::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<app::Error> for ApiError {
+    fn from(error: app::Error) -> Self {
+        Self {
+            status: status_of(&error),
+            code: error.code(),
+            message: error.to_string(),
+            details: error.problems().iter().map(FieldError::from).collect(),
+            retry_after: error.retry_after(),
+        }
     }
 }
 

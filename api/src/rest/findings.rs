@@ -6,23 +6,40 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use palisade_domain::finding::{FindingCommand, Severity, Status};
-use palisade_domain::Scope;
-use palisade_infra::readmodel::{
-    get_finding, list_findings, FindingFilter, FindingSort, Order, PageRequest,
-};
+use palisade_infra::readmodel::{FindingFilter, FindingSort, Order, PageRequest};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::openapi::{BodyErrors, CommandErrors, KeyErrors, ReadErrors, Success};
 use super::pagination::PageQuery;
-use super::query::{comma_list, filter_text, number, text, time, ApiQuery};
+use super::query::{comma_list, number, text, time, ApiQuery};
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
-use crate::auth::Principal;
-use crate::findings::{
-    self, BulkIngestRequest, BulkIngestResult, FindingView, HistoryEntry, IngestFindingRequest,
-    IngestedFinding,
-};
+use crate::app::auth::{FindingsRead, FindingsWrite};
+use crate::app::findings::{self, BulkIngestRequest, IngestFindingRequest};
+use crate::app::input::parse_time;
+use crate::app::Authorized;
 use crate::server::AppState;
+use crate::views::findings::{BulkIngestResult, FindingView, HistoryEntry, IngestedFinding};
+
+/// The routes of this resource (behind API-key authentication).
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ingest_finding, list))
+        .routes(routes!(ingest_bulk))
+        .routes(routes!(get))
+        .routes(routes!(history))
+        .routes(routes!(confirm))
+        .routes(routes!(dismiss))
+        .routes(routes!(accept_risk))
+        .routes(routes!(remediate))
+        .routes(routes!(reopen))
+        .routes(routes!(assign))
+        .routes(routes!(change_severity))
+        .routes(routes!(link_ticket))
+        .routes(routes!(comment))
+}
 
 fn etag(version: i64) -> usize {
     usize::try_from(version).unwrap_or(0)
@@ -36,12 +53,11 @@ fn etag(version: i64) -> usize {
     request_body = IngestFindingRequest,
     responses((status = 201, description = "Created", body = Success<IngestedFinding>), (status = 200, description = "Deduplicated: the existing finding, re-observed", body = Success<IngestedFinding>), KeyErrors, BodyErrors))]
 pub async fn ingest_finding(
-    caller: Principal,
+    caller: Authorized<FindingsWrite>,
     State(state): State<AppState>,
     ApiJson(request): ApiJson<IngestFindingRequest>,
 ) -> Result<Envelope<IngestedFinding>, ApiError> {
-    caller.require(Scope::FindingsWrite)?;
-    let ingested = findings::ingest(&state.app, &caller, request).await?;
+    let ingested = IngestedFinding::from(findings::ingest(&state.app, &caller, request).await?);
     let status = if ingested.deduplicated {
         StatusCode::OK
     } else {
@@ -60,14 +76,12 @@ pub async fn ingest_finding(
     request_body = BulkIngestRequest,
     responses((status = 200, description = "One result per item, in order", body = Success<BulkIngestResult>), KeyErrors, BodyErrors))]
 pub async fn ingest_bulk(
-    caller: Principal,
+    caller: Authorized<FindingsWrite>,
     State(state): State<AppState>,
     ApiJson(request): ApiJson<BulkIngestRequest>,
 ) -> Result<Envelope<BulkIngestResult>, ApiError> {
-    caller.require(Scope::FindingsWrite)?;
-    Ok(Envelope::ok(
-        findings::ingest_bulk(&state.app, &caller, request).await?,
-    ))
+    let outcomes = findings::ingest_bulk(&state.app, &caller, request).await?;
+    Ok(Envelope::ok(BulkIngestResult::from_outcomes(outcomes)))
 }
 
 /// The query of `GET /v1/findings`.
@@ -116,7 +130,7 @@ fn finding_sorts() -> utoipa::openapi::Object {
     super::openapi::one_of(&["created_at", "updated_at", "severity", "risk", "title"])
 }
 
-pub(crate) fn parse_order(value: &Option<String>) -> Result<Order, ApiError> {
+pub(super) fn parse_order(value: &Option<String>) -> Result<Order, ApiError> {
     match text(value).as_deref() {
         None | Some("desc") => Ok(Order::Desc),
         Some("asc") => Ok(Order::Asc),
@@ -124,7 +138,7 @@ pub(crate) fn parse_order(value: &Option<String>) -> Result<Order, ApiError> {
     }
 }
 
-pub(crate) fn parse_paging(
+pub(super) fn parse_paging(
     page: &Option<String>,
     per_page: &Option<String>,
 ) -> Result<PageRequest, ApiError> {
@@ -136,16 +150,17 @@ impl FindingsQuery {
     pub(crate) fn parse(
         &self,
     ) -> Result<(FindingFilter, FindingSort, Order, PageRequest), ApiError> {
+        // Free text is checked by the use case, as for every adapter.
         let filter = FindingFilter {
-            product: filter_text("product", self.product.as_deref())?,
-            category: filter_text("category", self.category.as_deref())?,
+            product: self.product.clone(),
+            category: self.category.clone(),
             severities: comma_list::<Severity>("severity", &self.severity)?,
             statuses: comma_list::<Status>("status", &self.status)?,
-            asset: filter_text("asset", self.asset.as_deref())?,
-            cve: filter_text("cve", self.cve.as_deref())?,
-            assignee: filter_text("assignee", self.assignee.as_deref())?,
-            tag: filter_text("tag", self.tag.as_deref())?,
-            search: filter_text("search", self.search.as_deref())?,
+            asset: self.asset.clone(),
+            cve: self.cve.clone(),
+            assignee: self.assignee.clone(),
+            tag: self.tag.clone(),
+            search: self.search.clone(),
             created_after: time("created_after", &self.created_after)?,
             created_before: time("created_before", &self.created_before)?,
             min_risk: number("min_risk", &self.min_risk, 0.0, 100.0)?,
@@ -176,46 +191,26 @@ impl FindingsQuery {
     params(FindingsQuery),
     responses((status = 200, description = "A page of findings", body = Success<Vec<FindingView>>), KeyErrors, ReadErrors))]
 pub async fn list(
-    caller: Principal,
+    caller: Authorized<FindingsRead>,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<FindingsQuery>,
     _: Consistency,
 ) -> Result<Envelope<Vec<FindingView>>, ApiError> {
-    caller.require(Scope::FindingsRead)?;
     let (filter, sort, order, paging) = query.parse()?;
-    let page = list_findings(
-        state.app.store.read_pool(),
-        &caller.partition(),
-        &filter,
-        sort,
-        order,
-        paging,
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    let items = page.items.into_iter().map(FindingView::from).collect();
-    Ok(Envelope::page(
-        items,
-        paging.page,
-        paging.per_page,
-        page.total,
-    ))
+    let page = findings::list(&state.app, &caller, filter, sort, order, paging).await?;
+    Ok(Envelope::of_page(page, paging))
 }
 
 #[utoipa::path(get, path = "/v1/findings/{id}", tag = "findings", security(("api_key" = []), ("bearer_api_key" = [])),
     params(("id" = String, Path, description = "Finding id (fnd_…)"), ("consistency" = Option<String>, Query, description = "`strong` waits until the views reflect every earlier write")),
     responses((status = 200, description = "The finding", body = Success<FindingView>, headers(("ETag" = String, description = "The finding's version"))), KeyErrors, ReadErrors))]
 pub async fn get(
-    caller: Principal,
+    caller: Authorized<FindingsRead>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     _: Consistency,
 ) -> Result<Envelope<FindingView>, ApiError> {
-    caller.require(Scope::FindingsRead)?;
-    let row = get_finding(state.app.store.read_pool(), &caller.partition(), &id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("Finding not found"))?;
+    let row = findings::get(&state.app, &caller, &id).await?;
     let version = etag(row.version);
     Ok(Envelope::ok(FindingView::from(row)).with_etag(version))
 }
@@ -225,26 +220,25 @@ pub async fn get(
     params(("id" = String, Path, description = "Finding id (fnd_…)")),
     responses((status = 200, description = "Its events, oldest first, with actor and time", body = Success<Vec<HistoryEntry>>), KeyErrors, ReadErrors))]
 pub async fn history(
-    caller: Principal,
+    caller: Authorized<FindingsRead>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Envelope<Vec<HistoryEntry>>, ApiError> {
-    caller.require(Scope::FindingsRead)?;
+    let records = findings::history(&state.app, &caller, &id).await?;
     Ok(Envelope::ok(
-        findings::history(&state.app, &caller, &id).await?,
+        records.into_iter().map(HistoryEntry::from).collect(),
     ))
 }
 
 /// Runs one triage command and answers with the finding afterwards.
 async fn run(
     state: &AppState,
-    caller: &Principal,
+    caller: &Authorized<FindingsWrite>,
     id: &str,
     expected: Option<usize>,
     command: FindingCommand,
 ) -> Result<Envelope<FindingView>, ApiError> {
-    caller.require(Scope::FindingsWrite)?;
-    let row = findings::command(&state.app, caller, id, command, expected).await?;
+    let row = findings::triage(&state.app, caller, id, command, expected).await?;
     let version = etag(row.version);
     Ok(Envelope::ok(FindingView::from(row)).with_etag(version))
 }
@@ -315,7 +309,7 @@ macro_rules! finding_command {
             request_body = $body,
             responses((status = 200, description = "The finding afterwards", body = Success<FindingView>, headers(("ETag" = String, description = "The finding's version"))), KeyErrors, CommandErrors, BodyErrors))]
         pub async fn $name(
-            caller: Principal,
+            caller: Authorized<FindingsWrite>,
             State(state): State<AppState>,
             Path(id): Path<String>,
             IfMatch(expected): IfMatch,
@@ -346,7 +340,7 @@ accept_risk, "/v1/findings/{id}/accept-risk", AcceptRiskRequest,
 |request| {
     required(request).and_then(|r| Ok(FindingCommand::AcceptRisk {
         reason: r.reason,
-        expires_at: findings::parse_time("expires_at", &r.expires_at)?,
+        expires_at: parse_time("expires_at", &r.expires_at)?,
         at: Utc::now(),
     }))
 });
@@ -379,8 +373,4 @@ finding_command!(
 finding_command!(
 /// Adds a comment, authored by the key's principal.
 comment, "/v1/findings/{id}/comments", CommentRequest,
-|request| required(request).map(|r| FindingCommand::Comment {
-    comment_id: format!("cmt_{}", uuid::Uuid::now_v7().simple()),
-    body: r.body,
-    at: Utc::now(),
-}));
+|request| required(request).map(|r| findings::comment(r.body)));

@@ -1,22 +1,27 @@
-//! REST under `/v1`: one envelope for every answer (DESIGN §5), request ids,
-//! and one file per resource.
+//! REST under `/v1`: the HTTP adapter over the application layer. One
+//! envelope for every answer (see `envelope`), request ids, and one file
+//! per resource, each with its own `routes()`; this file assembles them
+//! with their layers (see `docs/architecture.md`).
 
 pub(crate) mod admin;
 mod api_keys;
-pub(crate) mod assets;
-pub(crate) mod audit;
+mod assets;
+mod audit;
+pub(crate) mod auth;
 mod consistency;
 mod envelope;
 mod error;
 pub(crate) mod findings;
 mod health;
+pub(crate) mod idempotency;
 mod json;
+mod metrics;
 pub mod openapi;
 pub(crate) mod pagination;
 pub(crate) mod query;
 mod request_id;
-pub(crate) mod risk;
-pub(crate) mod timeline;
+mod risk;
+mod timeline;
 mod usage;
 
 pub use consistency::Consistency;
@@ -168,13 +173,17 @@ pub fn router(state: AppState) -> Router {
     let (router, document) = documented_routes(&state);
     router
         .route("/docs", get(openapi::docs))
-        .route("/metrics", get(crate::metrics::metrics))
+        .route("/metrics", get(metrics::metrics))
         .route(
             "/graphql",
             axum::routing::post(crate::graphql::execute)
                 .route_layer(axum::middleware::from_fn_with_state(
                     state.clone(),
-                    crate::auth::require_api_key,
+                    idempotency::layer,
+                ))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    auth::require_api_key,
                 ))
                 .get(crate::graphql::graphiql),
         )
@@ -194,51 +203,28 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The documented routes and the OpenAPI document that describes them.
+/// A layer added later runs first: authentication (or the admin token),
+/// then idempotency, then the handler.
 pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Value) {
+    let idempotency = || axum::middleware::from_fn_with_state(state.clone(), idempotency::layer);
     // Every route here needs an API key, within its rate limits and quota.
     let tenant_routes = OpenApiRouter::new()
-        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
-        .routes(routes!(api_keys::get_api_key, api_keys::revoke_api_key))
-        .routes(routes!(usage::usage))
-        .routes(routes!(findings::ingest_finding, findings::list))
-        .routes(routes!(findings::ingest_bulk))
-        .routes(routes!(findings::get))
-        .routes(routes!(findings::history))
-        .routes(routes!(findings::confirm))
-        .routes(routes!(findings::dismiss))
-        .routes(routes!(findings::accept_risk))
-        .routes(routes!(findings::remediate))
-        .routes(routes!(findings::reopen))
-        .routes(routes!(findings::assign))
-        .routes(routes!(findings::change_severity))
-        .routes(routes!(findings::link_ticket))
-        .routes(routes!(findings::comment))
-        .routes(routes!(assets::list))
-        .routes(routes!(assets::get))
-        .routes(routes!(assets::findings))
-        .routes(routes!(risk::overview))
-        .routes(routes!(risk::recalculate))
-        .routes(routes!(risk::history))
-        .routes(routes!(timeline::timeline))
-        .routes(routes!(audit::events))
-        .routes(routes!(audit::stream))
-        .routes(routes!(audit::verify))
+        .merge(api_keys::routes())
+        .merge(usage::routes())
+        .merge(findings::routes())
+        .merge(assets::routes())
+        .merge(risk::routes())
+        .merge(timeline::routes())
+        .merge(audit::routes())
+        .route_layer(idempotency())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::require_api_key,
+            auth::require_api_key,
         ));
     // Every route here needs the admin token.
-    let admin_routes = OpenApiRouter::new()
-        .routes(routes!(admin::create_tenant, admin::list_tenants))
-        .routes(routes!(admin::get_tenant))
-        .routes(routes!(admin::change_plan))
-        .routes(routes!(admin::suspend))
-        .routes(routes!(admin::reactivate))
-        .routes(routes!(admin::projections))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            admin::require_admin,
-        ));
+    let admin_routes = admin::routes().route_layer(idempotency()).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), admin::require_admin),
+    );
     let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(tenant_routes)
         .merge(admin_routes)

@@ -26,7 +26,9 @@ pub struct Success<T> {
     pub meta: MetaDoc,
 }
 
-/// `meta` of every answer; lists add the pagination fields.
+/// `meta` of every answer; lists add the pagination fields: `page`,
+/// `per_page`, `total` and `pages` on a paged list, `next_cursor` on a
+/// cursor list.
 #[derive(Serialize, ToSchema)]
 pub struct MetaDoc {
     /// The request id (`X-Request-Id`, echoed or `req_…`).
@@ -37,6 +39,9 @@ pub struct MetaDoc {
     pub per_page: Option<u32>,
     pub total: Option<i64>,
     pub pages: Option<i64>,
+    /// On a cursor list (the timeline, the audit trail): pass as `cursor`
+    /// for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Every error: `{"success": false, "error": {…}, "meta": {…}}`.
@@ -134,6 +139,20 @@ pub enum CommandErrors {
         description = "If-Match does not match the finding's version"
     )]
     PreconditionFailed(ErrorEnvelope),
+}
+
+/// What an administrator's command on a tenant may answer besides 200.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum TenantCommandErrors {
+    #[response(status = 401, description = "Missing or invalid admin token")]
+    Unauthorized(ErrorEnvelope),
+    #[response(status = 404, description = "No such tenant")]
+    NotFound(ErrorEnvelope),
+    #[response(status = 412, description = "If-Match does not match")]
+    PreconditionFailed(ErrorEnvelope),
+    #[response(status = 422, description = "Invalid input")]
+    Invalid(ErrorEnvelope),
 }
 
 #[derive(Serialize, ToSchema)]

@@ -10,6 +10,7 @@ use super::ApiError;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Page number, from 1.
     #[param(value_type = Option<u32>)]
@@ -32,6 +33,12 @@ impl PageQuery {
             per_page,
             consistency: None,
         }
+    }
+
+    /// The page asked for, as the read models take it.
+    pub fn paging(&self) -> Result<palisade_infra::readmodel::PageRequest, ApiError> {
+        let (page, per_page) = self.parse()?;
+        Ok(palisade_infra::readmodel::PageRequest { page, per_page })
     }
 
     /// `(page, per_page)`.

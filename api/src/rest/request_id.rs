@@ -1,6 +1,7 @@
 //! `X-Request-Id`: a valid incoming one is echoed, otherwise `req_…` is made.
-//! It is scoped to the request's task so the envelope, errors, logs and event
-//! metadata can all read it.
+//! It is scoped to the request's task so the envelope, errors and logs can
+//! read it, and put in the request's extensions ([`RequestId`]) so the use
+//! cases receive it in their `RequestContext` (event metadata).
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -14,6 +15,10 @@ tokio::task_local! {
 
 const HEADER: &str = "x-request-id";
 
+/// The request's id, as a request extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 fn is_valid(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
@@ -26,7 +31,7 @@ pub fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
-pub async fn middleware(request: Request, next: Next) -> Response {
+pub async fn middleware(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(HEADER)
@@ -34,6 +39,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .filter(|v| is_valid(v))
         .map(str::to_string)
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()));
+    request.extensions_mut().insert(RequestId(id.clone()));
     let started = std::time::Instant::now();
     let span = tracing::info_span!(
         "request",

@@ -5,15 +5,22 @@ use axum::extract::State;
 use chrono::Utc;
 use palisade_domain::tenant::Plan;
 use palisade_domain::Environment;
-use palisade_infra::usage::{month_end, month_of, quota_used, usage_report};
+use palisade_infra::usage::{month_end, month_of};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::openapi::{KeyErrors, ReadErrors, Success};
 use super::{ApiError, Consistency, Envelope};
-use crate::auth::Principal;
+use crate::app::{usage, RequestContext};
 use crate::server::AppState;
-use crate::tenants::format_time;
+use crate::views::format_time;
+
+/// The routes of this resource (behind API-key authentication).
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(usage))
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Usage {
@@ -59,30 +66,19 @@ struct GroupUsage {
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", security(("api_key" = []), ("bearer_api_key" = [])), description = "Any valid key.",
     responses((status = 200, description = "This month's usage in the key's environment", body = Success<Usage>), KeyErrors, ReadErrors))]
 pub async fn usage(
-    caller: Principal,
+    context: RequestContext,
     State(state): State<AppState>,
     _: Consistency,
 ) -> Result<Envelope<Usage>, ApiError> {
     let now = Utc::now();
-    let pool = state.app.store.read_pool();
-    let tenant = caller.tenant_id.to_string();
-    let report = usage_report(pool, &tenant, caller.environment, now)
-        .await
-        .map_err(ApiError::internal)?;
-    let quota = match caller.plan.monthly_quota() {
-        Some(limit) => {
-            let used = quota_used(pool, &tenant, now)
-                .await
-                .map_err(ApiError::internal)?;
-            Some(Quota {
-                limit,
-                used,
-                remaining: limit.saturating_sub(used),
-                counts_this_key: caller.environment == Environment::Live,
-            })
-        }
-        None => None,
-    };
+    let caller = &context.principal;
+    let usage::Usage { report, quota } = usage::report(&state.app, &context, now).await?;
+    let quota = quota.map(|(limit, used)| Quota {
+        limit,
+        used,
+        remaining: limit.saturating_sub(used),
+        counts_this_key: caller.environment == Environment::Live,
+    });
     let (first, _) = month_of(now);
     Ok(Envelope::ok(Usage {
         period: Period {

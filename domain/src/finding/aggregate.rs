@@ -99,13 +99,13 @@ impl Finding {
             if self.state.is_some() {
                 return Err(FindingError::AlreadyExists);
             }
+            // Valid by construction (`ValidDetails`, `Fingerprint`).
             let new = *new;
-            let fingerprint = required("fingerprint", &new.fingerprint, limits::FINGERPRINT)?;
             return Ok(vec![E::FindingIngested {
                 finding_id: new.finding_id,
                 asset_id: new.asset_id,
-                details: Box::new(new.details.validated()?),
-                fingerprint,
+                details: Box::new(new.details.into_inner()),
+                fingerprint: new.fingerprint.into_string(),
                 observed_at: new.observed_at,
             }]);
         }
@@ -320,7 +320,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::finding::{FindingDetails, NewFinding};
+    use crate::finding::{FindingDetails, Fingerprint, NewFinding};
     use crate::AssetId;
 
     fn t0() -> DateTime<Utc> {
@@ -350,8 +350,8 @@ mod tests {
         FindingCommand::Ingest(Box::new(NewFinding {
             finding_id: FindingId::from_uuid(Uuid::from_u128(1)),
             asset_id: AssetId::from_uuid(Uuid::from_u128(2)),
-            details: details(),
-            fingerprint: "fp".into(),
+            details: details().validated().unwrap(),
+            fingerprint: Fingerprint::parse("fp").unwrap(),
             observed_at: t0(),
         }))
     }
@@ -360,7 +360,7 @@ mod tests {
         FindingEvent::FindingIngested {
             finding_id: FindingId::from_uuid(Uuid::from_u128(1)),
             asset_id: AssetId::from_uuid(Uuid::from_u128(2)),
-            details: Box::new(details().validated().unwrap()),
+            details: Box::new(details().validated().unwrap().into_inner()),
             fingerprint: "fp".into(),
             observed_at: t0(),
         }
@@ -454,14 +454,8 @@ mod tests {
         bad.likelihood = Some(1.5);
         bad.cvss_score = Some(11.0);
         bad.cve = Some("CVE-24-1".into());
-        let command = FindingCommand::Ingest(Box::new(NewFinding {
-            finding_id: FindingId::from_uuid(Uuid::from_u128(1)),
-            asset_id: AssetId::from_uuid(Uuid::from_u128(2)),
-            details: bad,
-            fingerprint: "fp".into(),
-            observed_at: t0(),
-        }));
-        let Err(FindingError::Invalid(problems)) = decide(vec![], command).await else {
+        // Parsed once: an ingest can only carry details that passed.
+        let Err(FindingError::Invalid(problems)) = bad.validated() else {
             panic!("expected 422")
         };
         let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
@@ -771,14 +765,11 @@ mod tests {
         bad.description = "desc \0".into();
         bad.title = "ti\u{85}tle".into();
         bad.tags = vec!["ok".into(), "t\0".into()];
-        let command = FindingCommand::Ingest(Box::new(NewFinding {
-            finding_id: FindingId::from_uuid(Uuid::from_u128(1)),
-            asset_id: AssetId::from_uuid(Uuid::from_u128(2)),
-            details: bad,
-            fingerprint: "fp\0".into(),
-            observed_at: t0(),
-        }));
-        assert_eq!(refused_fields(vec![], command).await, ["fingerprint"]);
+        let _ = bad;
+        assert_eq!(
+            Fingerprint::parse("fp\0").map_err(|p| p.field),
+            Err("fingerprint".to_string())
+        );
         let mut bad = details();
         bad.description = "desc \0".into();
         bad.title = "ti\u{85}tle".into();

@@ -1,11 +1,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::identity::{asset_id_for, finding_id_for, Fingerprint};
 use super::{FindingError, Severity};
 use crate::text::{limits, optional_text, required_text, FieldProblem, TextLimit, MAX_LIST_ITEMS};
-use crate::{AssetId, FindingId};
+use crate::{AssetId, Environment, FindingId};
 
-/// What a finding says, as ingested. Built valid by [`FindingDetails::validated`].
+/// What a finding says, as reported: parsed into [`ValidDetails`] by
+/// [`FindingDetails::validated`], the only way an ingest gets its details.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingDetails {
     pub product: String,
@@ -59,7 +61,7 @@ fn unit_interval(problems: &mut Vec<FieldProblem>, field: &str, value: Option<f6
 
 impl FindingDetails {
     /// Trims and checks every field; all problems at once.
-    pub fn validated(self) -> Result<Self, FindingError> {
+    pub fn validated(self) -> Result<ValidDetails, FindingError> {
         let mut problems = Vec::new();
         let p = &mut problems;
         let product = text(p, "product", &self.product, limits::PRODUCT);
@@ -163,13 +165,38 @@ impl FindingDetails {
             references,
             tags,
             ..self
-        })
+        }
+        .into_valid())
+    }
+
+    fn into_valid(self) -> ValidDetails {
+        ValidDetails(self)
+    }
+}
+
+/// Finding details that passed [`FindingDetails::validated`]: trimmed,
+/// bounded, every field within its rule. Nothing else makes one, so the
+/// aggregate trusts them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidDetails(FindingDetails);
+
+impl ValidDetails {
+    pub fn into_inner(self) -> FindingDetails {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ValidDetails {
+    type Target = FindingDetails;
+
+    fn deref(&self) -> &FindingDetails {
+        &self.0
     }
 }
 
 /// The text a default fingerprint is the hash of: product, category,
 /// title, asset and location, trimmed and lower-cased, separated by a unit
-/// separator. The edge hashes it (the domain does no cryptography).
+/// separator. [`Fingerprint::derived`] hashes it.
 pub fn fingerprint_source(details: &FindingDetails) -> String {
     [
         details.product.as_str(),
@@ -184,15 +211,38 @@ pub fn fingerprint_source(details: &FindingDetails) -> String {
     .join("\u{1f}")
 }
 
-/// A finding about to be ingested: its id and fingerprint chosen at the edge.
+/// A finding about to be ingested, every part already valid: its id and
+/// its asset's id (usually derived, see [`NewFinding::in_partition`]),
+/// its details and its fingerprint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewFinding {
     pub finding_id: FindingId,
-    /// The asset named by `details.asset_identifier`, its id chosen at the edge.
+    /// The asset named by `details.asset_identifier`.
     pub asset_id: AssetId,
-    pub details: FindingDetails,
-    pub fingerprint: String,
+    pub details: ValidDetails,
+    pub fingerprint: Fingerprint,
     pub observed_at: DateTime<Utc>,
+}
+
+impl NewFinding {
+    /// A finding reported in a tenant environment: its ids derived from
+    /// its fingerprint and asset, so every report of one fingerprint
+    /// addresses the same aggregate (deduplication without a read model).
+    pub fn in_partition(
+        tenant_id: &str,
+        environment: Environment,
+        details: ValidDetails,
+        fingerprint: Fingerprint,
+        observed_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            finding_id: finding_id_for(tenant_id, environment, fingerprint.as_str()),
+            asset_id: asset_id_for(tenant_id, environment, &details.asset_identifier),
+            details,
+            fingerprint,
+            observed_at,
+        }
+    }
 }
 
 /// What can be asked of a finding. Every timestamp comes from the caller's clock.

@@ -5,11 +5,13 @@
 mod aggregate;
 mod commands;
 mod events;
+mod identity;
 
 pub use crate::text::FieldProblem;
 pub use aggregate::{Finding, FindingError};
-pub use commands::{fingerprint_source, FindingCommand, FindingDetails, NewFinding};
+pub use commands::{fingerprint_source, FindingCommand, FindingDetails, NewFinding, ValidDetails};
 pub use events::FindingEvent;
+pub use identity::{asset_id_for, finding_id_for, Fingerprint};
 
 use std::fmt;
 use std::str::FromStr;
@@ -56,7 +58,7 @@ impl Severity {
         }
     }
 
-    /// DESIGN §4's defaults when a finding gives no likelihood and impact.
+    /// The defaults (`docs/findings.md`) when a finding gives no likelihood and impact.
     pub fn default_likelihood_impact(&self) -> (f64, f64) {
         match self {
             Severity::Critical => (0.9, 1.0),

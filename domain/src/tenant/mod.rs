@@ -93,7 +93,7 @@ impl Period {
 }
 
 impl Plan {
-    /// Requests per key per window (DESIGN §5); `None` for unlimited.
+    /// Requests per tenant environment per window (README, "Plans"); `None` for unlimited.
     pub fn rate_limits(&self) -> Option<[(Period, u64); 3]> {
         let (minute, hour, day) = match self {
             Plan::Free => (10, 100, 500),

@@ -83,18 +83,18 @@ fn seqs(events: &[SseEvent]) -> Vec<i64> {
 /// The whole chain, strongly consistent, via the query endpoint.
 async fn all_records(server: &Server, key: &str) -> Vec<Value> {
     let mut records = Vec::new();
-    let mut after = 0;
+    let mut cursor = "0".to_string();
     loop {
         let body = get(
             server,
             key,
-            &format!("/v1/audit/events?limit=500&after={after}&consistency=strong"),
+            &format!("/v1/audit/events?limit=500&cursor={cursor}&consistency=strong"),
         )
         .await;
-        let page = body["data"]["events"].as_array().unwrap().clone();
+        let page = body["data"].as_array().unwrap().clone();
         records.extend(page);
-        match body["data"]["next_after"].as_i64() {
-            Some(next) => after = next,
+        match body["meta"]["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
             None => return records,
         }
     }
@@ -386,14 +386,14 @@ async fn the_query_endpoint_filters_and_pages(backend: &Backend) {
     let finding_id = records[3]["aggregate_id"].as_str().unwrap().to_string();
 
     let page = get(&server, &owner, "/v1/audit/events?limit=2&after=1").await;
-    let page_seqs: Vec<i64> = page["data"]["events"]
+    let page_seqs: Vec<i64> = page["data"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(page_seqs, [2, 3]);
-    assert_eq!(page["data"]["next_after"], 3);
+    assert_eq!(page["meta"]["next_cursor"], "3");
 
     let by_type = get(
         &server,
@@ -401,32 +401,32 @@ async fn the_query_endpoint_filters_and_pages(backend: &Backend) {
         "/v1/audit/events?event_type=TenantCreated,ApiKeyIssued",
     )
     .await;
-    assert_eq!(by_type["data"]["events"].as_array().unwrap().len(), 2);
+    assert_eq!(by_type["data"].as_array().unwrap().len(), 2);
     let by_aggregate = get(
         &server,
         &owner,
         &format!("/v1/audit/events?aggregate_type=Finding&aggregate_id={finding_id}"),
     )
     .await;
-    let only = by_aggregate["data"]["events"].as_array().unwrap();
+    let only = by_aggregate["data"].as_array().unwrap();
     assert_eq!(only.len(), 1);
     assert_eq!(only[0]["seq"], 4);
     let by_actor = get(&server, &owner, "/v1/audit/events?actor=admin").await;
-    assert_eq!(by_actor["data"]["events"].as_array().unwrap().len(), 2);
+    assert_eq!(by_actor["data"].as_array().unwrap().len(), 2);
     let future = get(
         &server,
         &owner,
         "/v1/audit/events?since=2999-01-01T00:00:00Z",
     )
     .await;
-    assert_eq!(future["data"]["events"], json!([]));
+    assert_eq!(future["data"], json!([]));
     let past = get(
         &server,
         &owner,
         "/v1/audit/events?until=2000-01-01T00:00:00Z",
     )
     .await;
-    assert_eq!(past["data"]["events"], json!([]));
+    assert_eq!(past["data"], json!([]));
 
     for bad in [
         "limit=501",

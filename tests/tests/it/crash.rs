@@ -340,17 +340,17 @@ async fn check_invariants(server: &Server, key: &str, tally: &Tally) {
     // The audit trail: seq 1..N without a gap, each record chained to the
     // previous one, and one FindingIngested per finding in the view.
     let mut records = Vec::new();
-    let mut after = 0;
+    let mut cursor = "0".to_string();
     loop {
         let body = read(
             server,
             key,
-            &format!("/v1/audit/events?limit=500&after={after}&consistency=strong"),
+            &format!("/v1/audit/events?limit=500&cursor={cursor}&consistency=strong"),
         )
         .await;
-        records.extend(body["data"]["events"].as_array().unwrap().clone());
-        match body["data"]["next_after"].as_i64() {
-            Some(next) => after = next,
+        records.extend(body["data"].as_array().unwrap().clone());
+        match body["meta"]["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
             None => break,
         }
     }

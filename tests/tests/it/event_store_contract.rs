@@ -491,7 +491,7 @@ async fn a_new_projection_version_rebuilds_from_the_start(backend: Backend) {
     test.finish().await;
 }
 
-/// DESIGN §2: a reader must not pass an event whose transaction commits later.
+/// The gap-safe feed (`docs/event-store.md`): a reader must not pass an event whose transaction commits later.
 /// Transaction A appends and holds; B appends and commits; the reader reads;
 /// A commits; the reader reads again. A naive `ORDER BY position` reader,
 /// kept as the control, loses A's event.

@@ -1162,7 +1162,7 @@ async fn scopes_and_isolation(backend: &Backend) {
     let b_overview = b.read("/v1/overview").await;
     assert_eq!(b_overview["data"]["findings"]["total"], 1);
     let sandbox_timeline = sandbox.read("/v1/timeline").await;
-    let entries = sandbox_timeline["data"]["entries"].as_array().unwrap();
+    let entries = sandbox_timeline["data"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{sandbox_timeline}");
     assert_eq!(entries[0]["finding_id"], test_id.as_str());
 }
@@ -1191,7 +1191,7 @@ async fn timeline_and_recalculate(backend: &Backend) {
     .await;
 
     let full = api.read("/v1/timeline").await;
-    let all = full["data"]["entries"].as_array().unwrap().clone();
+    let all = full["data"].as_array().unwrap().clone();
     let summary: Vec<(&str, &str)> = all
         .iter()
         .map(|e| {
@@ -1212,7 +1212,7 @@ async fn timeline_and_recalculate(backend: &Backend) {
         ],
         "newest first"
     );
-    assert_eq!(full["data"]["next_cursor"], Value::Null);
+    assert_eq!(full["meta"]["next_cursor"], Value::Null);
     for entry in &all {
         assert_eq!(entry["actor"], "owner", "{entry}");
         assert_eq!(entry["actor_type"], "api_key", "{entry}");
@@ -1242,14 +1242,14 @@ async fn timeline_and_recalculate(backend: &Backend) {
             None => "/v1/timeline?limit=2".to_string(),
         };
         let page = api.read(&path).await;
-        let entries = page["data"]["entries"].as_array().unwrap();
+        let entries = page["data"].as_array().unwrap();
         pages += 1;
         assert!(
-            entries.len() == 2 || page["data"]["next_cursor"].is_null(),
+            entries.len() == 2 || page["meta"]["next_cursor"].is_null(),
             "{page}"
         );
         seen.extend(entries.iter().cloned());
-        match page["data"]["next_cursor"].as_str() {
+        match page["meta"]["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_string()),
             None => break,
         }
@@ -1260,7 +1260,7 @@ async fn timeline_and_recalculate(backend: &Backend) {
 
     // Filters.
     let types = |body: &Value| -> Vec<String> {
-        body["data"]["entries"]
+        body["data"]
             .as_array()
             .unwrap()
             .iter()
@@ -1331,7 +1331,7 @@ async fn timeline_and_recalculate(backend: &Backend) {
     assert_score(&body["data"]["recalculated"], 20.0, "recalculated");
     let recalculations = api.read("/v1/timeline?types=RiskScoreRecalculated").await;
     assert_eq!(types(&recalculations), ["RiskScoreRecalculated"]);
-    let entry = &recalculations["data"]["entries"][0];
+    let entry = &recalculations["data"][0];
     assert_eq!(entry["actor"], "owner");
     assert_eq!(entry["finding_id"], Value::Null);
     let latest = api.read("/v1/timeline?limit=1").await;
@@ -1374,7 +1374,7 @@ async fn the_timeline_orders_one_commands_events_by_sequence(backend: &Backend) 
     let page = api
         .read(&format!("/v1/timeline?finding={id}&limit=3"))
         .await;
-    let types: Vec<&str> = page["data"]["entries"]
+    let types: Vec<&str> = page["data"]
         .as_array()
         .unwrap()
         .iter()

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api_keys;
+mod architecture;
 mod audit;
 mod concurrency;
 mod crash;

@@ -1,7 +1,7 @@
 //! A randomized property test on both stores: for random sequences of
 //! ingests, re-observations, dismissals, remediations, reopenings,
 //! confirmations, risk acceptances and severity changes, the risk scores
-//! the findings projection keeps incrementally equal DESIGN §4's formula
+//! the findings projection keeps incrementally equal the formula of `docs/findings.md`
 //! computed from scratch, per finding, per asset and per tenant, at every
 //! checkpoint. Each case is a seed; a failure names it, so it can be
 //! replayed with `PALISADE_PROPERTY_SEED=<seed>`.

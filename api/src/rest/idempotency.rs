@@ -1,4 +1,5 @@
-//! `Idempotency-Key` on POST, PUT, PATCH and DELETE (DESIGN §5). The same
+//! `Idempotency-Key` on POST, PUT, PATCH and DELETE: a layer of its own,
+//! inside authentication (see `docs/architecture.md`). The same
 //! key and the same request within 24 hours get the first response again,
 //! with `Idempotent-Replayed: true`. The same key with another request gets
 //! 422 `idempotency_key_reused`; while the first request runs, 409
@@ -9,7 +10,7 @@
 //! (scope `key:<id>`, and with it the key's tenant and environment), or the
 //! admin token (scope `admin`). Another key that sends the same
 //! `Idempotency-Key` makes a fresh request, so a replay never answers a
-//! caller other than the one first answered. The middleware runs after
+//! caller other than the one first answered. The layer runs after
 //! authentication, rate limits and quota, and a key's scopes never change,
 //! so whoever gets a replay was authorised for the route exactly as the
 //! first request was.
@@ -19,22 +20,24 @@
 //! [`REDACTED`], and its replay says so with `Idempotent-Redacted: true`.
 //! Secrets are shown once and never rest in the idempotency table.
 //!
-//! The request runs with a token ([`current_token`]) that its events carry
-//! as their `correlation_id`. If the process dies after the append but
+//! The request runs with a token ([`IdempotencyToken`], a request
+//! extension the use cases receive in their `RequestContext`) that its
+//! events carry as their `correlation_id`. If the process dies after the append but
 //! before the response is stored, a retry a minute later learns from the
 //! event store that the command committed, and gets 409
 //! `idempotency_response_lost` instead of running it twice.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use palisade_infra::idempotency::{claim, complete, release, Claim, StoredResponse};
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
-use crate::rest::{body_limit, ApiError};
+use super::{body_limit, ApiError};
+use crate::app::{App, Principal};
+use crate::server::AppState;
 
 const HEADER: &str = "idempotency-key";
 
@@ -70,18 +73,24 @@ fn redact(body: &[u8], secrets: &[String]) -> Option<String> {
     serde_json::to_string(&value).ok()
 }
 
-tokio::task_local! {
-    static TOKEN: String;
-}
+/// The token of the idempotent request running (a request extension):
+/// what its events carry as `correlation_id`.
+#[derive(Debug, Clone)]
+pub struct IdempotencyToken(pub String);
 
-/// The token of the idempotent request this task runs, if any: what its
-/// events carry as `correlation_id`.
-pub fn current_token() -> Option<String> {
-    TOKEN.try_with(Clone::clone).ok()
+/// The idempotency layer, for the routes of an API key (scope
+/// `key:<id>`, from the [`Principal`] authentication left) or of the admin
+/// token (scope `admin`).
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let scope = match request.extensions().get::<Principal>() {
+        Some(principal) => key_scope(&principal.key_id),
+        None => "admin".to_string(),
+    };
+    idempotent(&state.app, &scope, request, next).await
 }
 
 /// Runs `next` under the request's idempotency key, if it has one.
-pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) -> Response {
+async fn idempotent(app: &App, scope: &str, request: Request, next: Next) -> Response {
     let is_command = matches!(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -144,12 +153,9 @@ pub async fn idempotent(app: &App, scope: &str, request: Request, next: Next) ->
             lost.into_response()
         }
         Ok(Claim::Acquired) => {
-            let response = TOKEN
-                .scope(
-                    token,
-                    next.run(Request::from_parts(parts, Body::from(bytes))),
-                )
-                .await;
+            let mut request = Request::from_parts(parts, Body::from(bytes));
+            request.extensions_mut().insert(IdempotencyToken(token));
+            let response = next.run(request).await;
             let (parts, body) = response.into_parts();
             let Ok(body) = to_bytes(body, usize::MAX).await else {
                 let _ = release(&app.store, scope, &key).await;

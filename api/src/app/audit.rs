@@ -1,5 +1,6 @@
-//! Following the audit trail live: the one loop behind the SSE stream and
-//! the GraphQL subscription.
+//! The audit trail's use cases: pages of records, the chain's
+//! verification, and following the trail live (the one loop behind the SSE
+//! stream and the GraphQL subscription).
 //!
 //! A follower never holds more than one page of records. It reads the
 //! audit table after the last seq it handed out, hands those out one at a
@@ -15,6 +16,7 @@
 //! [`MAX_STREAMS_PER_TENANT`] (SSE streams and GraphQL subscriptions
 //! together); one more is refused with 429 `too_many_streams` until one
 //! ends. Minting keys therefore buys no more than the tenant's cap.
+//! Scope `audit:read`; only the key's tenant and environment.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,14 +24,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, Stream};
 use palisade_domain::{ApiKeyId, TenantId};
-use palisade_infra::readmodel::{list_audit, AuditFilter, Partition};
+use palisade_infra::readmodel::{
+    audit_last_seq, list_audit, verify_audit_chain, AuditFilter, ChainReport, Partition,
+};
 use palisade_projections::{AuditProjection, AuditRecord, FeedPosition};
 use tokio::sync::watch;
 
-use crate::app::App;
-use crate::auth::still_usable;
+use super::auth::{still_usable, AuditRead};
+use super::input::{check_window, filter_text, filter_values};
+use super::{App, Authorized, Error, Result};
 use crate::metrics::SubscriberGuard;
-use crate::rest::ApiError;
 
 /// Records read per query while following.
 const PAGE: u32 = 200;
@@ -42,6 +46,10 @@ const POLL: Duration = Duration::from_millis(500);
 /// on how long a stream outlives its key's revocation or expiry, or its
 /// tenant's suspension.
 const RECHECK: Duration = Duration::from_secs(5);
+
+/// How long a follower keeps trying while the database does not answer
+/// its reads, before the stream ends with `unavailable`.
+const OUTAGE_TOLERANCE: Duration = Duration::from_secs(30);
 
 /// Most followers one API key may hold open at once in one process.
 pub const MAX_STREAMS_PER_KEY: usize = 10;
@@ -64,11 +72,7 @@ impl StreamSlots {
     /// A slot for one more follower of `key_id` (of `tenant_id`), held
     /// until dropped; 429 `too_many_streams` when the key has
     /// [`MAX_STREAMS_PER_KEY`] or the tenant [`MAX_STREAMS_PER_TENANT`].
-    pub fn take(
-        self: &Arc<Self>,
-        tenant_id: TenantId,
-        key_id: ApiKeyId,
-    ) -> Result<StreamSlot, ApiError> {
+    pub fn take(self: &Arc<Self>, tenant_id: TenantId, key_id: ApiKeyId) -> Result<StreamSlot> {
         let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let held = |holder| open.get(&holder).copied().unwrap_or(0);
         let full = if held(Holder::Key(key_id)) >= MAX_STREAMS_PER_KEY {
@@ -83,12 +87,7 @@ impl StreamSlots {
             None
         };
         if let Some(message) = full {
-            return Err(ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "too_many_streams",
-                format!("{message}; close one first"),
-            )
-            .with_retry_after(1));
+            return Err(Error::TooManyStreams(format!("{message}; close one first")));
         }
         let holders = [Holder::Key(key_id), Holder::Tenant(tenant_id)];
         for holder in holders {
@@ -135,7 +134,7 @@ mod slot_tests {
             .map(|_| slots.take(tenant, key(1)).expect("a place"))
             .collect();
         let refused = slots.take(tenant, key(1)).expect_err("the key is full");
-        assert_eq!(refused.code, "too_many_streams");
+        assert_eq!(refused.code(), "too_many_streams");
         held.pop();
         held.push(slots.take(tenant, key(1)).expect("a place again"));
         // Other keys of the tenant, up to the tenant's cap.
@@ -147,7 +146,7 @@ mod slot_tests {
         let refused = slots
             .take(tenant, key(999))
             .expect_err("the tenant is full");
-        assert!(refused.message.contains("tenant"), "{}", refused.message);
+        assert!(refused.to_string().contains("tenant"), "{refused}");
         let other = TenantId::from_uuid(uuid::Uuid::from_u128(2));
         assert!(slots.take(other, key(1000)).is_ok(), "another tenant");
         drop(held);
@@ -157,6 +156,82 @@ mod slot_tests {
             .unwrap_or_else(PoisonError::into_inner)
             .is_empty());
     }
+}
+
+/// A filter as given, checked once for every adapter: free text within the
+/// text rule, at most 50 event types, `until` after `since`.
+pub fn checked_filter(filter: AuditFilter) -> Result<AuditFilter> {
+    check_window(filter.since, filter.until)?;
+    Ok(AuditFilter {
+        aggregate_type: filter_text("aggregate_type", filter.aggregate_type.as_deref())?,
+        aggregate_id: filter_text("aggregate_id", filter.aggregate_id.as_deref())?,
+        event_types: filter_values("event_type", filter.event_types.iter().map(String::as_str))?,
+        actor: filter_text("actor", filter.actor.as_deref())?,
+        ..filter
+    })
+}
+
+/// A page of audit records, oldest first, and the seq the next page starts
+/// after (None on the last page).
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    pub next_cursor: Option<i64>,
+}
+
+/// At most `limit` of the caller's audit records after seq `after`.
+pub async fn list(
+    app: &App,
+    context: &Authorized<AuditRead>,
+    filter: AuditFilter,
+    after: i64,
+    limit: u32,
+) -> Result<AuditPage> {
+    let filter = checked_filter(filter)?;
+    let partition = context.principal.partition();
+    let mut records =
+        list_audit(app.store.read_pool(), &partition, &filter, after, limit + 1).await?;
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let next_cursor = more.then(|| records.last().map(|r| r.seq)).flatten();
+    Ok(AuditPage {
+        records,
+        next_cursor,
+    })
+}
+
+/// Re-walks the caller's chain: whether every record is present, in
+/// order, and unchanged.
+pub async fn verify(app: &App, context: &Authorized<AuditRead>) -> Result<ChainReport> {
+    let partition = context.principal.partition();
+    Ok(verify_audit_chain(app.store.read_pool(), &partition).await?)
+}
+
+/// The last seq of the caller's chain (0 when empty): where a live-only
+/// subscription starts.
+pub async fn last_seq(app: &App, context: &Authorized<AuditRead>) -> Result<i64> {
+    let partition = context.principal.partition();
+    Ok(audit_last_seq(app.store.read_pool(), &partition).await?)
+}
+
+/// Follows the caller's trail after seq `after` ([`follow`]).
+pub fn follow_for(
+    app: &App,
+    context: &Authorized<AuditRead>,
+    filter: AuditFilter,
+    after: i64,
+    draining: watch::Receiver<bool>,
+) -> Result<impl Stream<Item = Result<AuditRecord>> + Send + 'static> {
+    let filter = checked_filter(filter)?;
+    follow(
+        app.clone(),
+        Follow {
+            partition: context.principal.partition(),
+            filter,
+            after,
+            key_id: context.principal.key_id,
+        },
+        draining,
+    )
 }
 
 /// What to follow.
@@ -178,12 +253,15 @@ struct State {
     draining: watch::Receiver<bool>,
     failed: bool,
     checked: Instant,
+    /// Since when reads have failed for want of the database, if they do.
+    unavailable_since: Option<Instant>,
     _subscriber: SubscriberGuard,
     _slot: StreamSlot,
 }
 
 /// The records of `follow`, oldest first, then live ones as they are
-/// committed; ends when the server drains, after a failed read, or when
+/// committed; ends when the server drains, after a failed read (a
+/// database that does not answer is given [`OUTAGE_TOLERANCE`]), or when
 /// its key is refused (the error is its last item, and a client resumes
 /// after the last seq it got). Refused at once when the key holds
 /// [`MAX_STREAMS_PER_KEY`] streams already.
@@ -191,8 +269,8 @@ pub fn follow(
     app: App,
     follow: Follow,
     draining: watch::Receiver<bool>,
-) -> Result<impl Stream<Item = Result<AuditRecord, ApiError>> + Send + 'static, ApiError> {
-    let tenant_id = TenantId::parse(&follow.partition.tenant_id).map_err(ApiError::internal)?;
+) -> Result<impl Stream<Item = Result<AuditRecord>> + Send + 'static> {
+    let tenant_id = TenantId::parse(&follow.partition.tenant_id).map_err(Error::internal)?;
     let slot = app.streams.take(tenant_id, follow.key_id)?;
     let state = State {
         _slot: slot,
@@ -204,6 +282,7 @@ pub fn follow(
         draining,
         failed: false,
         checked: Instant::now(),
+        unavailable_since: None,
     };
     Ok(stream::unfold(state, |mut state| async move {
         loop {
@@ -216,11 +295,15 @@ pub fn follow(
                 return None;
             }
             if state.checked.elapsed() >= RECHECK {
-                if let Err(refusal) = still_usable(&state.app, &state.follow.key_id).await {
-                    state.failed = true;
-                    return Some((Err(refusal), state));
+                match still_usable(&state.app, &state.follow.key_id).await {
+                    Ok(()) => state.checked = Instant::now(),
+                    // The database did not answer: ask again at the next turn.
+                    Err(Error::Unavailable) => {}
+                    Err(refusal) => {
+                        state.failed = true;
+                        return Some((Err(refusal), state));
+                    }
                 }
-                state.checked = Instant::now();
             }
             // Mark before reading, so a commit during the read still wakes us.
             if let Some(applied) = state.applied.as_mut() {
@@ -234,13 +317,31 @@ pub fn follow(
                 PAGE,
             )
             .await;
-            match page {
+            match page.map_err(Error::from) {
+                // A read the database could not answer (a pool that stayed
+                // busy, a connection reset): look again after a pause, for
+                // up to [`OUTAGE_TOLERANCE`]; the stream ends after that.
+                Err(Error::Unavailable)
+                    if state
+                        .unavailable_since
+                        .get_or_insert_with(Instant::now)
+                        .elapsed()
+                        < OUTAGE_TOLERANCE =>
+                {
+                    state.wait().await;
+                }
                 Err(error) => {
                     state.failed = true;
-                    return Some((Err(ApiError::internal(error)), state));
+                    return Some((Err(error), state));
                 }
-                Ok(records) if !records.is_empty() => state.buffer.extend(records),
-                Ok(_) => state.wait().await,
+                Ok(records) => {
+                    state.unavailable_since = None;
+                    if records.is_empty() {
+                        state.wait().await;
+                    } else {
+                        state.buffer.extend(records);
+                    }
+                }
             }
         }
     }))

@@ -1,0 +1,88 @@
+//! Prometheus metrics at `GET /metrics` (text exposition format 0.0.4): the
+//! process's counters and gauges, plus the projections' lag read at scrape
+//! time. Numbers only, never a tenant's data. The admin token is required
+//! (a scrape reads the projections' checkpoints and backlog).
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+use crate::server::AppState;
+
+/// One metric family: its help, its type, and one sample per label set
+/// (`""` for an unlabelled metric).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+/// `GET /metrics`, with the admin token.
+pub async fn metrics(
+    _: super::admin::Admin,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    let metrics = &state.app.metrics;
+    let statuses = state.app.projection_status().await?;
+    let per_projection = |value: &dyn Fn(&palisade_infra::ProjectionStatus) -> String| {
+        statuses
+            .iter()
+            .map(|s| (format!("{{projection=\"{}\"}}", s.name), value(s)))
+            .collect::<Vec<_>>()
+    };
+    let mut out = String::new();
+    family(
+        &mut out,
+        "palisade_audit_subscribers",
+        "gauge",
+        "Audit subscribers connected to this process (SSE and GraphQL).",
+        &[(
+            String::new(),
+            metrics
+                .audit_subscribers
+                .load(Ordering::Relaxed)
+                .to_string(),
+        )],
+    );
+    family(
+        &mut out,
+        "palisade_audit_events_delivered_total",
+        "counter",
+        "Audit records this process sent to subscribers.",
+        &[(
+            String::new(),
+            metrics
+                .audit_events_delivered
+                .load(Ordering::Relaxed)
+                .to_string(),
+        )],
+    );
+    family(
+        &mut out,
+        "palisade_projection_lag_events",
+        "gauge",
+        "Committed events a projection has not applied yet.",
+        &per_projection(&|s| s.lag_events.to_string()),
+    );
+    family(
+        &mut out,
+        "palisade_projection_lag_seconds",
+        "gauge",
+        "Age of the oldest event a projection has not applied yet.",
+        &per_projection(&|s| format!("{:.3}", s.lag_ms as f64 / 1000.0)),
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use palisade_domain::tenant::{TenantCommand, TenantError};
 use palisade_domain::{ApiKeyId, Environment, FieldProblem, Scope};
-use palisade_infra::readmodel::{get_api_key, list_api_keys, Window};
+use palisade_infra::readmodel::{get_api_key, list_api_keys, Page, Window};
 use palisade_projections::ApiKeyRow;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -100,15 +100,11 @@ pub async fn list(
     app: &App,
     context: &Authorized<TenantAdmin>,
     window: impl Into<Window>,
-) -> Result<(Vec<ApiKeyRow>, i64)> {
+) -> Result<Page<ApiKeyRow>> {
     let tenant_id = context.principal.tenant_id.to_string();
-    Ok(list_api_keys(
-        app.store.read_pool(),
-        &tenant_id,
-        visible(context),
-        window.into(),
-    )
-    .await?)
+    let pool = app.store.read_pool();
+    let (items, total) = list_api_keys(pool, &tenant_id, visible(context), window.into()).await?;
+    Ok(Page { items, total })
 }
 
 /// One key the caller may see; None for another tenant's, an unknown one,

@@ -45,16 +45,8 @@ pub async fn list(
         search: filter_text("search", filter.search.as_deref())?,
         min_risk: within("min_risk", filter.min_risk, 0.0, 100.0)?,
     };
-    let partition = context.principal.partition();
-    Ok(list_assets(
-        app.store.read_pool(),
-        &partition,
-        &filter,
-        sort,
-        order,
-        window,
-    )
-    .await?)
+    let (pool, partition) = (app.store.read_pool(), context.principal.partition());
+    Ok(list_assets(pool, &partition, &filter, sort, order, window).await?)
 }
 
 /// An asset's findings, riskiest first; not found for an unknown asset.

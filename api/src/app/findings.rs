@@ -524,14 +524,6 @@ pub async fn list(
     window: impl Into<Window>,
 ) -> Result<Page<FindingRow>> {
     let filter = checked_filter(filter)?;
-    let partition = context.principal.partition();
-    Ok(list_findings(
-        app.store.read_pool(),
-        &partition,
-        &filter,
-        sort,
-        order,
-        window,
-    )
-    .await?)
+    let (pool, partition) = (app.store.read_pool(), context.principal.partition());
+    Ok(list_findings(pool, &partition, &filter, sort, order, window).await?)
 }

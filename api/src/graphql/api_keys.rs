@@ -6,7 +6,7 @@ use async_graphql::{Context, InputObject, Object};
 use chrono::{DateTime, Utc};
 
 use super::error::GraphqlResult as _;
-use super::types::{list_cost, offset_connection, window, Environment, Total};
+use super::types::{list_cost, page_connection, window, Environment, Total};
 use super::{app, authorized};
 use crate::app::api_keys::{self, IssueApiKeyRequest};
 use crate::app::auth::TenantAdmin;
@@ -28,9 +28,8 @@ impl ApiKeysQuery {
     ) -> async_graphql::Result<Connection<String, ApiKeyView, Total, EmptyFields>> {
         let caller = authorized::<TenantAdmin>(ctx)?;
         let window = window(first, after)?;
-        let (keys, total) = api_keys::list(app(ctx), &caller, window).await.graphql()?;
-        let keys = keys.into_iter().map(ApiKeyView::from).collect();
-        Ok(offset_connection(window, keys, total))
+        let page = api_keys::list(app(ctx), &caller, window).await.graphql()?;
+        Ok(page_connection(window, page))
     }
 
     /// One of the tenant's API keys; null when unknown. Scope `tenant:admin`.

@@ -6,9 +6,7 @@ use palisade_infra::readmodel::{AssetFilter as Filter, AssetSort};
 
 use super::error::argument_names;
 use super::error::GraphqlResult as _;
-use super::types::{
-    consistent, list_cost, offset_connection, window, Consistency, SortOrder, Total,
-};
+use super::types::{consistent, list_cost, page_connection, window, Consistency, SortOrder, Total};
 use super::{app, authorized};
 use crate::app::assets;
 use crate::app::auth::FindingsRead;
@@ -71,8 +69,7 @@ impl AssetsQuery {
             .await
             .map_err(argument_names)
             .graphql()?;
-        let items = page.items.into_iter().map(AssetView::from).collect();
-        Ok(offset_connection(window, items, page.total))
+        Ok(page_connection(window, page))
     }
 
     /// One asset by id (`ast_…`) or identifier; null when unknown.

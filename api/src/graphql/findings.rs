@@ -10,7 +10,7 @@ use palisade_infra::readmodel::{FindingFilter as Filter, FindingSort};
 use super::error::argument_names;
 use super::error::GraphqlResult as _;
 use super::types::{
-    consistent, distinct, list_cost, offset_connection, window, Consistency, FindingStatus,
+    consistent, distinct, list_cost, page_connection, window, Consistency, FindingStatus,
     SeverityLevel, SortOrder, Total,
 };
 use super::{app, authorized};
@@ -121,8 +121,7 @@ impl FindingsQuery {
         .await
         .map_err(argument_names)
         .graphql()?;
-        let items = page.items.into_iter().map(FindingView::from).collect();
-        Ok(offset_connection(window, items, page.total))
+        Ok(page_connection(window, page))
     }
 
     /// One finding; null when unknown or another tenant's. Scope `findings:read`.

@@ -346,3 +346,12 @@ pub fn distinct<T: PartialEq, D: Into<T>>(values: Option<Vec<D>>) -> Vec<T> {
     }
     distinct
 }
+
+/// A page of rows as a connection of views (cursors are offsets).
+pub fn page_connection<R, V: OutputType + From<R>>(
+    window: Window,
+    page: palisade_infra::readmodel::Page<R>,
+) -> Connection<String, V, Total, EmptyFields> {
+    let items = page.items.into_iter().map(V::from).collect();
+    offset_connection(window, items, page.total)
+}

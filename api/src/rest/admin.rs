@@ -59,6 +59,31 @@ pub async fn require_admin(
     next.run(request).await
 }
 
+/// An administrator's command on the tenant of the path: the admin's
+/// origin, the tenant id, and the version `If-Match` requires.
+pub struct TenantTarget {
+    origin: Origin,
+    id: String,
+    expected: Option<usize>,
+}
+
+impl FromRequestParts<AppState> for TenantTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Admin(origin) = Admin::from_request_parts(parts, state).await?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let IfMatch(expected) = IfMatch::from_request_parts(parts, state).await?;
+        Ok(Self {
+            origin,
+            id,
+            expected,
+        })
+    }
+}
+
 fn check_admin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::new(
@@ -142,12 +167,16 @@ pub async fn get_tenant(
 /// Runs an administrator's command and answers with the tenant afterwards.
 async fn administer(
     state: &AppState,
-    origin: &Origin,
-    id: &str,
+    target: TenantTarget,
     command: TenantCommand,
-    expected: Option<usize>,
 ) -> Result<Envelope<TenantView>, ApiError> {
-    let (tenant, version) = tenants::administer(&state.app, origin, id, command, expected).await?;
+    let TenantTarget {
+        origin,
+        id,
+        expected,
+    } = target;
+    let (tenant, version) =
+        tenants::administer(&state.app, &origin, &id, command, expected).await?;
     Ok(Envelope::ok(TenantView::from(tenant)).with_etag(version))
 }
 
@@ -157,10 +186,8 @@ async fn administer(
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               TenantCommandErrors, BodyErrors))]
 pub async fn change_plan(
-    Admin(origin): Admin,
+    target: TenantTarget,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    IfMatch(expected): IfMatch,
     ApiJson(request): ApiJson<ChangePlanRequest>,
 ) -> Result<Envelope<TenantView>, ApiError> {
     let plan: Plan = request
@@ -171,7 +198,7 @@ pub async fn change_plan(
         plan,
         at: Utc::now(),
     };
-    administer(&state, &origin, &id, command, expected).await
+    administer(&state, target, command).await
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -187,10 +214,8 @@ pub struct SuspendRequest {
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               TenantCommandErrors, BodyErrors))]
 pub async fn suspend(
-    Admin(origin): Admin,
+    target: TenantTarget,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    IfMatch(expected): IfMatch,
     // `null` is the same as no body (the document allows both).
     body: Option<ApiJson<Option<SuspendRequest>>>,
 ) -> Result<Envelope<TenantView>, ApiError> {
@@ -199,7 +224,7 @@ pub async fn suspend(
         reason,
         at: Utc::now(),
     };
-    administer(&state, &origin, &id, command, expected).await
+    administer(&state, target, command).await
 }
 
 /// `POST /v1/admin/tenants/{id}/reactivate`.
@@ -208,13 +233,11 @@ pub async fn suspend(
     responses((status = 200, description = "The tenant after the command", body = Success<TenantView>, headers(("ETag" = String, description = "The tenant aggregate's version"))),
               TenantCommandErrors, BodyErrors))]
 pub async fn reactivate(
-    Admin(origin): Admin,
+    target: TenantTarget,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    IfMatch(expected): IfMatch,
 ) -> Result<Envelope<TenantView>, ApiError> {
     let command = TenantCommand::Reactivate { at: Utc::now() };
-    administer(&state, &origin, &id, command, expected).await
+    administer(&state, target, command).await
 }
 
 /// `GET /v1/admin/projections`.

@@ -1,7 +1,6 @@
 //! `/v1/api-keys`: scope `tenant:admin`. Values are shown once, at creation.
 
 use axum::extract::{Path, State};
-use palisade_infra::readmodel::PageRequest;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -50,11 +49,9 @@ pub async fn list_api_keys(
     ApiQuery(query): ApiQuery<PageQuery>,
     _: Consistency,
 ) -> Result<Envelope<Vec<ApiKeyView>>, ApiError> {
-    let (page, per_page) = query.parse()?;
-    let paging = PageRequest { page, per_page };
-    let (keys, total) = api_keys::list(&state.app, &caller, paging).await?;
-    let keys = keys.into_iter().map(ApiKeyView::from).collect();
-    Ok(Envelope::page(keys, page, per_page, total))
+    let paging = query.paging()?;
+    let page = api_keys::list(&state.app, &caller, paging).await?;
+    Ok(Envelope::of_page(page, paging))
 }
 
 /// Another tenant's key is a 404, like an unknown one.

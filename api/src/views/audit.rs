@@ -70,11 +70,16 @@ pub struct ChainReportView {
 }
 
 impl From<ChainReport> for ChainReportView {
-    fn from(r: ChainReport) -> Self {
+    fn from(report: ChainReport) -> Self {
+        let ChainReport {
+            verified,
+            last_seq,
+            first_broken_seq,
+        } = report;
         Self {
-            verified: r.verified,
-            last_seq: r.last_seq,
-            first_broken_seq: r.first_broken_seq,
+            verified,
+            last_seq,
+            first_broken_seq,
         }
     }
 }

@@ -51,7 +51,8 @@ pub struct AuditEventsQuery {
     /// Only records after this seq.
     #[param(value_type = Option<i64>)]
     after: Option<String>,
-    /// `meta.next_cursor` of the previous page (a seq; instead of `after`).
+    /// `meta.next_cursor` of the previous page: a seq, as `after` (given
+    /// both, the later one counts).
     #[param(value_type = Option<i64>, minimum = 0)]
     cursor: Option<String>,
     /// 1 to 500 (default 100).
@@ -145,16 +146,8 @@ pub async fn events(
         &query.since,
         &query.until,
     )?;
-    let after = match (query.after.as_deref(), query.cursor.as_deref()) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid_field(
-                "cursor",
-                "give either after or cursor, not both",
-            ))
-        }
-        (None, Some(cursor)) => seq("cursor", Some(cursor))?,
-        (after, None) => seq("after", after)?,
-    };
+    // Both mean "after this seq"; given both, the later one.
+    let after = seq("after", query.after.as_deref())?.max(seq("cursor", query.cursor.as_deref())?);
     let limit = whole("limit", &query.limit, 100, 1, 500)?;
     let page = audit::list(&state.app, &caller, filter, after, limit).await?;
     let records = page.records.into_iter().map(AuditEventView::from).collect();
@@ -194,42 +187,49 @@ pub async fn stream(
         &query.since,
         &query.until,
     )?;
-    // `after` is checked even when Last-Event-ID overrides it.
-    let after_query = seq("after", query.after.as_deref())?;
-    let after =
-        match headers.get("last-event-id") {
-            Some(value) => seq(
-                "Last-Event-ID",
-                Some(value.to_str().map_err(|_| {
-                    ApiError::invalid_field("Last-Event-ID", "must be an audit seq")
-                })?),
-            )?,
-            None => after_query,
-        };
+    let after = resume_after(&query, &headers)?;
     let records = audit::follow_for(&state.app, &caller, filter, after, state.draining.clone())?;
-    let events = records.filter_map(|record| async move {
-        match record {
-            Ok(record) => {
-                let id = record.seq.to_string();
-                let event_type = record.event_type.clone();
-                match serde_json::to_string(&AuditEventView::from(record)) {
-                    Ok(json) => Some(Ok(Event::default().id(id).event(event_type).data(json))),
-                    Err(error) => {
-                        tracing::error!(%error, "cannot encode an audit record");
-                        None
-                    }
-                }
-            }
-            // The stream's last frame: the error envelope. After a failed
-            // read the client resumes with Last-Event-ID; a refused key
-            // (401 `invalid_api_key`, 403 `tenant_suspended`) needs another.
-            Err(error) => Some(Ok(Event::default()
-                .event("error")
-                .data(ApiError::from(error).envelope()))),
-        }
-    });
+    let events = records.filter_map(|record| std::future::ready(frame(record)));
     let heartbeat = KeepAlive::new()
         .interval(state.app.sse_heartbeat)
         .text("heartbeat");
     Ok(Sse::new(events).keep_alive(heartbeat))
+}
+
+/// Where a stream starts: after `Last-Event-ID` when sent, else `after`
+/// (which is checked either way).
+fn resume_after(query: &AuditStreamQuery, headers: &HeaderMap) -> Result<i64, ApiError> {
+    let after = seq("after", query.after.as_deref())?;
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(after);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid_field("Last-Event-ID", "must be an audit seq"))?;
+    seq("Last-Event-ID", Some(text))
+}
+
+/// One record as a server-sent event; an error as the stream's last frame,
+/// the error envelope. After a failed read the client resumes with
+/// Last-Event-ID; a refused key (401 `invalid_api_key`, 403
+/// `tenant_suspended`) needs another.
+fn frame(
+    record: crate::app::Result<palisade_projections::AuditRecord>,
+) -> Option<Result<Event, Infallible>> {
+    let record = match record {
+        Ok(record) => record,
+        Err(error) => {
+            let envelope = ApiError::from(error).envelope();
+            return Some(Ok(Event::default().event("error").data(envelope)));
+        }
+    };
+    let id = record.seq.to_string();
+    let event_type = record.event_type.clone();
+    match serde_json::to_string(&AuditEventView::from(record)) {
+        Ok(json) => Some(Ok(Event::default().id(id).event(event_type).data(json))),
+        Err(error) => {
+            tracing::error!(%error, "cannot encode an audit record");
+            None
+        }
+    }
 }

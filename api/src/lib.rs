@@ -19,5 +19,6 @@ pub mod graphql;
 pub mod metrics;
 pub mod rest;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod views;

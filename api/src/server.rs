@@ -11,16 +11,15 @@ use tokio::sync::watch;
 
 use crate::admin_token::AdminToken;
 use crate::app::App;
+use crate::state::AppState;
 
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub app: App,
-    pub admin_token: Arc<AdminToken>,
-    /// Turns true when shutdown begins, so that endless responses (SSE)
-    /// end and the server can drain.
-    pub draining: watch::Receiver<bool>,
-    pub graphql: crate::graphql::PalisadeSchema,
+/// The whole HTTP surface: REST and GraphQL, behind the layers every
+/// request passes (request id, the database circuit, body and path bounds).
+pub fn router(state: AppState, schema: crate::graphql::PalisadeSchema) -> axum::Router {
+    let routes = crate::rest::routes(&state)
+        .merge(crate::graphql::routes(&state))
+        .layer(axum::Extension(schema));
+    crate::rest::with_layers(routes, state)
 }
 
 pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
@@ -53,8 +52,8 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     )));
     let store = app.store.clone();
     let (draining_tx, draining) = watch::channel(false);
+    let schema = crate::graphql::schema(Some((app.clone(), draining.clone())));
     let state = AppState {
-        graphql: crate::graphql::schema(Some((app.clone(), draining.clone()))),
         app,
         admin_token: Arc::new(admin_token),
         draining,
@@ -72,7 +71,7 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         "listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, crate::rest::router(state))
+    axum::serve(listener, router(state, schema))
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("requests drained; stopping projections at a checkpoint");

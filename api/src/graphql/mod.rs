@@ -46,6 +46,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use futures_util::SinkExt;
 use tokio::sync::{mpsc, watch};
@@ -56,7 +57,7 @@ pub(crate) use error::{graphql_error, http_error};
 use crate::app::auth::{authenticate_key, ScopeName};
 use crate::app::{self as application, App, Authorized, Origin, RequestContext};
 use crate::rest::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 // Every query field, one object per resource (each in its own file);
 // plain comments, so that the SDL keeps no description here.
@@ -184,6 +185,7 @@ impl SecretSink {
 /// and each mutation root field past the first counts once more.
 pub async fn execute(
     State(state): State<AppState>,
+    Extension(schema): Extension<PalisadeSchema>,
     context: RequestContext,
     body: Body,
 ) -> Response {
@@ -214,7 +216,7 @@ pub async fn execute(
     let secrets = SecretSink::default();
     let request = for_caller(request, &state.app, context).data(secrets.clone());
     let mut response =
-        GraphQLResponse::from(with_codes(state.graphql.execute(request).await)).into_response();
+        GraphQLResponse::from(with_codes(schema.execute(request).await)).into_response();
     let secrets = secrets.take();
     if !secrets.is_empty() {
         response
@@ -311,6 +313,7 @@ fn refused(error: async_graphql::Error) -> async_graphql::Response {
 #[derive(Clone)]
 struct WebsocketExecutor {
     state: AppState,
+    schema: PalisadeSchema,
     /// Set once the connection authenticates (upgrade header or
     /// `connection_init`).
     caller: Arc<OnceLock<application::Principal>>,
@@ -356,7 +359,7 @@ impl WebsocketExecutor {
 impl async_graphql::Executor for WebsocketExecutor {
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
         match self.admit(request).await {
-            Ok(request) => with_codes(self.state.graphql.execute(request).await),
+            Ok(request) => with_codes(self.schema.execute(request).await),
             Err(refused) => refused,
         }
     }
@@ -369,19 +372,40 @@ impl async_graphql::Executor for WebsocketExecutor {
         let this = self.clone();
         stream::once(async move {
             match this.admit(request).await {
-                Ok(request) => async_graphql::Executor::execute_stream(
-                    &this.state.graphql,
-                    request,
-                    session_data,
-                )
-                .map(with_codes)
-                .boxed(),
+                Ok(request) => {
+                    async_graphql::Executor::execute_stream(&this.schema, request, session_data)
+                        .map(with_codes)
+                        .boxed()
+                }
                 Err(refused) => stream::once(std::future::ready(refused)).boxed(),
             }
         })
         .flatten()
         .boxed()
     }
+}
+
+/// The GraphQL routes: `POST /graphql` behind API-key authentication and
+/// idempotency (as REST), `GET /graphql` (GraphiQL) and `GET /graphql/ws`.
+/// The schema comes as an `Extension`.
+pub fn routes(state: &AppState) -> axum::Router<AppState> {
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route(
+            "/graphql",
+            post(execute)
+                .route_layer(from_fn_with_state(
+                    state.clone(),
+                    crate::rest::idempotency::layer,
+                ))
+                .route_layer(from_fn_with_state(
+                    state.clone(),
+                    crate::rest::auth::require_api_key,
+                ))
+                .get(graphiql),
+        )
+        .route("/graphql/ws", get(websocket))
 }
 
 /// `GET /graphql`: GraphiQL, which sends the key from its headers editor.
@@ -392,6 +416,7 @@ pub async fn graphiql() -> Html<&'static str> {
 /// `GET /graphql/ws`: subscriptions over `graphql-transport-ws`.
 pub async fn websocket(
     State(state): State<AppState>,
+    Extension(schema): Extension<PalisadeSchema>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
@@ -429,6 +454,7 @@ pub async fn websocket(
     let (close, closing) = mpsc::unbounded_channel();
     let executor = WebsocketExecutor {
         state: state.clone(),
+        schema,
         caller: Arc::default(),
         close,
     };

@@ -19,7 +19,7 @@ use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::app::tenants::{self, CreateTenantRequest};
 use crate::app::Origin;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::views::tenants::{CreatedTenant, ProjectionStatusView, TenantView};
 
 /// The routes of the admin API (behind [`require_admin`]).

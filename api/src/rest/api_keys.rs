@@ -11,7 +11,7 @@ use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::app::api_keys::{self, IssueApiKeyRequest};
 use crate::app::auth::TenantAdmin;
 use crate::app::Authorized;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::views::tenants::{ApiKeyView, IssuedApiKey};
 
 /// The routes of this resource (behind API-key authentication).

@@ -15,7 +15,7 @@ use super::{ApiError, Consistency, Envelope};
 use crate::app::assets;
 use crate::app::auth::FindingsRead;
 use crate::app::Authorized;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::views::assets::AssetView;
 use crate::views::findings::FindingView;
 

@@ -20,7 +20,7 @@ use super::{ApiError, Consistency, Envelope};
 use crate::app::audit;
 use crate::app::auth::AuditRead;
 use crate::app::Authorized;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::views::audit::{AuditEventView, ChainReportView};
 
 /// The routes of this resource (behind API-key authentication).

@@ -19,7 +19,7 @@ use super::request_id::RequestId;
 use super::ApiError;
 use crate::app::auth::{admit, authenticate_key, record_usage, Admission, ScopeName};
 use crate::app::{Authorized, Origin, Principal, RequestContext};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The key from `X-API-Key`, or from `Authorization: Bearer`.
 fn presented_key(parts: &Parts) -> Option<&str> {

@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Put in a handler's arguments to honour `?consistency=`.
 pub struct Consistency;

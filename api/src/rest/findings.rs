@@ -20,7 +20,7 @@ use crate::app::auth::{FindingsRead, FindingsWrite};
 use crate::app::findings::{self, BulkIngestRequest, IngestFindingRequest};
 use crate::app::input::parse_time;
 use crate::app::Authorized;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::views::findings::{BulkIngestResult, FindingView, HistoryEntry, IngestedFinding};
 
 /// The routes of this resource (behind API-key authentication).

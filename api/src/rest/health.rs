@@ -4,7 +4,7 @@ use utoipa::ToSchema;
 
 use super::openapi::{ErrorEnvelope, Success};
 use super::{ApiError, Envelope};
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {

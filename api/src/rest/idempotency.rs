@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 
 use super::{body_limit, ApiError};
 use crate::app::{App, Principal};
-use crate::server::AppState;
+use crate::state::AppState;
 
 const HEADER: &str = "idempotency-key";
 

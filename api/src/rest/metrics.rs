@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// One metric family: its help, its type, and one sample per label set
 /// (`""` for an unlabelled metric).

@@ -42,7 +42,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The default request body limit.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -167,30 +167,24 @@ async fn store_circuit(State(state): State<AppState>, request: Request, next: Ne
     }
 }
 
-/// The whole REST surface. Routes are registered together with their
-/// OpenAPI operations, so `/v1/openapi.json` documents every one of them.
-pub fn router(state: AppState) -> Router {
-    let (router, document) = documented_routes(&state);
+/// The REST routes: the documented ones (registered together with their
+/// OpenAPI operations, so `/v1/openapi.json` documents every one of them),
+/// the reference page and the metrics.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let (router, document) = documented_routes(state);
     router
         .route("/docs", get(openapi::docs))
         .route("/metrics", get(metrics::metrics))
-        .route(
-            "/graphql",
-            axum::routing::post(crate::graphql::execute)
-                .route_layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    idempotency::layer,
-                ))
-                .route_layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    auth::require_api_key,
-                ))
-                .get(crate::graphql::graphiql),
-        )
-        .route("/graphql/ws", get(crate::graphql::websocket))
+        .layer(Extension(openapi::Document(Arc::new(document))))
+}
+
+/// `routes` (REST and GraphQL) behind the layers every request passes:
+/// the request id (outermost), the database circuit, path and body bounds;
+/// and the envelope's 404 and 405.
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(Extension(openapi::Document(Arc::new(document))))
         .layer(axum::middleware::from_fn(body_limit_for_route))
         .layer(axum::middleware::from_fn(refuse_oversized_bodies))
         .layer(axum::middleware::from_fn(refuse_undecodable_paths))

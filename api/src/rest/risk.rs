@@ -11,7 +11,7 @@ use super::query::{whole, ApiQuery};
 use super::{ApiError, ApiJson, Consistency, Envelope};
 use crate::app::auth::FindingsRead;
 use crate::app::{risk, Authorized, RequestContext};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::views::risk::{Overview, Recalculation, RiskPoint};
 
 /// The routes of this resource (behind API-key authentication).

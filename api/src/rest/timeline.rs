@@ -13,7 +13,7 @@ use super::{ApiError, Consistency, Envelope};
 use crate::app::auth::FindingsRead;
 use crate::app::timeline::{self, TimelineQuery as Query};
 use crate::app::Authorized;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::views::timeline::TimelineEntryView;
 
 /// The routes of this resource (behind API-key authentication).

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::openapi::{KeyErrors, ReadErrors, Success};
 use super::{ApiError, Consistency, Envelope};
 use crate::app::{usage, RequestContext};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::views::format_time;
 
 /// The routes of this resource (behind API-key authentication).

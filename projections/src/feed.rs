@@ -5,7 +5,8 @@ use palisade_domain::EventMetadata;
 use serde::{Deserialize, Serialize};
 
 /// A place in the global feed. Feed order is `(tx, position)`: on PostgreSQL
-/// `tx` is the writing transaction's id (the gap-safe order, DESIGN §2); on
+/// `tx` is the writing transaction's id (the gap-safe order, see
+/// `docs/architecture.md`); on
 /// SQLite, which has one writer, it is always 0 and `position` alone orders.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

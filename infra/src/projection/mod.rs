@@ -107,7 +107,7 @@ impl ProjectionRunner {
         Self::with_consumers(store, projections, Vec::new(), config)
     }
 
-    /// A runner of `projections` and of other feed `consumers` (webhook
+    /// A runner of `projections` and of the feed consumers `others` (webhook
     /// delivery, process managers), each under its own checkpoint and lock.
     pub fn with_consumers(
         store: Store,

@@ -1,4 +1,4 @@
-//! Idempotency-Key records (DESIGN §5). A request claims its key before it
+//! Idempotency-Key records (see `docs/architecture.md`). A request claims its key before it
 //! runs; the response is stored when it finishes, and replayed to retries
 //! with the same key and the same request for 24 hours.
 //!
@@ -19,7 +19,7 @@
 
 use sqlx::{AnyPool, Row};
 
-use crate::store::{Store, StoreKind};
+use crate::store::Store;
 
 /// How long a record answers retries.
 pub const RETENTION_MS: i64 = 24 * 3600 * 1000;
@@ -165,17 +165,11 @@ async fn insert(
 /// Whether any event carries `token` as its `correlation_id`. A scan of the
 /// event log: it runs only for a claim whose process died.
 async fn committed(store: &Store, token: &str) -> Result<bool, sqlx::Error> {
-    let sql = match store.kind() {
-        StoreKind::Sqlite => {
-            "SELECT CAST(1 AS BIGINT) FROM events
-              WHERE json_extract(metadata, '$.correlation_id') = $1 LIMIT 1"
-        }
-        StoreKind::Postgres => {
-            "SELECT CAST(1 AS BIGINT) FROM events
-              WHERE metadata->>'correlation_id' = $1 LIMIT 1"
-        }
-    };
-    let found: Option<i64> = sqlx::query_scalar(sql)
+    let sql = format!(
+        "SELECT CAST(1 AS BIGINT) FROM events WHERE {} = $1 LIMIT 1",
+        store.dialect().json_text("metadata", "correlation_id")
+    );
+    let found: Option<i64> = sqlx::query_scalar(&sql)
         .bind(token)
         .fetch_optional(store.read_pool())
         .await?;

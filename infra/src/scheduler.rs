@@ -1,18 +1,22 @@
-//! The one scheduler for commands that fire on a date (DESIGN §4).
+//! The one scheduler for commands that fire on a date (see
+//! `docs/architecture.md`).
 //!
-//! It reads due dates from the read models, issues ordinary commands whose
-//! decisions are idempotent (a command that finds nothing due records
-//! nothing), and runs in one replica at a time under an advisory lock. It
-//! keeps no state of its own, so a restart simply looks again. Time comes
-//! from a [`Clock`], which tests control.
+//! It runs a list of [`Job`]s ([`jobs`]). A job reads due dates from the
+//! read models and issues ordinary commands whose decisions are idempotent
+//! (a command that finds nothing due records nothing), or deletes what has
+//! outlived its retention. The scheduler runs in one replica at a time
+//! under the store's lock, and keeps no state of its own, so a restart
+//! simply looks again. Time comes from a [`Clock`], which tests control.
 //!
-//! Jobs today: an expired risk acceptance reverts its finding to open, and
-//! idempotency records past their 24 hours are deleted. Later: key
-//! deletion and rotation, grant and request expiry.
+//! Jobs today: an expired risk acceptance reverts its finding to open
+//! ([`RiskAcceptanceExpiry`]), and idempotency records past their 24 hours
+//! are deleted ([`IdempotencyPruning`]). Later: key deletion and rotation,
+//! grant and request expiry — each one more [`Job`] in [`jobs`].
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use palisade_domain::finding::{Finding, FindingCommand};
 use palisade_domain::{ActorType, Environment, EventMetadata};
@@ -67,28 +71,36 @@ pub struct Tick {
     pub pruned: u64,
 }
 
-/// How many due items one pass takes per job; the next pass takes the rest.
-const BATCH: i64 = 200;
-
-#[derive(Clone)]
-pub struct Scheduler {
-    store: Store,
-    commands: Commands,
-    clock: Arc<dyn Clock>,
-    interval: Duration,
+/// What one job did in one pass; a pass's [`Tick`] is their sum.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// Commands issued.
+    pub fired: usize,
+    /// Records deleted because their retention ended.
+    pub pruned: u64,
 }
 
-impl Scheduler {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, interval: Duration) -> Self {
-        Self {
-            commands: Commands::new(store.clone()),
-            store,
-            clock,
-            interval,
-        }
+impl std::ops::AddAssign<JobOutcome> for Tick {
+    fn add_assign(&mut self, outcome: JobOutcome) {
+        self.fired += outcome.fired;
+        self.pruned += outcome.pruned;
     }
+}
 
-    fn metadata(tenant_id: &str, environment: Environment, now: DateTime<Utc>) -> EventMetadata {
+/// What a job may use: the store and the write side.
+#[derive(Clone)]
+pub struct JobContext {
+    pub store: Store,
+    pub commands: Commands,
+}
+
+impl JobContext {
+    /// The metadata of a command the scheduler issues for a tenant.
+    pub fn metadata(
+        tenant_id: &str,
+        environment: Environment,
+        now: DateTime<Utc>,
+    ) -> EventMetadata {
         EventMetadata {
             tenant_id: tenant_id.to_string(),
             environment,
@@ -101,16 +113,43 @@ impl Scheduler {
             occurred_at: now,
         }
     }
+}
 
-    /// One pass over every job, at the clock's current time.
-    pub async fn tick(&self) -> Result<Tick, StoreError> {
-        let now = self.clock.now();
-        let mut tick = Tick::default();
-        for due in due_risk_acceptances(self.store.read_pool(), now, BATCH).await? {
-            let metadata = Self::metadata(&due.tenant_id, due.environment, now);
+/// One thing the scheduler does on every pass. A job must be safe to run
+/// again at once (a pass may repeat after a crash or on another replica),
+/// and should take a bounded amount of work per pass ([`BATCH`]), leaving
+/// the rest to the next.
+#[async_trait]
+pub trait Job: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// One pass at `now`. An error ends the pass (the next one retries).
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError>;
+}
+
+/// Every job, in the order a pass runs them: add a job here.
+pub fn jobs() -> Vec<Arc<dyn Job>> {
+    vec![Arc::new(RiskAcceptanceExpiry), Arc::new(IdempotencyPruning)]
+}
+
+/// How many due items one pass takes per job; the next pass takes the rest.
+pub const BATCH: i64 = 200;
+
+/// A risk acceptance whose end date has come reverts its finding to open.
+pub struct RiskAcceptanceExpiry;
+
+#[async_trait]
+impl Job for RiskAcceptanceExpiry {
+    fn name(&self) -> &'static str {
+        "risk_acceptance_expiry"
+    }
+
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        let mut outcome = JobOutcome::default();
+        for due in due_risk_acceptances(ctx.store.read_pool(), now, BATCH).await? {
+            let metadata = JobContext::metadata(&due.tenant_id, due.environment, now);
             let command = FindingCommand::ExpireRiskAcceptance { at: now };
-            tick.fired += 1;
-            match self
+            outcome.fired += 1;
+            match ctx
                 .commands
                 .execute::<Finding>(&due.finding_id, command, (), &metadata)
                 .await
@@ -123,7 +162,65 @@ impl Scheduler {
                 }
             }
         }
-        tick.pruned = crate::idempotency::prune(&self.store, now.timestamp_millis()).await?;
+        Ok(outcome)
+    }
+}
+
+/// Idempotency records past their retention are deleted.
+pub struct IdempotencyPruning;
+
+#[async_trait]
+impl Job for IdempotencyPruning {
+    fn name(&self) -> &'static str {
+        "idempotency_pruning"
+    }
+
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        let pruned = crate::idempotency::prune(&ctx.store, now.timestamp_millis()).await?;
+        Ok(JobOutcome { fired: 0, pruned })
+    }
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    context: JobContext,
+    jobs: Vec<Arc<dyn Job>>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+}
+
+impl Scheduler {
+    /// A scheduler running every job of [`jobs`].
+    pub fn new(store: Store, clock: Arc<dyn Clock>, interval: Duration) -> Self {
+        Self::with_jobs(store, jobs(), clock, interval)
+    }
+
+    /// A scheduler running `jobs` only.
+    pub fn with_jobs(
+        store: Store,
+        jobs: Vec<Arc<dyn Job>>,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            context: JobContext {
+                commands: Commands::new(store.clone()),
+                store,
+            },
+            jobs,
+            clock,
+            interval,
+        }
+    }
+
+    /// One pass over every job, at the clock's current time.
+    pub async fn tick(&self) -> Result<Tick, StoreError> {
+        let now = self.clock.now();
+        let mut tick = Tick::default();
+        for job in &self.jobs {
+            let span = tracing::debug_span!("scheduler_job", job = job.name());
+            tick += tracing::Instrument::instrument(job.run(&self.context, now), span).await?;
+        }
         Ok(tick)
     }
 
@@ -131,7 +228,7 @@ impl Scheduler {
     /// lock, until shutdown.
     pub fn spawn(self, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut lock = LockSession::new(self.store.clone(), "scheduler");
+            let mut lock = LockSession::new(self.context.store.clone(), "scheduler");
             while !*shutdown.borrow() {
                 match lock.try_acquire().await {
                     Ok(true) => {

@@ -197,7 +197,7 @@ pub struct AuditHead {
 
 /// Storage of the audit trail.
 #[async_trait]
-pub trait AuditStore {
+pub trait AuditStore: Send {
     /// The last record of a tenant environment's chain, if any.
     async fn audit_head(
         &mut self,
@@ -274,6 +274,7 @@ impl Projection for AuditProjection {
         event: &FeedEvent,
         store: &mut dyn ReadModelStore,
     ) -> Result<(), ProjectionError> {
+        let store = store.view::<dyn AuditStore>()?;
         let metadata = event.typed_metadata()?;
         let head = store
             .audit_head(&metadata.tenant_id, metadata.environment)

@@ -320,7 +320,7 @@ fn history_day(at: DateTime<Utc>) -> NaiveDate {
 
 /// Storage of the findings view.
 #[async_trait]
-pub trait FindingsStore {
+pub trait FindingsStore: Send {
     async fn get_finding(&mut self, id: &str) -> Result<Option<FindingRow>, StoreError>;
     /// Loads these findings, and these assets and the findings' assets, so
     /// that the `get_*` calls that follow need no query of their own.
@@ -367,7 +367,7 @@ impl FindingsProjection {
     /// Moves one finding from `before` to `after` (either may be absent) in
     /// its asset and its tenant's summary.
     async fn account(
-        store: &mut dyn ReadModelStore,
+        store: &mut dyn FindingsStore,
         before: Option<&FindingRow>,
         after: &FindingRow,
     ) -> Result<(), ProjectionError> {
@@ -405,7 +405,7 @@ impl FindingsProjection {
     /// Replaces the incremental scores of a tenant environment with ones
     /// computed from its findings (a `RiskScoreRecalculated` event).
     async fn recalculate(
-        store: &mut dyn ReadModelStore,
+        store: &mut dyn FindingsStore,
         metadata: &EventMetadata,
         at: DateTime<Utc>,
     ) -> Result<(), ProjectionError> {
@@ -491,6 +491,7 @@ impl Projection for FindingsProjection {
         if finding_ids.is_empty() && asset_ids.is_empty() {
             return Ok(());
         }
+        let store = store.view::<dyn FindingsStore>()?;
         Ok(store.prefetch(&finding_ids, &asset_ids).await?)
     }
 
@@ -499,6 +500,10 @@ impl Projection for FindingsProjection {
         event: &FeedEvent,
         store: &mut dyn ReadModelStore,
     ) -> Result<(), ProjectionError> {
+        let store = match event.aggregate_type.as_str() {
+            "Finding" | "RiskLedger" => store.view::<dyn FindingsStore>()?,
+            _ => return Ok(()),
+        };
         match event.aggregate_type.as_str() {
             "Finding" => {
                 let metadata = event.typed_metadata()?;

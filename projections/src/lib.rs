@@ -1,10 +1,18 @@
 //! Read models: what each event does to each view.
 //!
 //! A projection is a name, a version and a function from one feed event to
-//! changes in its tables, written against storage traits ([`TenantsStore`], …)
-//! that `palisade-infra` implements in SQL. This crate does no I/O of its own,
-//! reads no clock and knows nothing of checkpoints, locks or transactions: the
-//! runner in `palisade-infra` applies a batch and its checkpoint atomically.
+//! changes in its tables. Each view owns its store: the projection is
+//! written against its own storage trait ([`TenantsStore`], [`FindingsStore`],
+//! …, in the view's file), which it asks the batch's [`ReadModelStore`] for
+//! (`store.view::<dyn FindingsStore>()`), and which `palisade-infra`
+//! implements in SQL (`infra/src/readmodel/<view>.rs`). This crate does no
+//! I/O of its own, reads no clock and knows nothing of checkpoints, locks or
+//! transactions: the runner in `palisade-infra` applies a batch and its
+//! checkpoint atomically.
+//!
+//! A new read model adds its projection here (`src/<view>.rs`, with its
+//! store trait), its SQL store in `palisade-infra`, and one line to
+//! [`catalogue`].
 #![forbid(unsafe_code)]
 
 mod audit;
@@ -15,6 +23,7 @@ mod memory;
 mod summary;
 mod tenants;
 mod timeline;
+mod view;
 
 pub use audit::{
     canonical_json, AuditHead, AuditProjection, AuditRecord, AuditStore, Redactor, GENESIS_HASH,
@@ -27,6 +36,7 @@ pub use findings::{
 };
 pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
 pub use timeline::{TimelineEntry, TimelineProjection, TimelineStore, TimelineSubject};
+pub use view::{no_store_of, ReadModelStore, ViewRef};
 
 use std::sync::Arc;
 
@@ -53,14 +63,10 @@ pub enum ProjectionError {
     Failed(String),
 }
 
-/// Everything a projection may write to: one trait per read model, all
-/// implemented by the runner's transaction.
-pub trait ReadModelStore: TenantsStore + FindingsStore + TimelineStore + AuditStore + Send {}
-
-impl<T: TenantsStore + FindingsStore + TimelineStore + AuditStore + Send> ReadModelStore for T {}
-
 /// A named, versioned projection. Bumping `version` makes the runner clear
-/// `tables` and rebuild the view from the start of the feed.
+/// `tables` and rebuild the view from the start of the feed. `prepare` and
+/// `apply` get the batch's [`ReadModelStore`], from which they take their
+/// view's own store (`store.view::<dyn FindingsStore>()`).
 #[async_trait]
 pub trait Projection: Send + Sync {
     fn name(&self) -> &'static str;
@@ -84,8 +90,9 @@ pub trait Projection: Send + Sync {
     ) -> Result<(), ProjectionError>;
 }
 
-/// The projection catalogue: every read model the product maintains. The
-/// audit trail redacts with `redactor` (its key derives from the root key).
+/// The projection catalogue: every read model the product maintains (the
+/// one list a new read model is added to). The audit trail redacts with
+/// `redactor` (its key derives from the root key).
 pub fn catalogue(redactor: Redactor) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(TenantsProjection),

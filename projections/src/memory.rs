@@ -1,5 +1,8 @@
-//! An in-memory [`ReadModelStore`] for the projections' unit tests.
+//! An in-memory [`ReadModelStore`] for the projections' unit tests: one
+//! struct that implements every view's store trait, and hands out whichever
+//! a projection asks for.
 
+use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
@@ -10,8 +13,8 @@ use palisade_domain::Environment;
 
 use crate::{
     ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow, FindingsStore,
-    RiskSummaryRow, StoreError, TenantRow, TenantsStore, TimelineEntry, TimelineStore,
-    TimelineSubject,
+    ReadModelStore, RiskSummaryRow, StoreError, TenantRow, TenantsStore, TimelineEntry,
+    TimelineStore, TimelineSubject, ViewRef,
 };
 
 #[derive(Default)]
@@ -25,6 +28,22 @@ pub struct InMemory {
     pub timeline: Vec<TimelineEntry>,
     pub subjects: HashMap<String, TimelineSubject>,
     pub audit: Vec<AuditRecord>,
+}
+
+impl ReadModelStore for InMemory {
+    fn store_of(&mut self, store: TypeId) -> Result<ViewRef<'_>, StoreError> {
+        Ok(if store == TypeId::of::<dyn TenantsStore>() {
+            ViewRef::new(self, |s| s as &mut dyn TenantsStore)
+        } else if store == TypeId::of::<dyn FindingsStore>() {
+            ViewRef::new(self, |s| s as &mut dyn FindingsStore)
+        } else if store == TypeId::of::<dyn TimelineStore>() {
+            ViewRef::new(self, |s| s as &mut dyn TimelineStore)
+        } else if store == TypeId::of::<dyn AuditStore>() {
+            ViewRef::new(self, |s| s as &mut dyn AuditStore)
+        } else {
+            return Err(crate::view::no_store_of(store));
+        })
+    }
 }
 
 #[async_trait]

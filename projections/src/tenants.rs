@@ -42,7 +42,7 @@ pub struct ApiKeyRow {
 
 /// Storage of the tenants view.
 #[async_trait]
-pub trait TenantsStore {
+pub trait TenantsStore: Send {
     async fn upsert_tenant(&mut self, tenant: &TenantRow) -> Result<(), StoreError>;
     async fn set_tenant_plan(
         &mut self,
@@ -59,6 +59,14 @@ pub trait TenantsStore {
     async fn set_tenant_version(&mut self, id: &str, version: i64) -> Result<(), StoreError>;
     async fn insert_api_key(&mut self, key: &ApiKeyRow) -> Result<(), StoreError>;
     async fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+impl dyn ReadModelStore + '_ {
+    /// [`TenantsStore::upsert_tenant`] on the batch's tenants store, for
+    /// projections written before each view had its own store trait.
+    pub async fn upsert_tenant(&mut self, tenant: &TenantRow) -> Result<(), StoreError> {
+        self.view::<dyn TenantsStore>()?.upsert_tenant(tenant).await
+    }
 }
 
 /// Keeps the tenants view.
@@ -86,6 +94,7 @@ impl Projection for TenantsProjection {
         if event.aggregate_type != "Tenant" {
             return Ok(());
         }
+        let store = store.view::<dyn TenantsStore>()?;
         let tenant_id = event.aggregate_id.clone();
         match event.decode::<TenantEvent>()? {
             TenantEvent::TenantCreated {

@@ -41,7 +41,7 @@ pub struct TimelineSubject {
 
 /// Storage of the timeline.
 #[async_trait]
-pub trait TimelineStore {
+pub trait TimelineStore: Send {
     async fn insert_timeline_entry(&mut self, entry: &TimelineEntry) -> Result<(), StoreError>;
     /// The asset and title of a finding the timeline has seen ingested.
     async fn timeline_subject(
@@ -78,6 +78,10 @@ impl Projection for TimelineProjection {
         event: &FeedEvent,
         store: &mut dyn ReadModelStore,
     ) -> Result<(), ProjectionError> {
+        let store = match event.aggregate_type.as_str() {
+            "Finding" | "RiskLedger" => store.view::<dyn TimelineStore>()?,
+            _ => return Ok(()),
+        };
         let (summary, finding_id, asset_id) = match event.aggregate_type.as_str() {
             "Finding" => {
                 let finding_event = event.decode::<FindingEvent>()?;

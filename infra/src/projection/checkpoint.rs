@@ -1,10 +1,10 @@
-//! The `projection_checkpoints` table: one row per projection.
+//! The `projection_checkpoints` table: one row per feed consumer (each
+//! projection, later each webhook subscription or process manager).
 
-use palisade_projections::{FeedEvent, FeedPosition, Projection};
+use palisade_projections::{FeedEvent, FeedPosition};
 use sqlx::Row;
 
-use super::RunnerError;
-use crate::readmodel::SqlReadModel;
+use super::{FeedConsumer, RunnerError};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +37,10 @@ pub(super) async fn load(store: &Store, name: &str) -> Result<Option<Checkpoint>
 }
 
 /// The checkpoint to resume from: created at 0 on first run, reset to 0
-/// (tables cleared) when the projection's version changed.
+/// (what the consumer derived cleared) when its version changed.
 pub(super) async fn prepare(
     store: &Store,
-    projection: &dyn Projection,
+    projection: &dyn FeedConsumer,
 ) -> Result<FeedPosition, RunnerError> {
     sqlx::query(
         "INSERT INTO projection_checkpoints (name, version, tx, position, updated_at)
@@ -67,8 +67,9 @@ pub(super) async fn prepare(
 }
 
 /// Rewinds the checkpoint first (waiting for, or fencing out, a batch in
-/// flight), then empties the projection's tables, in one transaction.
-pub(super) async fn reset(store: &Store, projection: &dyn Projection) -> Result<(), RunnerError> {
+/// flight), then clears what the consumer derived (a projection's tables),
+/// in one transaction.
+pub(super) async fn reset(store: &Store, projection: &dyn FeedConsumer) -> Result<(), RunnerError> {
     let _turn = store.write_turn().await;
     let mut tx = store.read_pool().begin().await?;
     sqlx::query(
@@ -82,20 +83,16 @@ pub(super) async fn reset(store: &Store, projection: &dyn Projection) -> Result<
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
-    for table in projection.tables() {
-        sqlx::query(&format!("DELETE FROM {table}"))
-            .execute(&mut *tx)
-            .await?;
-    }
+    projection.reset(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Applies one batch and moves the checkpoint from `from` to the batch's last
-/// position, atomically. Returns the new checkpoint.
+/// Hands one batch to the consumer and moves the checkpoint from `from` to
+/// the batch's last position, atomically. Returns the new checkpoint.
 pub(super) async fn apply_batch(
     store: &Store,
-    projection: &dyn Projection,
+    projection: &dyn FeedConsumer,
     from: FeedPosition,
     batch: &[FeedEvent],
 ) -> Result<FeedPosition, RunnerError> {
@@ -122,35 +119,7 @@ pub(super) async fn apply_batch(
     if moved != 1 {
         return Err(RunnerError::Fenced(projection.name()));
     }
-    {
-        let mut model = SqlReadModel::new(&mut tx);
-        projection
-            .prepare(batch, &mut model)
-            .await
-            .map_err(|source| RunnerError::Projection {
-                name: projection.name(),
-                position: to,
-                source,
-            })?;
-        for event in batch {
-            projection
-                .apply(event, &mut model)
-                .await
-                .map_err(|source| RunnerError::Projection {
-                    name: projection.name(),
-                    position: event.position,
-                    source,
-                })?;
-        }
-        model
-            .flush()
-            .await
-            .map_err(|source| RunnerError::Projection {
-                name: projection.name(),
-                position: to,
-                source: source.into(),
-            })?;
-    }
+    let tx = projection.handle(batch, tx).await?;
     tx.commit().await?;
     Ok(to)
 }

@@ -10,10 +10,16 @@
 //!   replica runs it; the others retry and take over when it dies.
 //! - A projection whose version differs from its checkpoint's is cleared and
 //!   rebuilt from position 0.
+//!
+//! The loop, the checkpoints and the locks serve any [`FeedConsumer`]
+//! (`consumer.rs`); a projection is one, through its view's SQL store.
 
 mod checkpoint;
+mod consumer;
 pub(crate) mod lock;
 mod worker;
+
+pub use consumer::FeedConsumer;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -25,6 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::{Config, Store, StoreError};
+use consumer::ProjectionConsumer;
 use lock::LockSession;
 use worker::Worker;
 
@@ -82,11 +89,13 @@ struct Settings {
     lock_retry: Duration,
 }
 
-/// Runs a set of projections; cheap to clone.
+/// Runs a set of projections, and any other feed consumers; cheap to clone.
 #[derive(Clone)]
 pub struct ProjectionRunner {
     store: Store,
     projections: Vec<Arc<dyn Projection>>,
+    /// The projections as feed consumers, then the other consumers.
+    consumers: Vec<Arc<dyn FeedConsumer>>,
     running: Arc<Mutex<HashSet<&'static str>>>,
     /// Each projection's last checkpoint committed in this process.
     applied: Arc<HashMap<&'static str, watch::Sender<FeedPosition>>>,
@@ -95,13 +104,30 @@ pub struct ProjectionRunner {
 
 impl ProjectionRunner {
     pub fn new(store: Store, projections: Vec<Arc<dyn Projection>>, config: &Config) -> Self {
-        let applied = projections
+        Self::with_consumers(store, projections, Vec::new(), config)
+    }
+
+    /// A runner of `projections` and of the feed consumers `others` (webhook
+    /// delivery, process managers), each under its own checkpoint and lock.
+    pub fn with_consumers(
+        store: Store,
+        projections: Vec<Arc<dyn Projection>>,
+        others: Vec<Arc<dyn FeedConsumer>>,
+        config: &Config,
+    ) -> Self {
+        let consumers: Vec<Arc<dyn FeedConsumer>> = projections
             .iter()
-            .map(|p| (p.name(), watch::channel(FeedPosition::START).0))
+            .map(|p| Arc::new(ProjectionConsumer(p.clone())) as Arc<dyn FeedConsumer>)
+            .chain(others)
+            .collect();
+        let applied = consumers
+            .iter()
+            .map(|c| (c.name(), watch::channel(FeedPosition::START).0))
             .collect();
         Self {
             store,
             projections,
+            consumers,
             running: Arc::default(),
             applied: Arc::new(applied),
             settings: Settings {
@@ -116,18 +142,18 @@ impl ProjectionRunner {
         &self.projections
     }
 
-    fn find(&self, name: &str) -> Result<Arc<dyn Projection>, RunnerError> {
-        self.projections
+    fn find(&self, name: &str) -> Result<Arc<dyn FeedConsumer>, RunnerError> {
+        self.consumers
             .iter()
-            .find(|p| p.name() == name)
+            .find(|c| c.name() == name)
             .cloned()
             .ok_or_else(|| RunnerError::Unknown(name.to_string()))
     }
 
-    fn worker(&self, projection: Arc<dyn Projection>) -> Worker {
+    fn worker(&self, consumer: Arc<dyn FeedConsumer>) -> Worker {
         Worker {
             store: self.store.clone(),
-            projection,
+            consumer,
             running: self.running.clone(),
             applied: self.applied.clone(),
             settings: self.settings.clone(),
@@ -140,12 +166,12 @@ impl ProjectionRunner {
         self.applied.get(name).map(watch::Sender::subscribe)
     }
 
-    /// Starts one task per projection; they stop at a checkpoint when
-    /// `shutdown` turns true.
+    /// Starts one task per projection (and consumer); they stop at a
+    /// checkpoint when `shutdown` turns true.
     pub fn spawn(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-        self.projections
+        self.consumers
             .iter()
-            .map(|p| tokio::spawn(self.worker(p.clone()).run(shutdown.clone())))
+            .map(|c| tokio::spawn(self.worker(c.clone()).run(shutdown.clone())))
             .collect()
     }
 
@@ -159,8 +185,8 @@ impl ProjectionRunner {
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
         let head = self.store.feed_head().await?;
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let mut statuses = Vec::with_capacity(self.projections.len());
-        for projection in &self.projections {
+        let mut statuses = Vec::with_capacity(self.consumers.len());
+        for projection in &self.consumers {
             let stored = checkpoint::load(&self.store, projection.name()).await?;
             let position = stored.map(|c| c.position).unwrap_or(FeedPosition::START);
             let backlog = self.store.feed_backlog(position).await?;

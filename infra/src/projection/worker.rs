@@ -1,16 +1,17 @@
-//! One projection's loop: take the lock, resume from the checkpoint, apply
-//! batches until told to stop, and start over after any error.
+//! One feed consumer's loop (a projection's, today): take the lock, resume
+//! from the checkpoint, apply batches until told to stop, and start over
+//! after any error.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use palisade_projections::{FeedPosition, Projection};
+use palisade_projections::FeedPosition;
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lock::LockSession;
-use super::{checkpoint, RunnerError, Settings};
+use super::{checkpoint, FeedConsumer, RunnerError, Settings};
 use crate::Store;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -19,7 +20,7 @@ const CATCH_UP_PATIENCE: Duration = Duration::from_secs(30);
 
 pub(super) struct Worker {
     pub store: Store,
-    pub projection: Arc<dyn Projection>,
+    pub consumer: Arc<dyn FeedConsumer>,
     pub running: Arc<Mutex<HashSet<&'static str>>>,
     pub applied: Arc<HashMap<&'static str, watch::Sender<FeedPosition>>>,
     pub settings: Settings,
@@ -36,7 +37,7 @@ async fn pause(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool
 
 impl Worker {
     fn name(&self) -> &'static str {
-        self.projection.name()
+        self.consumer.name()
     }
 
     fn mark_running(&self, running: bool) {
@@ -89,7 +90,7 @@ impl Worker {
         backoff: &mut Duration,
     ) -> Result<(), RunnerError> {
         let mut changes = self.store.feed_changes();
-        let mut position = checkpoint::prepare(&self.store, self.projection.as_ref()).await?;
+        let mut position = checkpoint::prepare(&self.store, self.consumer.as_ref()).await?;
         loop {
             if *shutdown.borrow() {
                 return Ok(());
@@ -103,7 +104,7 @@ impl Worker {
                 }
                 Ok(None) => {}
                 Err(RunnerError::Fenced(_)) => {
-                    position = checkpoint::prepare(&self.store, self.projection.as_ref()).await?;
+                    position = checkpoint::prepare(&self.store, self.consumer.as_ref()).await?;
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -134,7 +135,7 @@ impl Worker {
             projection = self.name(),
             events = batch.len()
         );
-        let next = checkpoint::apply_batch(&self.store, self.projection.as_ref(), position, &batch)
+        let next = checkpoint::apply_batch(&self.store, self.consumer.as_ref(), position, &batch)
             .instrument(span)
             .await?;
         if let Some(applied) = self.applied.get(self.name()) {
@@ -145,7 +146,7 @@ impl Worker {
 
     /// Applies everything committed so far; returns how many events.
     pub async fn catch_up(&self) -> Result<u64, RunnerError> {
-        let mut position = checkpoint::prepare(&self.store, self.projection.as_ref()).await?;
+        let mut position = checkpoint::prepare(&self.store, self.consumer.as_ref()).await?;
         let mut applied = 0u64;
         // Committed events can be held back for a moment by the PostgreSQL
         // watermark (an older transaction anywhere in the cluster is still

@@ -1,3 +1,6 @@
+//! The `api_keys` table of the tenants view: its writes (through the
+//! tenants view's store) and the key lookups of authentication and the API.
+
 use chrono::{DateTime, Utc};
 use palisade_domain::tenant::{Plan, TenantStatus};
 use palisade_domain::{Environment, Scope};
@@ -5,49 +8,52 @@ use palisade_projections::{ApiKeyRow, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::{parse_timestamp, store_error, timestamp, SqlReadModel};
+use super::{parse_timestamp, store_error, timestamp, BatchTransaction};
 
 const COLUMNS: &str = "k.id, k.tenant_id, k.name, k.principal, k.scopes, k.environment, k.prefix,
                        k.key_hash, k.expires_at, k.created_at, k.revoked_at";
 
-impl SqlReadModel<'_> {
-    pub(super) async fn insert_api_key_row(&mut self, key: &ApiKeyRow) -> Result<(), StoreError> {
-        let scopes: Vec<&str> = key.scopes.iter().map(Scope::as_str).collect();
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, principal, scopes, environment, prefix,
+/// Writes a newly issued key (the tenants view's store calls it).
+pub(super) async fn insert_api_key_row(
+    tx: &mut BatchTransaction,
+    key: &ApiKeyRow,
+) -> Result<(), StoreError> {
+    let scopes: Vec<&str> = key.scopes.iter().map(Scope::as_str).collect();
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, name, principal, scopes, environment, prefix,
                                    key_hash, expires_at, created_at, revoked_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)
              ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&key.id)
-        .bind(&key.tenant_id)
-        .bind(&key.name)
-        .bind(&key.principal)
-        .bind(scopes.join(" "))
-        .bind(key.environment.as_str())
-        .bind(&key.prefix)
-        .bind(&key.key_hash)
-        .bind(key.expires_at.as_ref().map(timestamp))
-        .bind(timestamp(&key.created_at))
-        .execute(&mut **self.tx)
+    )
+    .bind(&key.id)
+    .bind(&key.tenant_id)
+    .bind(&key.name)
+    .bind(&key.principal)
+    .bind(scopes.join(" "))
+    .bind(key.environment.as_str())
+    .bind(&key.prefix)
+    .bind(&key.key_hash)
+    .bind(key.expires_at.as_ref().map(timestamp))
+    .bind(timestamp(&key.created_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Marks a key revoked (the tenants view's store calls it).
+pub(super) async fn revoke_api_key_row(
+    tx: &mut BatchTransaction,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(timestamp(&at))
+        .bind(id)
+        .execute(&mut **tx)
         .await
         .map_err(store_error)?;
-        Ok(())
-    }
-
-    pub(super) async fn revoke_api_key_row(
-        &mut self,
-        id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(timestamp(&at))
-            .bind(id)
-            .execute(&mut **self.tx)
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
+    Ok(())
 }
 
 /// A key found by its hash, with what authentication needs of its tenant.

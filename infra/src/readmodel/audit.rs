@@ -2,32 +2,68 @@
 //! (and the SSE stream, which reads the same query), and the chain check
 //! behind `GET /v1/audit/verify`.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use palisade_domain::Environment;
 use palisade_projections::{
-    canonical_json, AuditHead, AuditRecord, AuditStore, StoreError, GENESIS_HASH,
+    canonical_json, AuditHead, AuditRecord, AuditStore, StoreError, ViewRef, GENESIS_HASH,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::findings::Partition;
-use super::sql::{backend_of, Sql, Value};
-use super::{store_error, timestamp, SqlReadModel};
+use super::pending::insert_rows;
+use super::sql::{Sql, Value};
+use super::{store_error, timestamp, BatchTransaction, SqlStore};
+use crate::store::dialect_of;
 
 const COLUMNS: &str = "seq, id, occurred_at, tenant_id, environment, actor, actor_type, \
                        api_key_id, request_id, aggregate_type, aggregate_id, event_type, \
                        summary, data, prev_hash, hash";
 
+/// The audit trail's SQL store for one batch: records are written behind,
+/// when the batch ends; each chain's head includes this batch's records.
+pub(super) struct AuditSql {
+    tx: BatchTransaction,
+    records: Vec<AuditRecord>,
+    heads: BTreeMap<(String, Environment), AuditHead>,
+}
+
+pub(super) fn open(tx: BatchTransaction) -> Box<dyn SqlStore> {
+    Box::new(AuditSql {
+        tx,
+        records: Vec::new(),
+        heads: BTreeMap::new(),
+    })
+}
+
 #[async_trait]
-impl AuditStore for SqlReadModel<'_> {
+impl SqlStore for AuditSql {
+    fn view(&mut self) -> ViewRef<'_> {
+        ViewRef::new(self, |s| s as &mut dyn AuditStore)
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<BatchTransaction, StoreError> {
+        let records = std::mem::take(&mut self.records);
+        insert_rows(&mut self.tx, INSERT_HEAD, "", &records, |r| {
+            Ok(record_values(r))
+        })
+        .await?;
+        Ok(self.tx)
+    }
+}
+
+#[async_trait]
+impl AuditStore for AuditSql {
     async fn audit_head(
         &mut self,
         tenant_id: &str,
         environment: Environment,
     ) -> Result<Option<AuditHead>, StoreError> {
         let key = (tenant_id.to_string(), environment);
-        if let Some(head) = self.pending.audit_heads.get(&key) {
+        if let Some(head) = self.heads.get(&key) {
             return Ok(Some(head.clone()));
         }
         let row = sqlx::query(
@@ -36,7 +72,7 @@ impl AuditStore for SqlReadModel<'_> {
         )
         .bind(tenant_id)
         .bind(environment.as_str())
-        .fetch_optional(&mut **self.tx)
+        .fetch_optional(&mut *self.tx)
         .await
         .map_err(store_error)?;
         row.map(|row| {
@@ -50,20 +86,20 @@ impl AuditStore for SqlReadModel<'_> {
     }
 
     async fn append_audit_record(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        self.pending.audit_heads.insert(
+        self.heads.insert(
             (record.tenant_id.clone(), record.environment),
             AuditHead {
                 seq: record.seq,
                 hash: record.hash.clone(),
             },
         );
-        self.pending.audit.push(record.clone());
+        self.records.push(record.clone());
         Ok(())
     }
 }
 
 /// The values of one record, in [`COLUMNS`] order.
-pub(super) fn record_values(record: &AuditRecord) -> Vec<Value> {
+fn record_values(record: &AuditRecord) -> Vec<Value> {
     let text = |v: &str| Value::Text(v.to_string());
     let optional = |v: &Option<String>| v.as_deref().map_or(Value::Null, text);
     vec![
@@ -86,7 +122,7 @@ pub(super) fn record_values(record: &AuditRecord) -> Vec<Value> {
     ]
 }
 
-pub(super) const INSERT_HEAD: &str = "audit_events (seq, id, occurred_at, tenant_id, environment, \
+const INSERT_HEAD: &str = "audit_events (seq, id, occurred_at, tenant_id, environment, \
      actor, actor_type, api_key_id, request_id, aggregate_type, aggregate_id, event_type, \
      summary, data, prev_hash, hash)";
 
@@ -164,7 +200,7 @@ pub async fn list_audit(
     }
     sql.push(" ORDER BY seq LIMIT ")
         .bind(Value::Int(i64::from(limit)));
-    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     rows.iter().map(record_from_row).collect()
 }
 
@@ -172,7 +208,7 @@ pub async fn list_audit(
 pub async fn audit_last_seq(pool: &AnyPool, partition: &Partition) -> Result<i64, sqlx::Error> {
     let mut sql = Sql::new("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM audit_events");
     partition.restrict(&mut sql);
-    sql.query_scalar::<i64>(backend_of(pool))
+    sql.query_scalar::<i64>(dialect_of(pool))
         .fetch_one(pool)
         .await
 }
@@ -208,7 +244,7 @@ pub async fn verify_audit_chain(
             .bind(Value::Int(last_seq))
             .push(" ORDER BY seq LIMIT ")
             .bind(Value::Int(VERIFY_PAGE));
-        let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
+        let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
         if rows.is_empty() {
             break;
         }

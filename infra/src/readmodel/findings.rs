@@ -2,32 +2,201 @@
 //! queries behind `/v1/findings`, `/v1/assets`, `/v1/overview` and
 //! `/v1/risk/history`. Rows keep the read model as JSON in `doc`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use palisade_domain::finding::{Severity, Status};
 use palisade_domain::Environment;
-use palisade_projections::{AssetRow, FindingRow, FindingsStore, RiskSummaryRow, StoreError};
+use palisade_projections::{
+    AssetRow, FindingRow, FindingsStore, RiskSummaryRow, StoreError, ViewRef,
+};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::sql::{backend_of, Sql, Value};
-use super::{store_error, timestamp, SqlReadModel};
+use super::pending::{insert_rows, optional, shown_score, text, to_json};
+use super::sql::{Sql, Value};
+use super::{store_error, timestamp, BatchTransaction, SqlStore};
+use crate::store::{dialect_named, dialect_of};
 
 fn from_doc<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<T, sqlx::Error> {
     let doc: String = row.try_get("doc")?;
     serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-impl SqlReadModel<'_> {
+/// The findings view's SQL store for one batch. Findings, assets and risk
+/// rows are written behind: the projection's reads see this batch's rows
+/// first, and [`FindingsSql::flush`] writes each changed row once.
+pub(super) struct FindingsSql {
+    tx: BatchTransaction,
+    pending: Pending,
+    loaded: Loaded,
+}
+
+/// Rows changed in this batch and not yet written.
+#[derive(Default)]
+struct Pending {
+    findings: BTreeMap<String, FindingRow>,
+    assets: BTreeMap<String, AssetRow>,
+    summaries: BTreeMap<(String, Environment), RiskSummaryRow>,
+    history: BTreeMap<(String, Environment, NaiveDate), f64>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+            && self.assets.is_empty()
+            && self.summaries.is_empty()
+            && self.history.is_empty()
+    }
+}
+
+/// Rows the projection's `prepare` loaded for the batch, as they were
+/// before it (None: known to be absent). Rows it then changes are in
+/// [`Pending`], which is read first; a flush drops these, as they may be
+/// stale after it.
+#[derive(Default)]
+struct Loaded {
+    findings: HashMap<String, Option<FindingRow>>,
+    assets: HashMap<String, Option<AssetRow>>,
+}
+
+pub(super) fn open(tx: BatchTransaction) -> Box<dyn SqlStore> {
+    Box::new(FindingsSql {
+        tx,
+        pending: Pending::default(),
+        loaded: Loaded::default(),
+    })
+}
+
+#[async_trait]
+impl SqlStore for FindingsSql {
+    fn view(&mut self) -> ViewRef<'_> {
+        ViewRef::new(self, |s| s as &mut dyn FindingsStore)
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<BatchTransaction, StoreError> {
+        self.flush().await?;
+        Ok(self.tx)
+    }
+}
+
+impl FindingsSql {
+    /// Writes every row this batch changed. [`SqlStore::finish`] calls it;
+    /// so do the reads that query the tables directly.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.loaded = Loaded::default();
+        let pending = std::mem::take(&mut self.pending);
+        let findings: Vec<FindingRow> = pending.findings.into_values().collect();
+        insert_rows(
+            &mut self.tx,
+            "findings (id, tenant_id, environment, asset_id, product, category, asset_identifier,
+                       title, search_text, severity, severity_rank, status, cve, assignee, tags,
+                       risk_score, accepted_until, created_at, updated_at, doc)",
+            "ON CONFLICT (id) DO UPDATE SET
+                 title = excluded.title, search_text = excluded.search_text,
+                 severity = excluded.severity, severity_rank = excluded.severity_rank,
+                 status = excluded.status, assignee = excluded.assignee, tags = excluded.tags,
+                 risk_score = excluded.risk_score, accepted_until = excluded.accepted_until,
+                 updated_at = excluded.updated_at, doc = excluded.doc",
+            &findings,
+            |f| {
+                let d = &f.details;
+                Ok(vec![
+                    text(&f.id),
+                    text(&f.tenant_id),
+                    text(f.environment.as_str()),
+                    text(&f.asset_id),
+                    text(&d.product),
+                    text(&d.category),
+                    text(&d.asset_identifier),
+                    text(&d.title),
+                    Value::Text(format!("{}\n{}", d.title, d.description).to_lowercase()),
+                    text(d.severity.as_str()),
+                    Value::Int(d.severity.rank()),
+                    text(f.status.as_str()),
+                    optional(d.cve.as_deref()),
+                    optional(f.assignee.as_deref()),
+                    Value::Text(format!("|{}|", d.tags.join("|"))),
+                    shown_score(f.risk_score),
+                    f.accepted_until
+                        .as_ref()
+                        .map_or(Value::Null, |t| Value::Text(timestamp(t))),
+                    Value::Text(timestamp(&f.created_at)),
+                    Value::Text(timestamp(&f.updated_at)),
+                    Value::Text(to_json(f)?),
+                ])
+            },
+        )
+        .await?;
+        let assets: Vec<AssetRow> = pending.assets.into_values().collect();
+        insert_rows(
+            &mut self.tx,
+            "assets (id, tenant_id, environment, identifier, risk_score, open_findings, last_seen, doc)",
+            "ON CONFLICT (id) DO UPDATE SET
+                 risk_score = excluded.risk_score, open_findings = excluded.open_findings,
+                 last_seen = excluded.last_seen, doc = excluded.doc",
+            &assets,
+            |a| {
+                Ok(vec![
+                    text(&a.id),
+                    text(&a.tenant_id),
+                    text(a.environment.as_str()),
+                    text(&a.identifier),
+                    shown_score(a.risk_score),
+                    Value::Int(a.open_findings),
+                    Value::Text(timestamp(&a.last_seen)),
+                    Value::Text(to_json(a)?),
+                ])
+            },
+        )
+        .await?;
+        let summaries: Vec<RiskSummaryRow> = pending.summaries.into_values().collect();
+        insert_rows(
+            &mut self.tx,
+            "risk_summaries (tenant_id, environment, risk_score, doc)",
+            "ON CONFLICT (tenant_id, environment) DO UPDATE SET
+                 risk_score = excluded.risk_score, doc = excluded.doc",
+            &summaries,
+            |s| {
+                Ok(vec![
+                    text(&s.tenant_id),
+                    text(s.environment.as_str()),
+                    shown_score(s.risk_score),
+                    Value::Text(to_json(s)?),
+                ])
+            },
+        )
+        .await?;
+        let history: Vec<_> = pending.history.into_iter().collect();
+        insert_rows(
+            &mut self.tx,
+            "risk_history (tenant_id, environment, day, risk_score)",
+            "ON CONFLICT (tenant_id, environment, day) DO UPDATE SET risk_score = excluded.risk_score",
+            &history,
+            |((tenant, environment, day), score)| {
+                Ok(vec![
+                    text(tenant),
+                    text(environment.as_str()),
+                    Value::Text(day.to_string()),
+                    Value::Real(*score),
+                ])
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The document of the row `query` selects, in this batch's transaction.
     async fn doc_in_tx<'q, T: serde::de::DeserializeOwned>(
         &mut self,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     ) -> Result<Option<T>, StoreError> {
         let row = query
-            .fetch_optional(&mut **self.tx)
+            .fetch_optional(&mut *self.tx)
             .await
             .map_err(store_error)?;
         row.as_ref().map(from_doc).transpose().map_err(store_error)
@@ -46,8 +215,8 @@ impl SqlReadModel<'_> {
             let mut sql = Sql::new(&format!("SELECT doc FROM {table} WHERE 1 = 1"));
             sql.and_in("id", &ids);
             let rows = sql
-                .query(self.tx.backend_name())
-                .fetch_all(&mut **self.tx)
+                .query(dialect_named(self.tx.backend_name()))
+                .fetch_all(&mut *self.tx)
                 .await
                 .map_err(store_error)?;
             for row in &rows {
@@ -62,7 +231,7 @@ impl SqlReadModel<'_> {
 const PREFETCH_CHUNK: usize = 500;
 
 #[async_trait]
-impl FindingsStore for SqlReadModel<'_> {
+impl FindingsStore for FindingsSql {
     async fn get_finding(&mut self, id: &str) -> Result<Option<FindingRow>, StoreError> {
         if let Some(row) = self.pending.findings.get(id) {
             return Ok(Some(row.clone()));
@@ -132,7 +301,7 @@ impl FindingsStore for SqlReadModel<'_> {
         let rows = sqlx::query("SELECT doc FROM assets WHERE tenant_id = $1 AND environment = $2")
             .bind(tenant_id)
             .bind(environment.as_str())
-            .fetch_all(&mut **self.tx)
+            .fetch_all(&mut *self.tx)
             .await
             .map_err(store_error)?;
         rows.iter()
@@ -154,7 +323,7 @@ impl FindingsStore for SqlReadModel<'_> {
         )
         .bind(tenant_id)
         .bind(environment.as_str())
-        .fetch_all(&mut **self.tx)
+        .fetch_all(&mut *self.tx)
         .await
         .map_err(store_error)?;
         rows.iter()
@@ -324,12 +493,12 @@ async fn paged<T>(
         .bind(Value::Int(i64::from(window.limit)))
         .push(" OFFSET ")
         .bind(Value::Int(window.offset));
-    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     let items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
     let total = if window.offset == 0 && (items.len() as u32) < window.limit {
         items.len() as i64
     } else {
-        count.query_scalar(backend_of(pool)).fetch_one(pool).await?
+        count.query_scalar(dialect_of(pool)).fetch_one(pool).await?
     };
     Ok(Page { items, total })
 }
@@ -343,7 +512,7 @@ pub async fn get_finding(
     let mut sql = Sql::new("SELECT doc FROM findings");
     partition.restrict(&mut sql);
     sql.push(" AND id = ").bind(Value::Text(id.into()));
-    let row = sql.query(backend_of(pool)).fetch_optional(pool).await?;
+    let row = sql.query(dialect_of(pool)).fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
 }
 
@@ -479,7 +648,7 @@ pub async fn get_asset(
         .push(") ORDER BY CASE WHEN id = ")
         .bind(Value::Text(id_or_identifier.into()))
         .push(" THEN 0 ELSE 1 END LIMIT 1");
-    let row = sql.query(backend_of(pool)).fetch_optional(pool).await?;
+    let row = sql.query(dialect_of(pool)).fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
 }
 
@@ -496,7 +665,7 @@ pub async fn get_assets_by_ids(
     let mut sql = Sql::new("SELECT doc FROM assets");
     partition.restrict(&mut sql);
     sql.and_in("id", ids);
-    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     rows.iter().map(from_doc).collect()
 }
 
@@ -507,7 +676,7 @@ pub async fn get_risk_summary(
 ) -> Result<Option<RiskSummaryRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM risk_summaries");
     partition.restrict(&mut sql);
-    let row = sql.query(backend_of(pool)).fetch_optional(pool).await?;
+    let row = sql.query(dialect_of(pool)).fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
 }
 
@@ -525,7 +694,7 @@ pub async fn risk_history(
         .bind(Value::Text(since.to_string()))
         .push(" ORDER BY day DESC LIMIT 1");
     let carried: Option<f64> = before
-        .query_scalar(backend_of(pool))
+        .query_scalar(dialect_of(pool))
         .fetch_optional(pool)
         .await?;
     let mut window = Sql::new("SELECT day, risk_score FROM risk_history");
@@ -534,7 +703,7 @@ pub async fn risk_history(
         .push(" AND day >= ")
         .bind(Value::Text(since.to_string()))
         .push(" ORDER BY day");
-    let rows = window.query(backend_of(pool)).fetch_all(pool).await?;
+    let rows = window.query(dialect_of(pool)).fetch_all(pool).await?;
     let points = rows
         .iter()
         .map(|row| {
@@ -557,7 +726,7 @@ pub async fn counted_findings(
     let mut sql = Sql::new("SELECT doc FROM findings");
     partition.restrict(&mut sql);
     sql.push(" AND status IN ('open', 'confirmed')");
-    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     rows.iter().map(from_doc).collect()
 }
 

@@ -1,8 +1,11 @@
-//! The SQL behind the read models: the write half implements the storage
-//! traits of `palisade-projections` on the runner's transaction, the read
-//! half answers queries. Written once for both backends through sqlx's `Any`
-//! driver: `$n` parameters, `ON CONFLICT` upserts, text timestamps (RFC 3339,
-//! UTC, fixed width, so they sort as text).
+//! The SQL behind the read models: one file per view, whose write half is
+//! the view's [`SqlStore`] (its projection's storage trait on the runner's
+//! transaction, with its own write-behind) and whose read half answers
+//! queries. Written once for both backends through sqlx's `Any` driver:
+//! `$n` parameters, `ON CONFLICT` upserts, text timestamps (RFC 3339, UTC,
+//! fixed width, so they sort as text).
+//!
+//! A new read model adds its file here and one line to [`bindings`].
 
 mod api_keys;
 mod audit;
@@ -24,25 +27,99 @@ pub use findings::{
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
 pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};
 
+use std::any::TypeId;
+
+use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use palisade_projections::StoreError;
+use palisade_projections::{
+    AuditStore, FindingsStore, ReadModelStore, StoreError, TenantsStore, TimelineStore, ViewRef,
+};
 use sqlx::{Any, Transaction};
 
-/// The runner's open transaction, seen as every read model's store.
-/// Findings, assets, risk and timeline rows are written behind (see
-/// `pending`): call [`SqlReadModel::flush`] before committing.
-pub struct SqlReadModel<'t> {
-    tx: &'t mut Transaction<'static, Any>,
-    pending: pending::Pending,
-    loaded: pending::Loaded,
+/// The transaction one batch runs in.
+pub type BatchTransaction = Transaction<'static, Any>;
+
+/// One view's SQL store for one batch. It owns the batch's transaction,
+/// keeps the rows the batch changed (its write-behind), and writes them
+/// when the batch ends.
+#[async_trait]
+pub(crate) trait SqlStore: Send + 'static {
+    /// This store as its projection sees it: its view's storage trait.
+    fn view(&mut self) -> ViewRef<'_>;
+    /// Writes every row the batch changed, and hands the transaction back
+    /// to be committed.
+    async fn finish(self: Box<Self>) -> Result<BatchTransaction, StoreError>;
 }
 
-impl<'t> SqlReadModel<'t> {
-    pub fn new(tx: &'t mut Transaction<'static, Any>) -> Self {
+/// Which SQL store serves one view's storage trait.
+pub(crate) struct Binding {
+    store: TypeId,
+    open: fn(BatchTransaction) -> Box<dyn SqlStore>,
+}
+
+/// `open` serves the storage trait `S` (`dyn FindingsStore`, …).
+fn bind<S: ?Sized + 'static>(open: fn(BatchTransaction) -> Box<dyn SqlStore>) -> Binding {
+    Binding {
+        store: TypeId::of::<S>(),
+        open,
+    }
+}
+
+/// Every view's SQL store: the one list a new read model is added to.
+fn bindings() -> [Binding; 4] {
+    [
+        bind::<dyn TenantsStore>(tenants::open),
+        bind::<dyn FindingsStore>(findings::open),
+        bind::<dyn TimelineStore>(timeline::open),
+        bind::<dyn AuditStore>(audit::open),
+    ]
+}
+
+/// The store the runner hands a projection for one batch: it opens, on
+/// the batch's transaction, the SQL store of the view the projection asks
+/// for. A batch writes one view's store (a projection owns its view).
+/// Call [`SqlBatch::finish`] before committing.
+pub struct SqlBatch {
+    fresh: Option<BatchTransaction>,
+    open: Option<(TypeId, Box<dyn SqlStore>)>,
+}
+
+impl SqlBatch {
+    pub fn new(tx: BatchTransaction) -> Self {
         Self {
-            tx,
-            pending: pending::Pending::default(),
-            loaded: pending::Loaded::default(),
+            fresh: Some(tx),
+            open: None,
+        }
+    }
+
+    /// Writes what the batch left pending; the transaction, to commit.
+    pub async fn finish(self) -> Result<BatchTransaction, StoreError> {
+        match (self.open, self.fresh) {
+            (Some((_, store)), _) => store.finish().await,
+            (None, Some(tx)) => Ok(tx),
+            (None, None) => Err(StoreError("the batch lost its transaction".into())),
+        }
+    }
+}
+
+impl ReadModelStore for SqlBatch {
+    fn store_of(&mut self, store: TypeId) -> Result<ViewRef<'_>, StoreError> {
+        if self.open.is_none() {
+            let binding = bindings()
+                .into_iter()
+                .find(|binding| binding.store == store)
+                .ok_or_else(|| palisade_projections::no_store_of(store))?;
+            let tx = self
+                .fresh
+                .take()
+                .ok_or_else(|| StoreError("the batch lost its transaction".into()))?;
+            self.open = Some((store, (binding.open)(tx)));
+        }
+        match &mut self.open {
+            Some((opened, sql)) if *opened == store => Ok(sql.view()),
+            _ => Err(StoreError(
+                "a batch writes one view's store; this one has another open".into(),
+            )),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! this one numbers them `$1, $2, …`, which both backends accept.
 //!
 //! Large statements (multi-row upserts, `IN` lists of hundreds) go to
-//! SQLite with anonymous `?` instead ([`Sql::for_backend`]). SQLite keeps
+//! SQLite with anonymous `?` instead ([`Sql::for_dialect`]). SQLite keeps
 //! `$n` parameters in a list that it searches by name for each one when it
 //! prepares a statement, and sqlx-sqlite asks it for each parameter's name
 //! again at every execution, so a statement with k numbered parameters
@@ -12,22 +12,15 @@
 //! server's CPU. Anonymous `?` are bound by position: O(k).
 //!
 //! So a query runs only through [`Sql::query`] or [`Sql::query_scalar`],
-//! which take the backend it runs on ([`backend_of`] a pool, or a
+//! which take the [`Dialect`] of the database it runs on
+//! ([`crate::store::dialect_of`] a pool, [`crate::store::dialect_named`] a
 //! connection's `backend_name()`) and write its placeholders for it.
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AnyPool};
+use sqlx::Any;
 
-/// The backend `pool` talks to, named as a connection's `backend_name()`
-/// names it: `SQLite` or `PostgreSQL`.
-pub(crate) fn backend_of(pool: &AnyPool) -> &'static str {
-    if pool.connect_options().database_url.scheme() == "sqlite" {
-        <sqlx::Sqlite as sqlx::Database>::NAME
-    } else {
-        <sqlx::Postgres as sqlx::Database>::NAME
-    }
-}
+use crate::store::Dialect;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
@@ -115,43 +108,41 @@ impl Sql {
         }
     }
 
-    /// On SQLite, writes this query's placeholders as anonymous `?` (see
-    /// the module docs); `backend` is the connection's `backend_name()`.
-    /// PostgreSQL keeps `$n`.
+    /// Writes this query's placeholders as `dialect` wants them: anonymous
+    /// `?` on SQLite (see the module docs), `$n` on PostgreSQL.
+    pub fn for_dialect(&mut self, dialect: &dyn Dialect) -> &mut Self {
+        if dialect.anonymous_placeholders() {
+            if let Some(text) = anonymous(&self.text, self.values.len()) {
+                self.text = text;
+            }
+        }
+        self
+    }
+
+    /// [`Sql::for_dialect`] for a connection's `backend_name()`.
+    #[cfg(test)]
     pub fn for_backend(&mut self, backend: &str) -> &mut Self {
-        if backend == <sqlx::Sqlite as sqlx::Database>::NAME {
-            self.for_sqlite();
-        }
-        self
+        self.for_dialect(crate::store::dialect_named(backend))
     }
 
-    /// Writes this query's placeholders as anonymous `?`, for a query
-    /// known to run on SQLite.
-    fn for_sqlite(&mut self) -> &mut Self {
-        if let Some(text) = anonymous(&self.text, self.values.len()) {
-            self.text = text;
-        }
-        self
-    }
-
-    /// The query, its placeholders written for `backend` (see
-    /// [`Sql::for_backend`]), every value bound.
+    /// The query, its placeholders written for `dialect` (see
+    /// [`Sql::for_dialect`]), every value bound.
     pub fn query_scalar<T>(
         &mut self,
-        backend: &str,
+        dialect: &dyn Dialect,
     ) -> sqlx::query::QueryScalar<'_, Any, T, AnyArguments<'_>>
     where
         T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>,
         (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        self.for_backend(backend);
+        self.for_dialect(dialect);
         bind_all!(sqlx::query_scalar(&self.text), &self.values)
     }
 
-    /// The query, its placeholders written for `backend` (see
-    /// [`Sql::for_backend`]), every value bound.
-    pub fn query(&mut self, backend: &str) -> Query<'_, Any, AnyArguments<'_>> {
-        self.for_backend(backend);
+    /// The query, its placeholders written for `dialect` (see
+    /// [`Sql::for_dialect`]), every value bound.
+    pub fn query(&mut self, dialect: &dyn Dialect) -> Query<'_, Any, AnyArguments<'_>> {
+        self.for_dialect(dialect);
         bind_all!(sqlx::query(&self.text), &self.values)
     }
 }

@@ -1,14 +1,38 @@
+//! The tenants view's tables (`tenants`, and `api_keys` in `api_keys.rs`):
+//! the projection's writes, and the tenant queries of the admin API.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use palisade_domain::tenant::{Plan, TenantStatus};
-use palisade_projections::{ApiKeyRow, StoreError, TenantRow, TenantsStore};
+use palisade_projections::{ApiKeyRow, StoreError, TenantRow, TenantsStore, ViewRef};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::{parse_timestamp, store_error, timestamp, SqlReadModel};
+use super::{parse_timestamp, store_error, timestamp, BatchTransaction, SqlStore};
+
+/// The tenants view's SQL store for one batch: it writes as it goes (a
+/// tenant's rows change a few times in a lifetime, not per batch).
+pub(super) struct TenantsSql {
+    tx: BatchTransaction,
+}
+
+pub(super) fn open(tx: BatchTransaction) -> Box<dyn SqlStore> {
+    Box::new(TenantsSql { tx })
+}
 
 #[async_trait]
-impl TenantsStore for SqlReadModel<'_> {
+impl SqlStore for TenantsSql {
+    fn view(&mut self) -> ViewRef<'_> {
+        ViewRef::new(self, |s| s as &mut dyn TenantsStore)
+    }
+
+    async fn finish(self: Box<Self>) -> Result<BatchTransaction, StoreError> {
+        Ok(self.tx)
+    }
+}
+
+#[async_trait]
+impl TenantsStore for TenantsSql {
     async fn upsert_tenant(&mut self, tenant: &TenantRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tenants (id, name, plan, status, created_at, updated_at, version)
@@ -24,7 +48,7 @@ impl TenantsStore for SqlReadModel<'_> {
         .bind(timestamp(&tenant.created_at))
         .bind(timestamp(&tenant.updated_at))
         .bind(tenant.version)
-        .execute(&mut **self.tx)
+        .execute(&mut *self.tx)
         .await
         .map_err(store_error)?;
         Ok(())
@@ -40,7 +64,7 @@ impl TenantsStore for SqlReadModel<'_> {
             .bind(plan.as_str())
             .bind(timestamp(&at))
             .bind(id)
-            .execute(&mut **self.tx)
+            .execute(&mut *self.tx)
             .await
             .map_err(store_error)?;
         Ok(())
@@ -56,7 +80,7 @@ impl TenantsStore for SqlReadModel<'_> {
             .bind(status.as_str())
             .bind(timestamp(&at))
             .bind(id)
-            .execute(&mut **self.tx)
+            .execute(&mut *self.tx)
             .await
             .map_err(store_error)?;
         Ok(())
@@ -66,18 +90,18 @@ impl TenantsStore for SqlReadModel<'_> {
         sqlx::query("UPDATE tenants SET version = $1 WHERE id = $2")
             .bind(version)
             .bind(id)
-            .execute(&mut **self.tx)
+            .execute(&mut *self.tx)
             .await
             .map_err(store_error)?;
         Ok(())
     }
 
     async fn insert_api_key(&mut self, key: &ApiKeyRow) -> Result<(), StoreError> {
-        self.insert_api_key_row(key).await
+        super::api_keys::insert_api_key_row(&mut self.tx, key).await
     }
 
     async fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.revoke_api_key_row(id, at).await
+        super::api_keys::revoke_api_key_row(&mut self.tx, id, at).await
     }
 }
 

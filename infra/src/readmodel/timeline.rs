@@ -1,18 +1,79 @@
 //! The timeline tables: the projection's writes and `GET /v1/timeline`.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use palisade_projections::{StoreError, TimelineEntry, TimelineStore, TimelineSubject};
+use palisade_projections::{StoreError, TimelineEntry, TimelineStore, TimelineSubject, ViewRef};
 use sqlx::{AnyPool, Row};
 
 use super::findings::Partition;
-use super::sql::{backend_of, Sql, Value};
-use super::{store_error, timestamp, SqlReadModel};
+use super::pending::{insert_rows, optional, text, to_json};
+use super::sql::{Sql, Value};
+use super::{store_error, timestamp, BatchTransaction, SqlStore};
+use crate::store::dialect_of;
+
+/// The timeline's SQL store for one batch: entries and subjects are
+/// written behind, when the batch ends.
+pub(super) struct TimelineSql {
+    tx: BatchTransaction,
+    entries: Vec<TimelineEntry>,
+    subjects: BTreeMap<String, TimelineSubject>,
+}
+
+pub(super) fn open(tx: BatchTransaction) -> Box<dyn SqlStore> {
+    Box::new(TimelineSql {
+        tx,
+        entries: Vec::new(),
+        subjects: BTreeMap::new(),
+    })
+}
 
 #[async_trait]
-impl TimelineStore for SqlReadModel<'_> {
+impl SqlStore for TimelineSql {
+    fn view(&mut self) -> ViewRef<'_> {
+        ViewRef::new(self, |s| s as &mut dyn TimelineStore)
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<BatchTransaction, StoreError> {
+        let subjects: Vec<_> = std::mem::take(&mut self.subjects).into_iter().collect();
+        let entries = std::mem::take(&mut self.entries);
+        insert_rows(
+            &mut self.tx,
+            "timeline_subjects (finding_id, asset_id, title)",
+            "ON CONFLICT (finding_id) DO UPDATE SET asset_id = excluded.asset_id, title = excluded.title",
+            &subjects,
+            |(finding_id, s)| Ok(vec![text(finding_id), text(&s.asset_id), text(&s.title)]),
+        )
+        .await?;
+        insert_rows(
+            &mut self.tx,
+            "timeline (id, tenant_id, environment, occurred_at, sequence, event_type, finding_id, asset_id, doc)",
+            "ON CONFLICT (id) DO NOTHING",
+            &entries,
+            |e| {
+                Ok(vec![
+                    text(&e.id),
+                    text(&e.tenant_id),
+                    text(e.environment.as_str()),
+                    Value::Text(timestamp(&e.occurred_at)),
+                    Value::Int(e.sequence),
+                    text(&e.event_type),
+                    optional(e.finding_id.as_deref()),
+                    optional(e.asset_id.as_deref()),
+                    Value::Text(to_json(e)?),
+                ])
+            },
+        )
+        .await?;
+        Ok(self.tx)
+    }
+}
+
+#[async_trait]
+impl TimelineStore for TimelineSql {
     async fn insert_timeline_entry(&mut self, entry: &TimelineEntry) -> Result<(), StoreError> {
-        self.pending.timeline.push(entry.clone());
+        self.entries.push(entry.clone());
         Ok(())
     }
 
@@ -20,13 +81,13 @@ impl TimelineStore for SqlReadModel<'_> {
         &mut self,
         finding_id: &str,
     ) -> Result<Option<TimelineSubject>, StoreError> {
-        if let Some(subject) = self.pending.subjects.get(finding_id) {
+        if let Some(subject) = self.subjects.get(finding_id) {
             return Ok(Some(subject.clone()));
         }
         let row =
             sqlx::query("SELECT asset_id, title FROM timeline_subjects WHERE finding_id = $1")
                 .bind(finding_id)
-                .fetch_optional(&mut **self.tx)
+                .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(store_error)?;
         row.map(|row| {
@@ -44,8 +105,7 @@ impl TimelineStore for SqlReadModel<'_> {
         finding_id: &str,
         subject: &TimelineSubject,
     ) -> Result<(), StoreError> {
-        self.pending
-            .subjects
+        self.subjects
             .insert(finding_id.to_string(), subject.clone());
         Ok(())
     }
@@ -102,7 +162,7 @@ pub async fn list_timeline(
     }
     sql.push(" ORDER BY occurred_at DESC, sequence DESC, id DESC LIMIT ")
         .bind(Value::Int(i64::from(limit)));
-    let rows = sql.query(backend_of(pool)).fetch_all(pool).await?;
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     rows.iter()
         .map(|row| {
             let doc: String = row.try_get("doc")?;

@@ -5,8 +5,7 @@
 
 use serde_json::Value;
 
-use super::{Backend, Store, StoreError};
-use crate::readmodel::sql::{self, Sql};
+use super::{Store, StoreError};
 
 /// One event of a new aggregate, serialized as cqrs-es would.
 #[derive(Debug, Clone)]
@@ -30,7 +29,7 @@ pub enum BatchAppendError {
 }
 
 /// Rows per INSERT: 7 parameters each, well below both backends' limits.
-const CHUNK: usize = 500;
+pub(super) const CHUNK: usize = 500;
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     match error {
@@ -41,7 +40,7 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     }
 }
 
-fn insert_sql(rows: usize) -> String {
+pub(super) fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
     );
@@ -67,12 +66,15 @@ fn insert_sql(rows: usize) -> String {
 /// Binds every row's seven columns to a multi-row INSERT; the payload and
 /// metadata as `$json`, which is text on SQLite and JSON on PostgreSQL.
 /// `$render` writes the statement for the backend (`?` on SQLite: see
-/// `readmodel::sql`).
+/// `readmodel::sql`). The backends (`sqlite.rs`, `postgres.rs`) use it.
 macro_rules! append_chunks {
     ($pool:expr, $render:expr, $aggregate_type:expr, $rows:expr, |$row:ident| $json:expr) => {{
-        let mut tx = $pool.begin().await.map_err(StoreError::from)?;
-        for chunk in $rows.chunks(CHUNK) {
-            let sql = $render(insert_sql(chunk.len()), chunk.len() * 7);
+        let mut tx = $pool.begin().await?;
+        for chunk in $rows.chunks($crate::store::batch::CHUNK) {
+            let sql = $render(
+                $crate::store::batch::insert_sql(chunk.len()),
+                chunk.len() * 7,
+            );
             let mut query = sqlx::query(&sql);
             for $row in chunk {
                 let (payload, metadata) = $json;
@@ -85,11 +87,12 @@ macro_rules! append_chunks {
                     .bind(payload)
                     .bind(metadata);
             }
-            query.execute(&mut *tx).await.map_err(classify)?;
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await
     }};
 }
+pub(super) use append_chunks;
 
 impl Store {
     /// Aggregates of `aggregate_type` among `ids` that have events already.
@@ -107,32 +110,13 @@ impl Store {
         let mut found = Vec::new();
         for chunk in ids.chunks(CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            let mut lookup = match &self.inner.backend {
-                Backend::Postgres(_) => {
-                    let mut lookup = Sql::new("SELECT found.aggregate_id FROM (VALUES ");
-                    for (i, id) in ids.iter().enumerate() {
-                        lookup.push(if i == 0 { "(" } else { ", (" });
-                        lookup.bind(sql::Value::Text((*id).into())).push(")");
-                    }
-                    lookup
-                        .push(") AS wanted(id) CROSS JOIN LATERAL (SELECT e.aggregate_id FROM events e WHERE e.aggregate_type = ")
-                        .bind(sql::Value::Text(aggregate_type.into()))
-                        .push(" AND e.aggregate_id = wanted.id AND e.sequence = 1 LIMIT 1) AS found");
-                    lookup
-                }
-                Backend::Sqlite(_) => {
-                    let mut lookup =
-                        Sql::new("SELECT aggregate_id FROM events WHERE aggregate_type = ");
-                    lookup
-                        .bind(sql::Value::Text(aggregate_type.into()))
-                        .push(" AND sequence = 1")
-                        .and_in("aggregate_id", &ids);
-                    lookup
-                }
-            };
+            let mut lookup = self
+                .inner
+                .backend
+                .existing_aggregates_query(aggregate_type, &ids);
             found.extend(
                 lookup
-                    .query_scalar::<String>(sql::backend_of(self.read_pool()))
+                    .query_scalar::<String>(self.dialect())
                     .fetch_all(self.read_pool())
                     .await?,
             );
@@ -147,24 +131,11 @@ impl Store {
         aggregate_type: &str,
         rows: &[NewEventRow],
     ) -> Result<(), BatchAppendError> {
-        let committed = match &self.inner.backend {
-            Backend::Sqlite(pool) => {
-                let _turn = self.write_turn().await;
-                let render = |sql: String, count| sql::anonymous(&sql, count).unwrap_or(sql);
-                append_chunks!(pool, render, aggregate_type, rows, |row| (
-                    row.payload.to_string(),
-                    row.metadata.to_string()
-                ))
-            }
-            Backend::Postgres(pool) => {
-                let render = |sql: String, _| sql;
-                append_chunks!(pool, render, aggregate_type, rows, |row| (
-                    &row.payload,
-                    &row.metadata
-                ))
-            }
-        };
-        committed.map_err(classify)?;
+        self.inner
+            .backend
+            .append_new_aggregates(aggregate_type, rows)
+            .await
+            .map_err(classify)?;
         self.wake_feed_readers();
         Ok(())
     }

@@ -4,13 +4,17 @@
 //! the system needs from it: a cqrs-es [`PersistedEventRepository`]
 //! ([`EventRepository`], delegating to sqlite-es or postgres-es), the global
 //! feed in commit-safe order, wake-ups for feed readers, and the pool the
-//! read models use. Backend differences stay inside `sqlite.rs` and
-//! `postgres.rs`.
+//! read models use. Backend differences stay behind one seam, the
+//! [`Backend`](backend::Backend) and [`Dialect`] traits of `backend.rs`,
+//! implemented in `sqlite.rs` and `postgres.rs`.
 
+mod backend;
 mod batch;
 mod postgres;
 mod sqlite;
 
+pub(crate) use backend::Lock;
+pub use backend::{dialect_named, dialect_of, Dialect};
 pub use batch::{BatchAppendError, NewEventRow};
 
 use std::collections::HashMap;
@@ -26,7 +30,7 @@ use palisade_projections::{FeedEvent, FeedPosition};
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
-use sqlx::{AnyPool, PgPool, SqlitePool};
+use sqlx::{AnyPool, PgPool};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -75,11 +79,6 @@ pub struct Backlog {
     pub oldest_recorded_ms: Option<i64>,
 }
 
-pub(crate) enum Backend {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
 /// A handle on one database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -87,13 +86,11 @@ pub struct Store {
 }
 
 struct Inner {
-    backend: Backend,
+    backend: Box<dyn backend::Backend>,
     read_pool: AnyPool,
     wake: watch::Sender<u64>,
     snapshots: HashMap<String, usize>,
     listener: Option<JoinHandle<()>>,
-    /// SQLite only: whose turn it is to write (see [`Store::write_turn`]).
-    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     /// Whether the database answered the last probe ([`Store::probe`]):
     /// the circuit that requests and the health check share.
     available: std::sync::atomic::AtomicBool,
@@ -189,8 +186,6 @@ impl Store {
             Some(url) => postgres::open(url.expose(), config, wake.clone()).await?,
             None => sqlite::open(&config.sqlite_path(), config).await?,
         };
-        let write_gate =
-            matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
@@ -198,7 +193,6 @@ impl Store {
                 wake,
                 snapshots: config.snapshots.clone(),
                 listener,
-                write_gate,
                 available: std::sync::atomic::AtomicBool::new(true),
             }),
         })
@@ -247,10 +241,17 @@ impl Store {
     }
 
     pub fn kind(&self) -> StoreKind {
-        match self.inner.backend {
-            Backend::Sqlite(_) => StoreKind::Sqlite,
-            Backend::Postgres(_) => StoreKind::Postgres,
-        }
+        self.dialect().kind()
+    }
+
+    /// How SQL is written for this store's database.
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.inner.backend.dialect()
+    }
+
+    /// A lock named `name` that at most one process holds at a time.
+    pub(crate) fn lock(&self, name: &'static str) -> Box<dyn Lock> {
+        self.inner.backend.lock(name)
     }
 
     /// Waits for this process's turn to write, on SQLite; None on
@@ -265,7 +266,7 @@ impl Store {
     /// SQLite. The busy timeout remains for other processes (the CLI) and
     /// for single-statement writes outside the gate (usage counters).
     pub async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match &self.inner.write_gate {
+        match self.inner.backend.write_gate() {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         }
@@ -273,23 +274,11 @@ impl Store {
 
     /// Applies the schema migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.inner.backend {
-            Backend::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
-        }
-        Ok(())
+        self.inner.backend.migrate().await
     }
 
     pub fn event_repository(&self) -> EventRepository {
-        match &self.inner.backend {
-            Backend::Sqlite(pool) => EventRepository::Sqlite(
-                SqliteEventRepository::new(pool.clone()),
-                self.inner.write_gate.clone().unwrap_or_default(),
-            ),
-            Backend::Postgres(pool) => {
-                EventRepository::Postgres(PostgresEventRepository::new(pool.clone()))
-            }
-        }
+        self.inner.backend.event_repository()
     }
 
     /// Every how many events an aggregate type is snapshotted, if at all.
@@ -314,10 +303,7 @@ impl Store {
 
     /// The PostgreSQL pool, when the store runs on PostgreSQL.
     pub fn postgres_pool(&self) -> Option<&PgPool> {
-        match &self.inner.backend {
-            Backend::Postgres(pool) => Some(pool),
-            Backend::Sqlite(_) => None,
-        }
+        self.inner.backend.postgres_pool()
     }
 
     /// Tells this process's feed readers that events were appended. On
@@ -339,10 +325,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<FeedEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match &self.inner.backend {
-            Backend::Sqlite(pool) => sqlite::read_feed(pool, after, limit).await,
-            Backend::Postgres(pool) => postgres::read_feed(pool, after, limit).await,
-        }
+        self.inner.backend.read_feed(after, limit).await
     }
 
     /// One aggregate's committed events, oldest first (no watermark: what
@@ -352,27 +335,17 @@ impl Store {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        match &self.inner.backend {
-            Backend::Sqlite(pool) => {
-                sqlite::read_aggregate(pool, aggregate_type, aggregate_id).await
-            }
-            Backend::Postgres(pool) => {
-                postgres::read_aggregate(pool, aggregate_type, aggregate_id).await
-            }
-        }
+        self.inner
+            .backend
+            .read_aggregate(aggregate_type, aggregate_id)
+            .await
     }
 
     /// The feed position of the last event committed so far: once a
     /// projection's checkpoint reaches it, the projection reflects every
     /// write acknowledged before this call.
     pub async fn feed_head_position(&self) -> Result<FeedPosition, StoreError> {
-        match &self.inner.backend {
-            Backend::Sqlite(_) => Ok(FeedPosition {
-                tx: 0,
-                position: self.feed_head().await?,
-            }),
-            Backend::Postgres(pool) => postgres::feed_head_position(pool).await,
-        }
+        self.inner.backend.feed_head_position().await
     }
 
     /// Where one committed event stands in the feed.
@@ -382,19 +355,11 @@ impl Store {
         aggregate_id: &str,
         sequence: usize,
     ) -> Result<Option<FeedPosition>, StoreError> {
-        let sql = match self.kind() {
-            StoreKind::Sqlite => "SELECT 0, position FROM events",
-            StoreKind::Postgres => "SELECT xact_id, position FROM events",
-        };
-        let row: Option<(i64, i64)> = sqlx::query_as(&format!(
-            "{sql} WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
-        ))
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
-        .fetch_optional(&self.inner.read_pool)
-        .await?;
-        Ok(row.map(|(tx, position)| FeedPosition { tx, position }))
+        let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
+        self.inner
+            .backend
+            .feed_position_of(aggregate_type, aggregate_id, sequence)
+            .await
     }
 
     /// The highest position allocated so far (0 for an empty store).
@@ -407,23 +372,7 @@ impl Store {
 
     /// How many committed events lie after `after`, and the age of the oldest.
     pub async fn feed_backlog(&self, after: FeedPosition) -> Result<Backlog, StoreError> {
-        let query = match self.kind() {
-            StoreKind::Sqlite => {
-                sqlx::query_as("SELECT COUNT(*), MIN(recorded_at) FROM events WHERE position > $1")
-                    .bind(after.position)
-            }
-            StoreKind::Postgres => sqlx::query_as(
-                "SELECT COUNT(*), MIN(recorded_at) FROM events WHERE (xact_id, position) > ($1, $2)",
-            )
-            .bind(after.tx)
-            .bind(after.position),
-        };
-        let (events, oldest_recorded_ms): (i64, Option<i64>) =
-            query.fetch_one(&self.inner.read_pool).await?;
-        Ok(Backlog {
-            events,
-            oldest_recorded_ms,
-        })
+        self.inner.backend.feed_backlog(after).await
     }
 
     pub async fn close(&self) {
@@ -431,10 +380,7 @@ impl Store {
             listener.abort();
         }
         self.inner.read_pool.close().await;
-        match &self.inner.backend {
-            Backend::Sqlite(pool) => pool.close().await,
-            Backend::Postgres(pool) => pool.close().await,
-        }
+        self.inner.backend.close().await;
     }
 }
 

@@ -1,21 +1,234 @@
 //! The production backend. Feed reads are gap-safe: a row is returned only
 //! once every transaction with a smaller id has ended, and rows come in
 //! `(xact_id, position)` order, so a reader never moves past an event that
-//! commits later (DESIGN §2). Readers wake on LISTEN/NOTIFY.
+//! commits later (see `docs/architecture.md`). Readers wake on
+//! LISTEN/NOTIFY. Projection and scheduler locks are session advisory locks.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use palisade_projections::{FeedEvent, FeedPosition};
+use postgres_es::PostgresEventRepository;
 use sqlx::any::AnyPoolOptions;
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::ConnectOptions as _;
+use sqlx::postgres::{PgConnection, PgListener, PgPoolOptions};
 use sqlx::{AnyPool, PgPool, Row};
+use sqlx::{ConnectOptions as _, Connection as _};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{feed_event, Backend, StoreError};
+use super::backend::{Backend, Dialect, Lock};
+use super::batch::append_chunks;
+use super::{feed_event, Backlog, EventRepository, NewEventRow, StoreError, StoreKind};
+use crate::readmodel::sql::{self, Sql};
 use crate::Config;
+
+/// How PostgreSQL's SQL is written.
+pub(crate) struct PostgresDialect;
+
+impl Dialect for PostgresDialect {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Postgres
+    }
+
+    fn anonymous_placeholders(&self) -> bool {
+        false
+    }
+
+    fn json_text(&self, column: &str, field: &str) -> String {
+        format!("{column}->>'{field}'")
+    }
+}
+
+/// The PostgreSQL backend: its pool.
+pub(crate) struct Postgres {
+    pool: PgPool,
+}
+
+#[async_trait]
+impl Backend for Postgres {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &PostgresDialect
+    }
+
+    fn postgres_pool(&self) -> Option<&PgPool> {
+        Some(&self.pool)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn event_repository(&self) -> EventRepository {
+        EventRepository::Postgres(PostgresEventRepository::new(self.pool.clone()))
+    }
+
+    async fn read_feed(
+        &self,
+        after: FeedPosition,
+        limit: i64,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        read_feed(&self.pool, after, limit).await
+    }
+
+    async fn read_aggregate(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        read_aggregate(&self.pool, aggregate_type, aggregate_id).await
+    }
+
+    async fn feed_head_position(&self) -> Result<FeedPosition, StoreError> {
+        feed_head_position(&self.pool).await
+    }
+
+    async fn feed_position_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: i64,
+    ) -> Result<Option<FeedPosition>, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT xact_id, position FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(tx, position)| FeedPosition { tx, position }))
+    }
+
+    async fn feed_backlog(&self, after: FeedPosition) -> Result<Backlog, StoreError> {
+        let (events, oldest_recorded_ms): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(recorded_at) FROM events WHERE (xact_id, position) > ($1, $2)",
+        )
+        .bind(after.tx)
+        .bind(after.position)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Backlog {
+            events,
+            oldest_recorded_ms,
+        })
+    }
+
+    /// Each id is one probe of the primary key (a `LATERAL` lookup); see
+    /// [`crate::Store::existing_aggregates`].
+    fn existing_aggregates_query(&self, aggregate_type: &str, ids: &[&str]) -> Sql {
+        let mut lookup = Sql::new("SELECT found.aggregate_id FROM (VALUES ");
+        for (i, id) in ids.iter().enumerate() {
+            lookup.push(if i == 0 { "(" } else { ", (" });
+            lookup.bind(sql::Value::Text((*id).into())).push(")");
+        }
+        lookup
+            .push(") AS wanted(id) CROSS JOIN LATERAL (SELECT e.aggregate_id FROM events e WHERE e.aggregate_type = ")
+            .bind(sql::Value::Text(aggregate_type.into()))
+            .push(" AND e.aggregate_id = wanted.id AND e.sequence = 1 LIMIT 1) AS found");
+        lookup
+    }
+
+    async fn append_new_aggregates(
+        &self,
+        aggregate_type: &str,
+        rows: &[NewEventRow],
+    ) -> Result<(), sqlx::Error> {
+        let render = |sql: String, _| sql;
+        append_chunks!(self.pool, render, aggregate_type, rows, |row| (
+            &row.payload,
+            &row.metadata
+        ))
+    }
+
+    fn lock(&self, name: &'static str) -> Box<dyn Lock> {
+        Box::new(AdvisoryLock {
+            pool: self.pool.clone(),
+            name,
+            connection: None,
+            held: false,
+        })
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The first key of every advisory lock: "palisade" in ASCII, truncated.
+const LOCK_NAMESPACE: i32 = 0x7061_6c69;
+
+/// A session advisory lock held on a dedicated connection, released when
+/// that connection ends: a replica that dies (even `kill -9`) frees it.
+struct AdvisoryLock {
+    pool: PgPool,
+    name: &'static str,
+    connection: Option<PgConnection>,
+    held: bool,
+}
+
+#[async_trait]
+impl Lock for AdvisoryLock {
+    async fn try_acquire(&mut self) -> Result<bool, StoreError> {
+        let connection = match self.connection.as_mut() {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .insert(self.pool.connect_options().connect().await?),
+        };
+        let acquired =
+            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1, hashtext($2))")
+                .bind(LOCK_NAMESPACE)
+                .bind(self.name)
+                .fetch_one(&mut *connection)
+                .await;
+        match acquired {
+            Ok(acquired) => {
+                self.held = acquired;
+                Ok(acquired)
+            }
+            Err(error) => {
+                self.connection = None;
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn still_held(&mut self) -> bool {
+        if !self.held {
+            return false;
+        }
+        let Some(connection) = self.connection.as_mut() else {
+            return false;
+        };
+        if connection.ping().await.is_ok() {
+            return true;
+        }
+        self.connection = None;
+        self.held = false;
+        false
+    }
+
+    async fn release(&mut self) {
+        if !std::mem::take(&mut self.held) {
+            return;
+        }
+        if let Some(connection) = self.connection.as_mut() {
+            let released = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+                .bind(LOCK_NAMESPACE)
+                .bind(self.name)
+                .execute(&mut *connection)
+                .await;
+            if released.is_err() {
+                self.connection = None;
+            }
+        }
+    }
+}
 
 /// The channel the `events_notify` trigger notifies on every append.
 pub(crate) const EVENTS_CHANNEL: &str = "palisade_events";
@@ -24,7 +237,7 @@ pub(super) async fn open(
     url: &str,
     config: &Config,
     wake: watch::Sender<u64>,
-) -> Result<(Backend, AnyPool, Option<JoinHandle<()>>), StoreError> {
+) -> Result<(Box<dyn Backend>, AnyPool, Option<JoinHandle<()>>), StoreError> {
     let opened = |source| StoreError::Open {
         kind: "postgres",
         target: redact(url),
@@ -66,7 +279,7 @@ pub(super) async fn open(
             }
         }
     });
-    Ok((Backend::Postgres(pool), read_pool, Some(task)))
+    Ok((Box::new(Postgres { pool }), read_pool, Some(task)))
 }
 
 /// The URL without its password, for messages.
@@ -80,7 +293,7 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-pub(super) async fn read_feed(
+async fn read_feed(
     pool: &PgPool,
     after: FeedPosition,
     limit: i64,
@@ -103,7 +316,7 @@ pub(super) async fn read_feed(
 }
 
 /// One aggregate's events, oldest first.
-pub(super) async fn read_aggregate(
+async fn read_aggregate(
     pool: &PgPool,
     aggregate_type: &str,
     aggregate_id: &str,
@@ -123,7 +336,7 @@ pub(super) async fn read_aggregate(
 }
 
 /// The last committed event in feed order (what a strong read waits for).
-pub(super) async fn feed_head_position(pool: &PgPool) -> Result<FeedPosition, StoreError> {
+async fn feed_head_position(pool: &PgPool) -> Result<FeedPosition, StoreError> {
     let row: Option<(i64, i64)> = sqlx::query_as(
         "SELECT xact_id, position FROM events ORDER BY xact_id DESC, position DESC LIMIT 1",
     )

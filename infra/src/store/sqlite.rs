@@ -6,21 +6,187 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use palisade_projections::{FeedEvent, FeedPosition};
+use sqlite_es::SqliteEventRepository;
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AnyPool, ConnectOptions as _, Executor, Row, SqlitePool};
 use tokio::task::JoinHandle;
 
-use super::{feed_event, Backend, StoreError};
+use super::backend::{Backend, Dialect, Lock};
+use super::batch::append_chunks;
+use super::{feed_event, Backlog, EventRepository, NewEventRow, StoreError, StoreKind};
+use crate::readmodel::sql::{self, Sql};
 use crate::Config;
+
+/// How SQLite's SQL is written.
+pub(crate) struct SqliteDialect;
+
+impl Dialect for SqliteDialect {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Sqlite
+    }
+
+    fn anonymous_placeholders(&self) -> bool {
+        true
+    }
+
+    fn json_text(&self, column: &str, field: &str) -> String {
+        format!("json_extract({column}, '$.{field}')")
+    }
+}
+
+/// The SQLite backend: its pool and the process's write turn.
+pub(crate) struct Sqlite {
+    pool: SqlitePool,
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[async_trait]
+impl Backend for Sqlite {
+    fn dialect(&self) -> &'static dyn Dialect {
+        &SqliteDialect
+    }
+
+    fn write_gate(&self) -> Option<&Arc<tokio::sync::Mutex<()>>> {
+        Some(&self.write_gate)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn event_repository(&self) -> EventRepository {
+        EventRepository::Sqlite(
+            SqliteEventRepository::new(self.pool.clone()),
+            self.write_gate.clone(),
+        )
+    }
+
+    async fn read_feed(
+        &self,
+        after: FeedPosition,
+        limit: i64,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        read_feed(&self.pool, after, limit).await
+    }
+
+    async fn read_aggregate(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        read_aggregate(&self.pool, aggregate_type, aggregate_id).await
+    }
+
+    /// One writer: position order is commit order, so the head is the
+    /// highest position.
+    async fn feed_head_position(&self) -> Result<FeedPosition, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(FeedPosition {
+            tx: 0,
+            position: head.unwrap_or(0),
+        })
+    }
+
+    async fn feed_position_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: i64,
+    ) -> Result<Option<FeedPosition>, StoreError> {
+        let position: Option<i64> = sqlx::query_scalar(
+            "SELECT position FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(position.map(|position| FeedPosition { tx: 0, position }))
+    }
+
+    async fn feed_backlog(&self, after: FeedPosition) -> Result<Backlog, StoreError> {
+        let (events, oldest_recorded_ms): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MIN(recorded_at) FROM events WHERE position > $1")
+                .bind(after.position)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Backlog {
+            events,
+            oldest_recorded_ms,
+        })
+    }
+
+    /// SQLite always probes the key for `IN`.
+    fn existing_aggregates_query(&self, aggregate_type: &str, ids: &[&str]) -> Sql {
+        let mut lookup = Sql::new("SELECT aggregate_id FROM events WHERE aggregate_type = ");
+        lookup
+            .bind(sql::Value::Text(aggregate_type.into()))
+            .push(" AND sequence = 1")
+            .and_in("aggregate_id", ids);
+        lookup
+    }
+
+    async fn append_new_aggregates(
+        &self,
+        aggregate_type: &str,
+        rows: &[NewEventRow],
+    ) -> Result<(), sqlx::Error> {
+        let _turn = self.write_gate.lock().await;
+        let render = |sql: String, count| sql::anonymous(&sql, count).unwrap_or(sql);
+        append_chunks!(&self.pool, render, aggregate_type, rows, |row| (
+            row.payload.to_string(),
+            row.metadata.to_string()
+        ))
+    }
+
+    /// One process's embedded store: the lock is always granted.
+    fn lock(&self, _name: &'static str) -> Box<dyn Lock> {
+        Box::new(Granted { held: false })
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A lock that only this process can want.
+struct Granted {
+    held: bool,
+}
+
+#[async_trait]
+impl Lock for Granted {
+    async fn try_acquire(&mut self) -> Result<bool, StoreError> {
+        self.held = true;
+        Ok(true)
+    }
+
+    async fn still_held(&mut self) -> bool {
+        self.held
+    }
+
+    async fn release(&mut self) {
+        self.held = false;
+    }
+}
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn open(
     path: &Path,
     config: &Config,
-) -> Result<(Backend, AnyPool, Option<JoinHandle<()>>), StoreError> {
+) -> Result<(Box<dyn Backend>, AnyPool, Option<JoinHandle<()>>), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::keyfile::private_dir(dir)?;
     }
@@ -67,7 +233,11 @@ pub(super) async fn open(
         .connect_with(any_options)
         .await
         .map_err(opened)?;
-    Ok((Backend::Sqlite(pool), read_pool, None))
+    let backend = Sqlite {
+        pool,
+        write_gate: Arc::new(tokio::sync::Mutex::new(())),
+    };
+    Ok((Box::new(backend), read_pool, None))
 }
 
 /// Creates the database file with mode 0600 when it does not exist, and
@@ -92,7 +262,7 @@ fn private_database_files(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-pub(super) async fn read_feed(
+async fn read_feed(
     pool: &SqlitePool,
     after: FeedPosition,
     limit: i64,
@@ -113,7 +283,7 @@ pub(super) async fn read_feed(
 }
 
 /// One aggregate's events, oldest first.
-pub(super) async fn read_aggregate(
+async fn read_aggregate(
     pool: &SqlitePool,
     aggregate_type: &str,
     aggregate_id: &str,

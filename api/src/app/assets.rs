@@ -2,7 +2,8 @@
 //! not an aggregate; they exist because findings name them).
 
 use palisade_infra::readmodel::{
-    get_asset, list_assets, AssetFilter, AssetSort, FindingFilter, FindingSort, Order, Page, Window,
+    get_asset, get_assets_by_ids, list_assets, AssetFilter, AssetSort, FindingFilter, FindingSort,
+    Order, Page, Window,
 };
 use palisade_projections::{AssetRow, FindingRow};
 
@@ -19,6 +20,18 @@ pub async fn find(
 ) -> Result<Option<AssetRow>> {
     let partition = context.principal.partition();
     Ok(get_asset(app.store.read_pool(), &partition, id_or_identifier).await?)
+}
+
+/// The caller's assets with these ids (unknown ones left out), in one
+/// query: what a page of findings is on.
+pub async fn by_ids(
+    app: &App,
+    context: &Authorized<FindingsRead>,
+    ids: &[String],
+) -> Result<Vec<AssetRow>> {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let partition = context.principal.partition();
+    Ok(get_assets_by_ids(app.store.read_pool(), &partition, &ids).await?)
 }
 
 /// One of the caller's assets, or not found.

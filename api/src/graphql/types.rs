@@ -11,12 +11,12 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, Enum, OutputType, SimpleObject};
 use palisade_domain::finding::{Severity, Status};
-use palisade_infra::readmodel::{get_assets_by_ids, Window};
+use palisade_infra::readmodel::Window;
 
 use super::error::GraphqlResult as _;
 use super::{app, authorized, graphql_error};
 use crate::app::auth::FindingsRead;
-use crate::app::{findings, App, Error, RequestContext};
+use crate::app::{assets, findings, App, Error, RequestContext};
 use crate::views::assets::AssetView;
 use crate::views::findings::{FindingView, HistoryEntry};
 use crate::views::tenants::{ApiKeyView, IssuedApiKey, TenantView};
@@ -240,11 +240,12 @@ impl Loader<String> for AssetLoader {
     type Error = Arc<String>;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, AssetView>, Self::Error> {
-        let ids: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let partition = self.context.principal.partition();
-        let rows = get_assets_by_ids(self.app.store.read_pool(), &partition, &ids)
+        let fail = |e: Error| Arc::new(e.to_string());
+        // Only a finding (scope `findings:read`) leads here; checked again.
+        let caller = self.context.authorize::<FindingsRead>().map_err(fail)?;
+        let rows = assets::by_ids(&self.app, &caller, keys)
             .await
-            .map_err(|e| Arc::new(e.to_string()))?;
+            .map_err(fail)?;
         Ok(rows
             .into_iter()
             .map(|row| (row.id.clone(), AssetView::from(row)))

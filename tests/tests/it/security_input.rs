@@ -227,7 +227,13 @@ async fn text_filters_are_at_most_200_characters(backend: &Backend) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = get(&server, &key, "/v1/findings?search=injection").await;
+    // Read after the views applied the ingest (they may lag it).
+    let (status, body) = get(
+        &server,
+        &key,
+        "/v1/findings?search=injection&consistency=strong",
+    )
+    .await;
     assert_eq!(
         (status, body["meta"]["total"].as_i64()),
         (200, Some(1)),

@@ -160,6 +160,12 @@ impl<S: ScopeName> Deref for Authorized<S> {
     }
 }
 
+/// The caller as its key stands for it: tenant, key, principal, scopes,
+/// environment and plan. Any valid key may ask; no read model is read.
+pub fn whoami(context: &RequestContext) -> Principal {
+    context.principal.clone()
+}
+
 /// Authenticates a key however it was presented (a header, or a GraphQL
 /// websocket's `connection_init` payload).
 pub async fn authenticate_key(app: &App, value: Option<&str>) -> Result<Principal> {

@@ -23,6 +23,7 @@ mod request_id;
 mod risk;
 mod timeline;
 mod usage;
+mod whoami;
 
 pub use consistency::Consistency;
 pub use envelope::{precondition_failed, Envelope, IfMatch, Meta};
@@ -205,6 +206,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
     let tenant_routes = OpenApiRouter::new()
         .merge(api_keys::routes())
         .merge(usage::routes())
+        .merge(whoami::routes())
         .merge(findings::routes())
         .merge(assets::routes())
         .merge(risk::routes())

@@ -10,6 +10,34 @@ use utoipa::ToSchema;
 
 use super::format_time;
 use crate::app::tenants::{CreatedTenant as Created, IssuedKey};
+use crate::app::Principal;
+
+/// The caller, as its API key stands for it (`GET /v1/whoami`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    pub tenant_id: String,
+    pub key_id: String,
+    pub principal: String,
+    #[schema(value_type = Vec<String>, example = json!(["findings:read"]))]
+    pub scopes: Vec<Scope>,
+    #[schema(value_type = String, example = "live")]
+    pub environment: Environment,
+    #[schema(value_type = String, example = "pro")]
+    pub plan: Plan,
+}
+
+impl From<Principal> for WhoAmI {
+    fn from(caller: Principal) -> Self {
+        Self {
+            tenant_id: caller.tenant_id.to_string(),
+            key_id: caller.key_id.to_string(),
+            principal: caller.name,
+            scopes: caller.scopes,
+            environment: caller.environment,
+            plan: caller.plan,
+        }
+    }
+}
 
 /// A tenant as the API shows it.
 #[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]

@@ -22,7 +22,37 @@ on_both_stores!(
     an_expired_key_is_refused,
     new_keys_are_validated,
     reads_accept_a_consistency_level,
+    whoami_names_the_caller,
 );
+
+async fn whoami_names_the_caller(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let (tenant_id, owner) = server.create_tenant("Acme", "pro").await;
+    let (key_id, reader) = issue(
+        &server,
+        &owner,
+        &["findings:read"],
+        json!({ "environment": "test" }),
+    )
+    .await;
+    let (status, body) = server
+        .call(Method::GET, "/v1/whoami", Auth::ApiKey(&reader), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let me = &body["data"];
+    assert_eq!(me["tenant_id"], tenant_id.as_str());
+    assert_eq!(me["key_id"], key_id.as_str());
+    assert_eq!(me["principal"], "ci-bot");
+    assert_eq!(me["scopes"], json!(["findings:read"]));
+    assert_eq!(
+        (me["environment"].as_str(), me["plan"].as_str()),
+        (Some("test"), Some("pro"))
+    );
+    let (status, body) = server
+        .call(Method::GET, "/v1/whoami", Auth::None, None)
+        .await;
+    assert_eq!((status, code(&body)), (401, "missing_api_key"), "{body}");
+}
 
 /// Issues a key with `scopes`; returns its id and value.
 async fn issue(server: &Server, owner: &str, scopes: &[&str], extra: Value) -> (String, String) {

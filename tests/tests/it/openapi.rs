@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/risk/history"),
     ("get", "/v1/timeline"),
     ("get", "/v1/usage"),
+    ("get", "/v1/whoami"),
     ("post", "/v1/admin/tenants"),
     ("post", "/v1/admin/tenants/{id}/plan"),
     ("post", "/v1/admin/tenants/{id}/reactivate"),

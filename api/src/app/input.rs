@@ -62,12 +62,14 @@ where
         .collect()
 }
 
-/// A comma-separated list of free-text values ([`filter_values`]).
-pub fn comma_texts(field: &str, value: &Option<String>) -> Result<Vec<String>> {
-    match value {
-        Some(value) => filter_values(field, value.split(',')),
-        None => Ok(Vec::new()),
-    }
+/// The items of a comma-separated list of free-text values, as given: the
+/// use case checks them once ([`filter_values`]), as for every adapter.
+pub fn comma_items(value: &Option<String>) -> Vec<String> {
+    value
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::to_string)
+        .collect()
 }
 
 /// An optional text parameter that is not free text (a sort key, a

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::{KeyErrors, ReadErrors, Success};
-use super::query::{comma_texts, time, whole, ApiQuery};
+use super::query::{comma_items, time, whole, ApiQuery};
 use super::{ApiError, Consistency, Envelope};
 use crate::app::audit;
 use crate::app::auth::AuditRead;
@@ -108,7 +108,7 @@ fn audit_filter(
     Ok(AuditFilter {
         aggregate_type: aggregate_type.clone(),
         aggregate_id: aggregate_id.clone(),
-        event_types: comma_texts("event_type", event_type)?,
+        event_types: comma_items(event_type),
         actor: actor.clone(),
         since: time("since", since)?,
         until: time("until", until)?,

@@ -24,4 +24,4 @@ where
     }
 }
 
-pub use crate::app::input::{comma_list, comma_texts, number, text, time, whole};
+pub use crate::app::input::{comma_items, comma_list, number, text, time, whole};

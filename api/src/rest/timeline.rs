@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::{KeyErrors, ReadErrors, Success};
-use super::query::{comma_texts, text, whole, ApiQuery};
+use super::query::{comma_items, text, whole, ApiQuery};
 use super::{ApiError, Consistency, Envelope};
 use crate::app::auth::FindingsRead;
 use crate::app::timeline::{self, TimelineQuery as Query};
@@ -73,7 +73,7 @@ pub async fn timeline(
         limit: whole("limit", &query.limit, 50, 1, 200)?,
         asset: query.asset,
         finding: query.finding,
-        types: comma_texts("types", &query.types)?,
+        types: comma_items(&query.types),
         cursor: text(&query.cursor),
     };
     let page = timeline::list(&state.app, &caller, query).await?;

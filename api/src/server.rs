@@ -46,6 +46,16 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     );
     workers.push(scheduler.spawn(shutdown_rx.clone()));
     workers.push(app.store.watch_availability(shutdown_rx.clone()));
+    workers.push(
+        app.usage
+            .clone()
+            .flush_every(app.store.clone(), shutdown_rx.clone()),
+    );
+    workers.push(app.keys.clone().follow(
+        app.store.clone(),
+        app.runner.clone(),
+        shutdown_rx.clone(),
+    ));
     workers.push(tokio::spawn(prune_rate_limit_windows(
         app.clone(),
         shutdown_rx,

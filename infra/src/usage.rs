@@ -159,30 +159,153 @@ pub async fn quota_used(
     Ok(u64::try_from(used.unwrap_or(0)).unwrap_or(0))
 }
 
-/// Records `weight` requests in the tenant's daily usage.
-pub async fn record_request(
-    store: &Store,
-    tenant_id: &str,
+/// How often [`UsageBuffer::flush_every`] writes the counted usage.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Rows per flush statement: 5 parameters each.
+const FLUSH_CHUNK: usize = 500;
+
+/// One row of `usage_daily`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct UsageKey {
+    tenant_id: String,
     environment: Environment,
-    endpoint_group: &str,
-    weight: u64,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+    day: String,
+    endpoint_group: String,
+}
+
+/// Requests counted in memory and written to `usage_daily` in batches:
+/// one statement per [`FLUSH_EVERY`] for all tenants instead of one per
+/// request (the hot row of a busy tenant was a lock every request queued
+/// on). A usage read flushes first, so this replica's own requests are
+/// always in it; another replica's appear within [`FLUSH_EVERY`]. A crash
+/// loses at most the last [`FLUSH_EVERY`] of counts. The monthly quota is
+/// not counted here: it is reserved in the database, per request, so that
+/// it is exact across replicas ([`reserve_quota`]).
+#[derive(Default)]
+pub struct UsageBuffer {
+    pending: std::sync::Mutex<std::collections::HashMap<UsageKey, u64>>,
+    /// One flush at a time, so that a flush that fails puts its counts back
+    /// before the next one takes them.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl UsageBuffer {
+    fn pending(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<UsageKey, u64>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts `weight` requests in the tenant's daily usage (written at the
+    /// next flush).
+    pub fn record(
+        &self,
+        tenant_id: &str,
+        environment: Environment,
+        endpoint_group: &str,
+        weight: u64,
+        now: DateTime<Utc>,
+    ) {
+        let key = UsageKey {
+            tenant_id: tenant_id.to_string(),
+            environment,
+            day: now.date_naive().to_string(),
+            endpoint_group: endpoint_group.to_string(),
+        };
+        let mut pending = self.pending();
+        let count = pending.entry(key).or_insert(0);
+        *count = count.saturating_add(weight);
+    }
+
+    /// Writes every count recorded so far, in one transaction. On failure
+    /// the counts stay for the next flush.
+    pub async fn flush(&self, store: &Store) -> Result<(), sqlx::Error> {
+        let _one = self.flushing.lock().await;
+        let mut rows: Vec<(UsageKey, u64)> =
+            std::mem::take(&mut *self.pending()).into_iter().collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        rows.sort();
+        let written = write_usage(store, &rows).await;
+        if written.is_err() {
+            let mut pending = self.pending();
+            for (key, weight) in rows {
+                let count = pending.entry(key).or_insert(0);
+                *count = count.saturating_add(weight);
+            }
+        }
+        written
+    }
+
+    /// Flushes every [`FLUSH_EVERY`] until shutdown, then once more.
+    pub fn flush_every(
+        self: std::sync::Arc<Self>,
+        store: Store,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let stopping = tokio::select! {
+                    _ = tokio::time::sleep(FLUSH_EVERY) => false,
+                    _ = shutdown.changed() => true,
+                };
+                let stopping = stopping || *shutdown.borrow();
+                if let Err(error) = self.flush(&store).await {
+                    tracing::warn!(%error, "cannot write usage; kept for the next flush");
+                }
+                if stopping {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// Adds the rows' counts to `usage_daily` in one transaction (rows sorted,
+/// so that two replicas flushing at once lock rows in the same order).
+async fn write_usage(store: &Store, rows: &[(UsageKey, u64)]) -> Result<(), sqlx::Error> {
     let _turn = store.write_turn().await;
-    sqlx::query(
-        "INSERT INTO usage_daily (tenant_id, environment, day, endpoint_group, requests)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (tenant_id, environment, day, endpoint_group)
-         DO UPDATE SET requests = usage_daily.requests + excluded.requests",
-    )
-    .bind(tenant_id)
-    .bind(environment.as_str())
-    .bind(now.date_naive().to_string())
-    .bind(endpoint_group)
-    .bind(i64::try_from(weight).unwrap_or(i64::MAX))
-    .execute(store.read_pool())
-    .await?;
-    Ok(())
+    let mut tx = store.read_pool().begin().await?;
+    for chunk in rows.chunks(FLUSH_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 5;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO usage_daily (tenant_id, environment, day, endpoint_group, requests)
+             VALUES {}
+             ON CONFLICT (tenant_id, environment, day, endpoint_group)
+             DO UPDATE SET requests = usage_daily.requests + excluded.requests",
+            values.join(", ")
+        );
+        let sql = if store.dialect().anonymous_placeholders() {
+            crate::readmodel::sql::anonymous(&sql, chunk.len() * 5).unwrap_or(sql)
+        } else {
+            sql
+        };
+        let mut query = sqlx::query(&sql);
+        for (key, weight) in chunk {
+            query = query
+                .bind(key.tenant_id.clone())
+                .bind(key.environment.as_str())
+                .bind(key.day.clone())
+                .bind(key.endpoint_group.clone())
+                .bind(i64::try_from(*weight).unwrap_or(i64::MAX));
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await
 }
 
 /// This month's requests in one environment, by day and by endpoint group.

@@ -14,10 +14,8 @@ use chrono::{DateTime, Utc};
 use palisade_domain::tenant::{Period, Plan, TenantStatus};
 use palisade_domain::{ActorType, ApiKeyId, Environment, EventMetadata, Scope, TenantId};
 use palisade_infra::crypto::api_key::parse_environment;
-use palisade_infra::readmodel::{find_api_key_by_hash, find_api_key_by_id, ApiKeyOwner, Partition};
-use palisade_infra::usage::{
-    count_request, record_request, reserve_quota, tenant_subject, WindowCount,
-};
+use palisade_infra::readmodel::{ApiKeyOwner, Partition};
+use palisade_infra::usage::{count_request, reserve_quota, tenant_subject, WindowCount};
 
 use super::{App, Error, Result};
 
@@ -179,7 +177,7 @@ pub async fn authenticate_key(app: &App, value: Option<&str>) -> Result<Principa
         return Err(Error::InvalidApiKey);
     }
     let hash = app.hasher.hash(value);
-    let found = find_api_key_by_hash(app.store.read_pool(), &hash).await?;
+    let found = app.keys.by_hash(app.store.read_pool(), &hash).await?;
     let Some(owner) = found.filter(|o| app.hasher.matches(value, &o.key.key_hash)) else {
         return Err(Error::InvalidApiKey);
     };
@@ -212,12 +210,17 @@ fn usable(owner: &ApiKeyOwner) -> Result<()> {
     Ok(())
 }
 
-/// Authenticates an already authenticated key again, from the database:
+/// Authenticates an already authenticated key again, as the tenants view
+/// shows it now (through the key cache, which drops a tenant's keys when
+/// the view applies a change to it):
 /// the caller as it is now (its tenant's plan may have changed), or the
 /// refusal a request with this key would get now (revoked, expired, tenant
 /// suspended). Every operation on a GraphQL websocket does this.
 pub async fn reauthenticate(app: &App, key_id: &ApiKeyId) -> Result<Principal> {
-    let found = find_api_key_by_id(app.store.read_pool(), &key_id.to_string()).await?;
+    let found = app
+        .keys
+        .by_id(app.store.read_pool(), &key_id.to_string())
+        .await?;
     principal_of(found.ok_or(Error::InvalidApiKey)?)
 }
 
@@ -303,8 +306,11 @@ async fn reserve(app: &App, principal: &Principal, weight: u64, now: DateTime<Ut
     Ok(())
 }
 
-/// Records `weight` admitted requests in the tenant's usage, under `group`.
-pub async fn record_usage(
+/// Records `weight` admitted requests in the tenant's usage, under `group`
+/// (in memory; written within a second, see [`UsageBuffer`]).
+///
+/// [`UsageBuffer`]: palisade_infra::usage::UsageBuffer
+pub fn record_usage(
     app: &App,
     principal: &Principal,
     group: &str,
@@ -312,16 +318,6 @@ pub async fn record_usage(
     now: DateTime<Utc>,
 ) {
     let tenant = principal.tenant_id.to_string();
-    if let Err(error) = record_request(
-        &app.store,
-        &tenant,
-        principal.environment,
-        group,
-        weight,
-        now,
-    )
-    .await
-    {
-        tracing::error!(%error, "cannot record usage");
-    }
+    app.usage
+        .record(&tenant, principal.environment, group, weight, now);
 }

@@ -247,10 +247,49 @@ enum Outcome {
     Reobserved(String),
 }
 
+/// The new finding as its one event describes it (the response needs no
+/// read).
+fn created(new: NewFinding, metadata: &EventMetadata) -> Result<Outcome> {
+    let event = FindingEvent::FindingIngested {
+        finding_id: new.finding_id,
+        asset_id: new.asset_id,
+        details: Box::new(new.details.into_inner()),
+        fingerprint: new.fingerprint.into_string(),
+        observed_at: new.observed_at,
+    };
+    let row = FindingRow::ingested(&event, metadata, 1)
+        .ok_or_else(|| Error::internal("an ingest must record FindingIngested"))?;
+    Ok(Outcome::Created(Box::new(row)))
+}
+
 /// Creates the finding, or re-observes it when it exists, retrying lost
 /// races.
-async fn ingest_prepared(app: &App, new: NewFinding, metadata: &EventMetadata) -> Result<Outcome> {
+///
+/// When the finding is `likely_new`, its first event is appended without
+/// loading it first: its id is derived from its fingerprint, so the event
+/// store's unique key on (aggregate, sequence) is the existence check, and
+/// the one statement either appends the event or, when the finding exists,
+/// appends nothing (and the load-decide-append path below re-observes it).
+async fn ingest_prepared(
+    app: &App,
+    new: NewFinding,
+    metadata: &EventMetadata,
+    likely_new: bool,
+) -> Result<Outcome> {
     let id = new.finding_id.to_string();
+    if likely_new {
+        let command = FindingCommand::Ingest(Box::new(new.clone()));
+        let events = app.commands.decide_new::<Finding>(command, ()).await?;
+        let first = NewAggregate::<Finding> {
+            aggregate_id: id.clone(),
+            events,
+        };
+        match app.commands.create_many(&[first], metadata).await {
+            Ok(()) => return created(new, metadata),
+            Err(CommandError::Conflict) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             let pause = rand::thread_rng().gen_range(1..=(5 + attempt as u64).min(50));
@@ -262,19 +301,7 @@ async fn ingest_prepared(app: &App, new: NewFinding, metadata: &EventMetadata) -
             .execute::<Finding>(&id, command, (), metadata)
             .await
         {
-            Ok(_) => {
-                // The response needs no read: the one event says it all.
-                let event = FindingEvent::FindingIngested {
-                    finding_id: new.finding_id,
-                    asset_id: new.asset_id,
-                    details: Box::new(new.details.into_inner()),
-                    fingerprint: new.fingerprint.into_string(),
-                    observed_at: new.observed_at,
-                };
-                let row = FindingRow::ingested(&event, metadata, 1)
-                    .ok_or_else(|| Error::internal("an ingest must record FindingIngested"))?;
-                return Ok(Outcome::Created(Box::new(row)));
-            }
+            Ok(_) => return created(new, metadata),
             Err(CommandError::Conflict) => continue,
             Err(CommandError::Rejected(FindingError::AlreadyExists)) => {}
             Err(other) => return Err(other.into()),
@@ -306,7 +333,7 @@ pub async fn ingest(
 ) -> Result<Ingested> {
     let metadata = context.metadata();
     let new = request.parse(&context.principal.partition(), metadata.occurred_at)?;
-    Ok(match ingest_prepared(app, new, &metadata).await? {
+    Ok(match ingest_prepared(app, new, &metadata, true).await? {
         Outcome::Created(row) => Ingested {
             finding: *row,
             deduplicated: false,
@@ -392,7 +419,8 @@ pub async fn ingest_bulk(
         Err(other) => return Err(other.into()),
     }
     for (index, new) in one_by_one {
-        let outcome = ingest_prepared(app, new, &metadata)
+        // Known to exist, a repeat within the batch, or a lost race.
+        let outcome = ingest_prepared(app, new, &metadata, false)
             .await
             .map(|done| match done {
                 Outcome::Created(row) => (row.id, false),

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use palisade_infra::crypto::api_key::ApiKeyHasher;
 use palisade_infra::crypto::RootKey;
+use palisade_infra::readmodel::ApiKeyCache;
 use palisade_infra::{CommandError, Commands, Config, ProjectionRunner, Store};
 use palisade_projections::Projection as _;
 use palisade_projections::TenantsProjection;
@@ -78,6 +79,10 @@ pub struct App {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The audit streams open in this process, per key.
     pub streams: std::sync::Arc<audit::StreamSlots>,
+    /// API keys as the tenants view shows them (`readmodel::key_cache`).
+    pub keys: std::sync::Arc<ApiKeyCache>,
+    /// Request counts on their way to `usage_daily` (`usage::UsageBuffer`).
+    pub usage: std::sync::Arc<palisade_infra::usage::UsageBuffer>,
 }
 
 impl App {
@@ -103,6 +108,8 @@ impl App {
             sse_heartbeat: config.sse_heartbeat,
             metrics: std::sync::Arc::default(),
             streams: std::sync::Arc::default(),
+            keys: std::sync::Arc::default(),
+            usage: std::sync::Arc::default(),
             runner,
             store,
         };
@@ -163,8 +170,12 @@ impl App {
                 other => break other?,
             }
         };
-        let applied = self.await_tenants_view(tenant_id, version).await?;
-        Ok((version, applied))
+        let applied = self.await_tenants_view(tenant_id, version).await;
+        // The view shows the change (or is late, and the key cache's
+        // follower drops the tenant when it applies it): from now on this
+        // replica authenticates the tenant's keys as they are after it.
+        self.keys.evict_tenants(&[tenant_id.to_string()]);
+        Ok((version, applied?))
     }
 
     /// Each projection's checkpoint, lag and where it runs.

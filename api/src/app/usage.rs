@@ -14,6 +14,11 @@ pub struct Usage {
 }
 
 pub async fn report(app: &App, context: &RequestContext, now: DateTime<Utc>) -> Result<Usage> {
+    // This replica's requests so far are in it.
+    app.usage
+        .flush(&app.store)
+        .await
+        .map_err(super::Error::internal)?;
     let pool = app.store.read_pool();
     let caller = &context.principal;
     let tenant = caller.tenant_id.to_string();

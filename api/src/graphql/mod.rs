@@ -211,7 +211,7 @@ pub async fn execute(
             }
             Err(error) => return ApiError::from(error).into_response(),
         }
-        application::auth::record_usage(&state.app, caller, "graphql", weight - 1, now).await;
+        application::auth::record_usage(&state.app, caller, "graphql", weight - 1, now);
     }
     let secrets = SecretSink::default();
     let request = for_caller(request, &state.app, context).data(secrets.clone());
@@ -350,7 +350,7 @@ impl WebsocketExecutor {
         if let Some(error) = refusal {
             return Err(refused(graphql_error(error)));
         }
-        application::auth::record_usage(app, &caller, "graphql", weight, now).await;
+        application::auth::record_usage(app, &caller, "graphql", weight, now);
         let context = RequestContext::new(caller, Origin::default());
         Ok(for_caller(request, app, context))
     }

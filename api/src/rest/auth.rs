@@ -89,7 +89,7 @@ pub async fn require_api_key(
             let group = endpoint_group(parts.uri.path()).to_string();
             parts.extensions.insert(principal.clone());
             let response = next.run(Request::from_parts(parts, body)).await;
-            record_usage(&state.app, &principal, &group, 1, now).await;
+            record_usage(&state.app, &principal, &group, 1, now);
             response
         }
     };

@@ -63,6 +63,17 @@ pub async fn metrics(
                 .to_string(),
         )],
     );
+    let (hits, misses) = state.app.keys.hits_and_misses();
+    family(
+        &mut out,
+        "palisade_api_key_lookups_total",
+        "counter",
+        "API-key lookups by this process: answered from its key cache (hit) or from the tenants view (miss).",
+        &[
+            ("{result=\"hit\"}".to_string(), hits.to_string()),
+            ("{result=\"miss\"}".to_string(), misses.to_string()),
+        ],
+    );
     family(
         &mut out,
         "palisade_projection_lag_events",

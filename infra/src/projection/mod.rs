@@ -205,6 +205,13 @@ impl ProjectionRunner {
         Ok(statuses)
     }
 
+    /// Where the named projection's checkpoint stands now (whichever process
+    /// runs it); the start when it has none yet.
+    pub async fn checkpoint(&self, name: &str) -> Result<FeedPosition, StoreError> {
+        let stored = checkpoint::load(&self.store, name).await?;
+        Ok(stored.map_or(FeedPosition::START, |c| c.position))
+    }
+
     /// Waits until the projection has applied the event at `position`
     /// (whichever process runs it); false when `limit` passes first.
     pub async fn wait_until_applied(

@@ -10,6 +10,7 @@
 mod api_keys;
 mod audit;
 mod findings;
+mod key_cache;
 mod pending;
 pub(crate) mod sql;
 mod tenants;
@@ -24,6 +25,7 @@ pub use findings::{
     get_risk_summary, list_assets, list_findings, risk_history, AssetFilter, AssetSort,
     DueAcceptance, FindingFilter, FindingSort, Order, Page, PageRequest, Partition, Window,
 };
+pub use key_cache::{ApiKeyCache, FOLLOW_EVERY};
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
 pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};
 

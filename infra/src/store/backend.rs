@@ -92,21 +92,39 @@ pub(crate) trait Backend: Send + Sync {
     /// How many committed events lie after `after`, and the oldest's age.
     async fn feed_backlog(&self, after: FeedPosition) -> Result<Backlog, StoreError>;
 
+    /// The aggregates of `aggregate_type` with an event after `after` and
+    /// at or before `upto`, in feed order (each once).
+    async fn changed_aggregates(
+        &self,
+        aggregate_type: &str,
+        after: FeedPosition,
+        upto: FeedPosition,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// A query for the aggregates of `aggregate_type` among `ids` that
     /// have a first event.
     fn existing_aggregates_query(&self, aggregate_type: &str, ids: &[&str]) -> Sql;
 
-    /// Appends the first events of new aggregates in one transaction.
+    /// Appends the first events of new aggregates in one transaction:
+    /// true, or false (and nothing appended) when one of them exists.
     async fn append_new_aggregates(
         &self,
         aggregate_type: &str,
         rows: &[NewEventRow],
-    ) -> Result<(), sqlx::Error>;
+    ) -> Result<bool, sqlx::Error>;
 
     /// A lock named `name` that at most one process holds at a time.
     fn lock(&self, name: &'static str) -> Box<dyn Lock>;
 
     async fn close(&self);
+}
+
+/// `ids` without repeats, in their first order.
+pub(super) fn distinct(ids: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
 }
 
 /// A named lock held by at most one process (see `projection::lock`).

@@ -40,6 +40,10 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     }
 }
 
+/// A multi-row INSERT of `rows` events that skips (rather than fails on)
+/// a row whose aggregate already has that sequence: the caller compares
+/// the rows inserted with the rows sent. No error is raised, so a
+/// deduplicated ingest leaves no error in the database's log.
 pub(super) fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
@@ -60,6 +64,7 @@ pub(super) fn insert_sql(rows: usize) -> String {
             base + 7
         ));
     }
+    sql.push_str(" ON CONFLICT DO NOTHING");
     sql
 }
 
@@ -67,29 +72,54 @@ pub(super) fn insert_sql(rows: usize) -> String {
 /// metadata as `$json`, which is text on SQLite and JSON on PostgreSQL.
 /// `$render` writes the statement for the backend (`?` on SQLite: see
 /// `readmodel::sql`). The backends (`sqlite.rs`, `postgres.rs`) use it.
+/// True when every row was inserted; false when one of the aggregates
+/// exists, and then nothing is. One row is one statement, without a
+/// transaction around it (it is atomic on its own).
 macro_rules! append_chunks {
     ($pool:expr, $render:expr, $aggregate_type:expr, $rows:expr, |$row:ident| $json:expr) => {{
-        let mut tx = $pool.begin().await?;
-        for chunk in $rows.chunks($crate::store::batch::CHUNK) {
-            let sql = $render(
-                $crate::store::batch::insert_sql(chunk.len()),
-                chunk.len() * 7,
-            );
-            let mut query = sqlx::query(&sql);
-            for $row in chunk {
-                let (payload, metadata) = $json;
-                query = query
-                    .bind($aggregate_type)
-                    .bind(&$row.aggregate_id)
-                    .bind($row.sequence)
-                    .bind(&$row.event_type)
-                    .bind(&$row.event_version)
-                    .bind(payload)
-                    .bind(metadata);
-            }
-            query.execute(&mut *tx).await?;
+        let rows: &[$crate::store::NewEventRow] = $rows;
+        macro_rules! chunk_query {
+            ($chunk:expr, $sql:expr) => {{
+                let mut query = sqlx::query($sql);
+                for $row in $chunk {
+                    let (payload, metadata) = $json;
+                    query = query
+                        .bind($aggregate_type)
+                        .bind(&$row.aggregate_id)
+                        .bind($row.sequence)
+                        .bind(&$row.event_type)
+                        .bind(&$row.event_version)
+                        .bind(payload)
+                        .bind(metadata);
+                }
+                query
+            }};
         }
-        tx.commit().await
+        if rows.len() == 1 {
+            let sql = $render($crate::store::batch::insert_sql(1), 7);
+            let done = chunk_query!(rows, &sql).execute($pool).await?;
+            Ok(done.rows_affected() == 1)
+        } else {
+            let mut tx = $pool.begin().await?;
+            let mut inserted = 0;
+            for chunk in rows.chunks($crate::store::batch::CHUNK) {
+                let sql = $render(
+                    $crate::store::batch::insert_sql(chunk.len()),
+                    chunk.len() * 7,
+                );
+                inserted += chunk_query!(chunk, &sql)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            if inserted == rows.len() as u64 {
+                tx.commit().await?;
+                Ok(true)
+            } else {
+                tx.rollback().await?;
+                Ok(false)
+            }
+        }
     }};
 }
 pub(super) use append_chunks;
@@ -131,11 +161,18 @@ impl Store {
         aggregate_type: &str,
         rows: &[NewEventRow],
     ) -> Result<(), BatchAppendError> {
-        self.inner
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let all = self
+            .inner
             .backend
             .append_new_aggregates(aggregate_type, rows)
             .await
             .map_err(classify)?;
+        if !all {
+            return Err(BatchAppendError::Conflict);
+        }
         self.wake_feed_readers();
         Ok(())
     }

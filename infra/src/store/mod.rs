@@ -370,6 +370,20 @@ impl Store {
         Ok(head.unwrap_or(0))
     }
 
+    /// The aggregates of `aggregate_type` with an event after `after` and at
+    /// or before `upto` in feed order, each once.
+    pub async fn changed_aggregates(
+        &self,
+        aggregate_type: &str,
+        after: FeedPosition,
+        upto: FeedPosition,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner
+            .backend
+            .changed_aggregates(aggregate_type, after, upto)
+            .await
+    }
+
     /// How many committed events lie after `after`, and the age of the oldest.
     pub async fn feed_backlog(&self, after: FeedPosition) -> Result<Backlog, StoreError> {
         self.inner.backend.feed_backlog(after).await

@@ -17,7 +17,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::backend::{Backend, Dialect, Lock};
+use super::backend::{distinct, Backend, Dialect, Lock};
 use super::batch::append_chunks;
 use super::{feed_event, Backlog, EventRepository, NewEventRow, StoreError, StoreKind};
 use crate::readmodel::sql::{self, Sql};
@@ -104,6 +104,28 @@ impl Backend for Postgres {
         Ok(row.map(|(tx, position)| FeedPosition { tx, position }))
     }
 
+    async fn changed_aggregates(
+        &self,
+        aggregate_type: &str,
+        after: FeedPosition,
+        upto: FeedPosition,
+    ) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events
+              WHERE (xact_id, position) > ($1, $2) AND (xact_id, position) <= ($3, $4)
+                AND aggregate_type = $5
+              ORDER BY xact_id, position",
+        )
+        .bind(after.tx)
+        .bind(after.position)
+        .bind(upto.tx)
+        .bind(upto.position)
+        .bind(aggregate_type)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(distinct(ids))
+    }
+
     async fn feed_backlog(&self, after: FeedPosition) -> Result<Backlog, StoreError> {
         let (events, oldest_recorded_ms): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(recorded_at) FROM events WHERE (xact_id, position) > ($1, $2)",
@@ -137,9 +159,9 @@ impl Backend for Postgres {
         &self,
         aggregate_type: &str,
         rows: &[NewEventRow],
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<bool, sqlx::Error> {
         let render = |sql: String, _| sql;
-        append_chunks!(self.pool, render, aggregate_type, rows, |row| (
+        append_chunks!(&self.pool, render, aggregate_type, rows, |row| (
             &row.payload,
             &row.metadata
         ))

@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AnyPool, ConnectOptions as _, Executor, Row, SqlitePool};
 use tokio::task::JoinHandle;
 
-use super::backend::{Backend, Dialect, Lock};
+use super::backend::{distinct, Backend, Dialect, Lock};
 use super::batch::append_chunks;
 use super::{feed_event, Backlog, EventRepository, NewEventRow, StoreError, StoreKind};
 use crate::readmodel::sql::{self, Sql};
@@ -97,6 +97,25 @@ impl Backend for Sqlite {
         })
     }
 
+    async fn changed_aggregates(
+        &self,
+        aggregate_type: &str,
+        after: FeedPosition,
+        upto: FeedPosition,
+    ) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events
+              WHERE position > $1 AND position <= $2 AND aggregate_type = $3
+              ORDER BY position",
+        )
+        .bind(after.position)
+        .bind(upto.position)
+        .bind(aggregate_type)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(distinct(ids))
+    }
+
     async fn feed_position_of(
         &self,
         aggregate_type: &str,
@@ -141,7 +160,7 @@ impl Backend for Sqlite {
         &self,
         aggregate_type: &str,
         rows: &[NewEventRow],
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<bool, sqlx::Error> {
         let _turn = self.write_gate.lock().await;
         let render = |sql: String, count| sql::anonymous(&sql, count).unwrap_or(sql);
         append_chunks!(&self.pool, render, aggregate_type, rows, |row| (

@@ -23,6 +23,7 @@ on_both_stores!(
     new_keys_are_validated,
     reads_accept_a_consistency_level,
     whoami_names_the_caller,
+    a_cached_key_changes_on_this_replica_before_the_change_answers,
 );
 
 async fn whoami_names_the_caller(backend: &Backend) {
@@ -52,6 +53,168 @@ async fn whoami_names_the_caller(backend: &Backend) {
         .call(Method::GET, "/v1/whoami", Auth::None, None)
         .await;
     assert_eq!((status, code(&body)), (401, "missing_api_key"), "{body}");
+}
+
+/// This process's API-key lookups answered from its cache.
+async fn cache_hits(server: &Server) -> u64 {
+    let metrics = server.metrics().await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("palisade_api_key_lookups_total{result=\"hit\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no key-cache hits in the metrics:\n{metrics}"))
+}
+
+async fn whoami(server: &Server, key: &str) -> (u16, Value) {
+    server
+        .call(Method::GET, "/v1/whoami", Auth::ApiKey(key), None)
+        .await
+}
+
+/// Keys are served from memory once seen, and a change to the tenant
+/// (revoking a key, a new plan, a suspension) is in force on this replica
+/// by the time the change answers: the very next request sees it.
+async fn a_cached_key_changes_on_this_replica_before_the_change_answers(backend: &Backend) {
+    let server = Server::start_admin(backend).await;
+    let (tenant, owner) = server.create_tenant("Acme", "pro").await;
+    let (id, second) = issue(&server, &owner, &["findings:read"], json!({})).await;
+    let before = cache_hits(&server).await;
+    for _ in 0..3 {
+        assert_eq!(whoami(&server, &second).await.0, 200);
+        assert_eq!(whoami(&server, &owner).await.0, 200);
+    }
+    assert!(
+        cache_hits(&server).await >= before + 4,
+        "repeated requests are answered from the key cache"
+    );
+
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            Auth::ApiKey(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = whoami(&server, &second).await;
+    assert_eq!((status, code(&body)), (401, "invalid_api_key"), "{body}");
+
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/v1/admin/tenants/{tenant}/plan"),
+            Auth::Admin,
+            Some(json!({ "plan": "business" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = whoami(&server, &owner).await;
+    assert_eq!(
+        (status, body["data"]["plan"].as_str()),
+        (200, Some("business")),
+        "{body}"
+    );
+
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/v1/admin/tenants/{tenant}/suspend"),
+            Auth::Admin,
+            Some(json!({ "reason": "unpaid" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = whoami(&server, &owner).await;
+    assert_eq!((status, code(&body)), (403, "tenant_suspended"), "{body}");
+}
+
+/// Two replicas on one PostgreSQL: a key revoked, a plan changed or a
+/// tenant suspended through one is in force on the other within a second,
+/// though the other answered the key from its cache just before.
+#[tokio::test]
+async fn another_replica_sees_a_tenant_change_within_a_second() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let options = || palisade_tests::ServerOptions {
+        admin_token: Some("tok".into()),
+        ..Default::default()
+    };
+    let first = Server::start_with(&backend, options()).await;
+    let second = Server::start_with(&backend, options()).await;
+    let (tenant, owner) = first.create_tenant("Acme", "pro").await;
+    let (id, key) = issue(&first, &owner, &["findings:read"], json!({})).await;
+    // The second replica has both keys in its cache.
+    let before = cache_hits(&second).await;
+    for _ in 0..3 {
+        assert_eq!(whoami(&second, &key).await.0, 200);
+        assert_eq!(whoami(&second, &owner).await.0, 200);
+    }
+    assert!(cache_hits(&second).await >= before + 4);
+
+    // Polls the second replica until `refused` holds; how long it took.
+    async fn until(server: &Server, key: &str, refused: impl Fn(u16, &Value) -> bool) -> Duration {
+        let since = std::time::Instant::now();
+        loop {
+            let (status, body) = whoami(server, key).await;
+            if refused(status, &body) {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "the second replica still answers {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    let (status, body) = first
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            Auth::ApiKey(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let revoked = until(&second, &key, |status, _| status == 401).await;
+
+    let (status, _) = first
+        .call(
+            Method::POST,
+            &format!("/v1/admin/tenants/{tenant}/plan"),
+            Auth::Admin,
+            Some(json!({ "plan": "business" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let replanned = until(&second, &owner, |_, body| {
+        body["data"]["plan"] == "business"
+    })
+    .await;
+
+    let (status, _) = first
+        .call(
+            Method::POST,
+            &format!("/v1/admin/tenants/{tenant}/suspend"),
+            Auth::Admin,
+            Some(json!({ "reason": "unpaid" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let suspended = until(&second, &owner, |status, _| status == 403).await;
+    eprintln!("second replica: revoked after {revoked:?}, new plan after {replanned:?}, suspended after {suspended:?}");
+    for (what, took) in [
+        ("revocation", revoked),
+        ("plan", replanned),
+        ("suspension", suspended),
+    ] {
+        assert!(
+            took <= Duration::from_secs(1),
+            "{what} reached the other replica after {took:?}"
+        );
+    }
 }
 
 /// Issues a key with `scopes`; returns its id and value.

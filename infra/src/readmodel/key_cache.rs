@@ -1,0 +1,203 @@
+//! Authentication without a round trip: API keys as the tenants view shows
+//! them (key, tenant status, plan), kept in memory by keyed hash and by id,
+//! and dropped when the tenant changes.
+//!
+//! - **Filled** from the tenants view on a miss. Only keys the view knows
+//!   are kept (a made-up key is looked up every time, as before); a revoked
+//!   or expired key is kept too, and refused from memory.
+//! - **Dropped on this replica at once**: a tenant command answers only once
+//!   the tenants view has applied it (`App::command_tenant`), and then drops
+//!   the tenant's keys here, before the answer. A revoked key therefore
+//!   fails on the very next request to this replica.
+//! - **Dropped on the other replicas within [`FOLLOW_EVERY`] plus a query**:
+//!   [`ApiKeyCache::follow`] watches the tenants view's checkpoint (whichever
+//!   replica runs the projection) and drops the tenants whose events it has
+//!   passed since the last look. It asks every [`FOLLOW_EVERY`], so the
+//!   bound is well inside the 1 s the design promises.
+//! - **No stale fill**: a fill that read the view before an eviction is not
+//!   kept. Every eviction bumps a generation under the write lock; a fill
+//!   notes the generation before it reads and is kept only if no eviction
+//!   came in between. Evictions happen only after the view shows the
+//!   change, so whatever is kept was read after it or is dropped with it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use palisade_projections::FeedPosition;
+use sqlx::AnyPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::api_keys::{find_api_key_by_hash, find_api_key_by_id, ApiKeyOwner};
+use crate::{ProjectionRunner, Store};
+
+/// How often [`ApiKeyCache::follow`] looks at the tenants view's checkpoint.
+pub const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+
+/// The most keys kept; past it the cache starts again empty.
+const CAPACITY: usize = 100_000;
+
+/// The projection whose view the cache copies.
+const TENANTS_VIEW: &str = "tenants";
+
+#[derive(Default)]
+struct Entries {
+    by_hash: HashMap<String, Arc<ApiKeyOwner>>,
+    by_id: HashMap<String, Arc<ApiKeyOwner>>,
+}
+
+/// The API keys this replica has seen, as the tenants view shows them.
+#[derive(Default)]
+pub struct ApiKeyCache {
+    entries: RwLock<Entries>,
+    generation: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ApiKeyCache {
+    /// The key whose keyed hash is `key_hash`, revoked or not: from memory,
+    /// or from the tenants view (and then kept).
+    pub async fn by_hash(
+        &self,
+        pool: &AnyPool,
+        key_hash: &str,
+    ) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
+        if let Some(owner) = self.read().by_hash.get(key_hash) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(owner.as_ref().clone()));
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let generation = self.generation.load(Ordering::Acquire);
+        let found = find_api_key_by_hash(pool, key_hash).await?;
+        if let Some(owner) = &found {
+            self.keep(generation, owner);
+        }
+        Ok(found)
+    }
+
+    /// The key with this id, revoked or not (what a long-lived stream
+    /// checks again): from memory, or from the tenants view.
+    pub async fn by_id(
+        &self,
+        pool: &AnyPool,
+        id: &str,
+    ) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
+        if let Some(owner) = self.read().by_id.get(id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(owner.as_ref().clone()));
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let generation = self.generation.load(Ordering::Acquire);
+        let found = find_api_key_by_id(pool, id).await?;
+        if let Some(owner) = &found {
+            self.keep(generation, owner);
+        }
+        Ok(found)
+    }
+
+    /// Drops every key of these tenants (and makes fills in flight not kept).
+    pub fn evict_tenants(&self, tenant_ids: &[String]) {
+        if tenant_ids.is_empty() {
+            return;
+        }
+        let mut entries = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries
+            .by_hash
+            .retain(|_, owner| !tenant_ids.contains(&owner.key.tenant_id));
+        entries
+            .by_id
+            .retain(|_, owner| !tenant_ids.contains(&owner.key.tenant_id));
+    }
+
+    /// Drops every key.
+    pub fn clear(&self) {
+        let mut entries = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        *entries = Entries::default();
+    }
+
+    /// Lookups answered from memory and from the view, since start.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    fn keep(&self, generation: u64, owner: &ApiKeyOwner) {
+        let mut entries = self.write();
+        // An eviction since the read: what was read may be stale.
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if entries.by_hash.len() >= CAPACITY {
+            *entries = Entries::default();
+        }
+        let owner = Arc::new(owner.clone());
+        entries
+            .by_hash
+            .insert(owner.key.key_hash.clone(), owner.clone());
+        entries.by_id.insert(owner.key.id.clone(), owner);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Until shutdown, every [`FOLLOW_EVERY`]: drops the tenants whose events
+    /// the tenants view applied since the last look (on any replica). A
+    /// checkpoint that moved back (the view is being rebuilt) drops all.
+    pub fn follow(
+        self: Arc<Self>,
+        store: Store,
+        runner: ProjectionRunner,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut seen: Option<FeedPosition> = None;
+            while !*shutdown.borrow() {
+                match self.follow_once(&store, &runner, seen).await {
+                    Ok(now) => seen = Some(now),
+                    Err(error) => {
+                        // Unsure what changed meanwhile: start again empty.
+                        tracing::warn!(%error, "cannot follow the tenants view; dropping cached keys");
+                        self.clear();
+                        seen = None;
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        })
+    }
+
+    async fn follow_once(
+        &self,
+        store: &Store,
+        runner: &ProjectionRunner,
+        seen: Option<FeedPosition>,
+    ) -> Result<FeedPosition, crate::StoreError> {
+        let now = runner.checkpoint(TENANTS_VIEW).await?;
+        match seen {
+            // First look: nothing kept is older than this.
+            None => self.clear(),
+            Some(seen) if now < seen => self.clear(),
+            Some(seen) if now > seen => {
+                let changed = store.changed_aggregates("Tenant", seen, now).await?;
+                self.evict_tenants(&changed);
+            }
+            Some(_) => {}
+        }
+        Ok(now)
+    }
+}

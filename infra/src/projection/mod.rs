@@ -85,6 +85,7 @@ pub struct CatchUp {
 #[derive(Debug, Clone)]
 struct Settings {
     batch: usize,
+    linger: Duration,
     poll: Duration,
     lock_retry: Duration,
 }
@@ -132,6 +133,7 @@ impl ProjectionRunner {
             applied: Arc::new(applied),
             settings: Settings {
                 batch: config.projection_batch.max(1),
+                linger: config.projection_linger,
                 poll: config.feed_poll,
                 lock_retry: config.projection_lock_retry,
             },

@@ -7,10 +7,13 @@ use sqlx::Row;
 use super::{FeedConsumer, RunnerError};
 use crate::{Store, StoreError};
 
+/// A consumer's checkpoint as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Checkpoint {
+pub struct Checkpoint {
     pub version: i64,
     pub position: FeedPosition,
+    /// How many times it was rewound to the start (see [`reset`]).
+    pub resets: i64,
 }
 
 fn now_ms() -> i64 {
@@ -18,11 +21,12 @@ fn now_ms() -> i64 {
 }
 
 pub(super) async fn load(store: &Store, name: &str) -> Result<Option<Checkpoint>, StoreError> {
-    let row =
-        sqlx::query("SELECT version, tx, position FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(store.read_pool())
-            .await?;
+    let row = sqlx::query(
+        "SELECT version, tx, position, resets FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(store.read_pool())
+    .await?;
     row.map(|row| {
         Ok(Checkpoint {
             version: row.try_get("version")?,
@@ -30,6 +34,7 @@ pub(super) async fn load(store: &Store, name: &str) -> Result<Option<Checkpoint>
                 tx: row.try_get("tx")?,
                 position: row.try_get("position")?,
             },
+            resets: row.try_get("resets")?,
         })
     })
     .transpose()
@@ -67,8 +72,8 @@ pub(super) async fn prepare(
 }
 
 /// Rewinds the checkpoint first (waiting for, or fencing out, a batch in
-/// flight), then clears what the consumer derived (a projection's tables),
-/// in one transaction.
+/// flight), counting the rewind in `resets`, then clears what the consumer
+/// derived (a projection's tables), in one transaction.
 pub(super) async fn reset(store: &Store, projection: &dyn FeedConsumer) -> Result<(), RunnerError> {
     let _turn = store.write_turn().await;
     let mut tx = store.read_pool().begin().await?;
@@ -76,6 +81,7 @@ pub(super) async fn reset(store: &Store, projection: &dyn FeedConsumer) -> Resul
         "INSERT INTO projection_checkpoints (name, version, tx, position, updated_at)
          VALUES ($1, $2, 0, 0, $3)
          ON CONFLICT (name) DO UPDATE SET version = excluded.version, tx = 0, position = 0,
+                                          resets = projection_checkpoints.resets + 1,
                                           updated_at = excluded.updated_at",
     )
     .bind(projection.name())

@@ -19,6 +19,7 @@ mod consumer;
 pub(crate) mod lock;
 mod worker;
 
+pub use checkpoint::Checkpoint;
 pub use consumer::FeedConsumer;
 
 use std::collections::{HashMap, HashSet};
@@ -207,11 +208,10 @@ impl ProjectionRunner {
         Ok(statuses)
     }
 
-    /// Where the named projection's checkpoint stands now (whichever process
-    /// runs it); the start when it has none yet.
-    pub async fn checkpoint(&self, name: &str) -> Result<FeedPosition, StoreError> {
-        let stored = checkpoint::load(&self.store, name).await?;
-        Ok(stored.map_or(FeedPosition::START, |c| c.position))
+    /// The named projection's checkpoint as it stands now (whichever
+    /// process runs it); None before it first ran.
+    pub async fn checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+        checkpoint::load(&self.store, name).await
     }
 
     /// Waits until the projection has applied the event at `position`

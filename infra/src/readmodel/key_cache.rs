@@ -13,14 +13,20 @@
 //!   [`ApiKeyCache::follow`] watches the tenants view's checkpoint (whichever
 //!   replica runs the projection) and drops the tenants whose events it has
 //!   passed since the last look. It asks every [`FOLLOW_EVERY`], so the
-//!   bound is well inside the 1 s the design promises.
+//!   bound is well inside the 1 s the design promises. A checkpoint that
+//!   was rewound since (its `resets` count changed: a rebuild, however
+//!   quickly it finished) drops every key.
+//! - **A late view**: when the tenants view does not apply a change within
+//!   the command's wait, the command answers 503 (recorded, not yet in
+//!   effect) and a fill may keep the old key meanwhile; the follower drops
+//!   it when the view applies the change.
 //! - **No stale fill**: a fill that read the view before an eviction is not
 //!   kept. Every eviction bumps a generation under the write lock; a fill
 //!   notes the generation before it reads and is kept only if no eviction
 //!   came in between. Evictions happen only after the view shows the
 //!   change, so whatever is kept was read after it or is dropped with it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -31,6 +37,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::api_keys::{find_api_key_by_hash, find_api_key_by_id, ApiKeyOwner};
+use crate::projection::Checkpoint;
 use crate::{ProjectionRunner, Store};
 
 /// How often [`ApiKeyCache::follow`] looks at the tenants view's checkpoint.
@@ -103,14 +110,15 @@ impl ApiKeyCache {
         if tenant_ids.is_empty() {
             return;
         }
+        let tenants: HashSet<&str> = tenant_ids.iter().map(String::as_str).collect();
         let mut entries = self.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries
             .by_hash
-            .retain(|_, owner| !tenant_ids.contains(&owner.key.tenant_id));
+            .retain(|_, owner| !tenants.contains(owner.key.tenant_id.as_str()));
         entries
             .by_id
-            .retain(|_, owner| !tenant_ids.contains(&owner.key.tenant_id));
+            .retain(|_, owner| !tenants.contains(owner.key.tenant_id.as_str()));
     }
 
     /// Drops every key.
@@ -162,7 +170,7 @@ impl ApiKeyCache {
         mut shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut seen: Option<FeedPosition> = None;
+            let mut seen: Option<Checkpoint> = None;
             while !*shutdown.borrow() {
                 match self.follow_once(&store, &runner, seen).await {
                     Ok(now) => seen = Some(now),
@@ -185,15 +193,28 @@ impl ApiKeyCache {
         &self,
         store: &Store,
         runner: &ProjectionRunner,
-        seen: Option<FeedPosition>,
-    ) -> Result<FeedPosition, crate::StoreError> {
-        let now = runner.checkpoint(TENANTS_VIEW).await?;
+        seen: Option<Checkpoint>,
+    ) -> Result<Checkpoint, crate::StoreError> {
+        let now = runner
+            .checkpoint(TENANTS_VIEW)
+            .await?
+            .unwrap_or(Checkpoint {
+                version: 0,
+                position: FeedPosition::START,
+                resets: 0,
+            });
         match seen {
             // First look: nothing kept is older than this.
             None => self.clear(),
-            Some(seen) if now < seen => self.clear(),
-            Some(seen) if now > seen => {
-                let changed = store.changed_aggregates("Tenant", seen, now).await?;
+            // Rewound (a rebuild, or a new version), however quickly it
+            // caught up again: the view may have shown older states than
+            // the ones kept. From here on, every Tenant event the rebuild
+            // applies passes through the eviction below.
+            Some(seen) if now.resets != seen.resets || now.position < seen.position => self.clear(),
+            Some(seen) if now.position > seen.position => {
+                let changed = store
+                    .changed_aggregates("Tenant", seen.position, now.position)
+                    .await?;
                 self.evict_tenants(&changed);
             }
             Some(_) => {}

@@ -77,6 +77,51 @@ async fn whoami(server: &Server, key: &str) -> (u16, Value) {
         .await
 }
 
+/// Waits until `server` answers every key from its cache: its follower has
+/// passed the tenant's latest events (each drops the tenant's keys once).
+async fn served_from_cache(server: &Server, keys: &[&str]) {
+    let since = std::time::Instant::now();
+    loop {
+        let before = cache_hits(server).await;
+        for key in keys {
+            assert_eq!(whoami(server, key).await.0, 200);
+        }
+        if cache_hits(server).await >= before + keys.len() as u64 {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "the keys are still not served from the cache after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The three tenant changes the key cache must follow, each asserted 200.
+async fn revoke(server: &Server, owner: &str, id: &str) {
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            Auth::ApiKey(owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn admin_change(server: &Server, tenant: &str, action: &str, body: Option<Value>) {
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/v1/admin/tenants/{tenant}/{action}"),
+            Auth::Admin,
+            body,
+        )
+        .await;
+    assert_eq!(status, 200, "{action}: {body}");
+}
+
 /// Keys are served from memory once seen, and a change to the tenant
 /// (revoking a key, a new plan, a suspension) is in force on this replica
 /// by the time the change answers: the very next request sees it.
@@ -84,37 +129,19 @@ async fn a_cached_key_changes_on_this_replica_before_the_change_answers(backend:
     let server = Server::start_admin(backend).await;
     let (tenant, owner) = server.create_tenant("Acme", "pro").await;
     let (id, second) = issue(&server, &owner, &["findings:read"], json!({})).await;
-    let before = cache_hits(&server).await;
-    for _ in 0..3 {
-        assert_eq!(whoami(&server, &second).await.0, 200);
-        assert_eq!(whoami(&server, &owner).await.0, 200);
-    }
-    assert!(
-        cache_hits(&server).await >= before + 4,
-        "repeated requests are answered from the key cache"
-    );
+    served_from_cache(&server, &[&second, &owner]).await;
 
-    let (status, body) = server
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-keys/{id}"),
-            Auth::ApiKey(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    revoke(&server, &owner, &id).await;
     let (status, body) = whoami(&server, &second).await;
     assert_eq!((status, code(&body)), (401, "invalid_api_key"), "{body}");
 
-    let (status, body) = server
-        .call(
-            Method::POST,
-            &format!("/v1/admin/tenants/{tenant}/plan"),
-            Auth::Admin,
-            Some(json!({ "plan": "business" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    admin_change(
+        &server,
+        &tenant,
+        "plan",
+        Some(json!({ "plan": "business" })),
+    )
+    .await;
     let (status, body) = whoami(&server, &owner).await;
     assert_eq!(
         (status, body["data"]["plan"].as_str()),
@@ -122,15 +149,13 @@ async fn a_cached_key_changes_on_this_replica_before_the_change_answers(backend:
         "{body}"
     );
 
-    let (status, body) = server
-        .call(
-            Method::POST,
-            &format!("/v1/admin/tenants/{tenant}/suspend"),
-            Auth::Admin,
-            Some(json!({ "reason": "unpaid" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    admin_change(
+        &server,
+        &tenant,
+        "suspend",
+        Some(json!({ "reason": "unpaid" })),
+    )
+    .await;
     let (status, body) = whoami(&server, &owner).await;
     assert_eq!((status, code(&body)), (403, "tenant_suspended"), "{body}");
 }
@@ -152,12 +177,7 @@ async fn another_replica_sees_a_tenant_change_within_a_second() {
     let (tenant, owner) = first.create_tenant("Acme", "pro").await;
     let (id, key) = issue(&first, &owner, &["findings:read"], json!({})).await;
     // The second replica has both keys in its cache.
-    let before = cache_hits(&second).await;
-    for _ in 0..3 {
-        assert_eq!(whoami(&second, &key).await.0, 200);
-        assert_eq!(whoami(&second, &owner).await.0, 200);
-    }
-    assert!(cache_hits(&second).await >= before + 4);
+    served_from_cache(&second, &[&key, &owner]).await;
 
     // Polls the second replica until `refused` holds; how long it took.
     async fn until(server: &Server, key: &str, refused: impl Fn(u16, &Value) -> bool) -> Duration {
@@ -175,40 +195,22 @@ async fn another_replica_sees_a_tenant_change_within_a_second() {
         }
     }
 
-    let (status, body) = first
-        .call(
-            Method::DELETE,
-            &format!("/v1/api-keys/{id}"),
-            Auth::ApiKey(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    revoke(&first, &owner, &id).await;
     let revoked = until(&second, &key, |status, _| status == 401).await;
 
-    let (status, _) = first
-        .call(
-            Method::POST,
-            &format!("/v1/admin/tenants/{tenant}/plan"),
-            Auth::Admin,
-            Some(json!({ "plan": "business" })),
-        )
-        .await;
-    assert_eq!(status, 200);
+    admin_change(&first, &tenant, "plan", Some(json!({ "plan": "business" }))).await;
     let replanned = until(&second, &owner, |_, body| {
         body["data"]["plan"] == "business"
     })
     .await;
 
-    let (status, _) = first
-        .call(
-            Method::POST,
-            &format!("/v1/admin/tenants/{tenant}/suspend"),
-            Auth::Admin,
-            Some(json!({ "reason": "unpaid" })),
-        )
-        .await;
-    assert_eq!(status, 200);
+    admin_change(
+        &first,
+        &tenant,
+        "suspend",
+        Some(json!({ "reason": "unpaid" })),
+    )
+    .await;
     let suspended = until(&second, &owner, |status, _| status == 403).await;
     eprintln!("second replica: revoked after {revoked:?}, new plan after {replanned:?}, suspended after {suspended:?}");
     for (what, took) in [

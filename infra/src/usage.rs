@@ -2,8 +2,10 @@
 //! environment (a plan's limits apply to the tenant's live keys as a
 //! whole, and to its test keys as a whole, so a sandbox key can never use
 //! up production's limits), the monthly quota reserved atomically per tenant, and daily usage
-//! per tenant, environment and endpoint group (`GET /v1/usage`). Counters
-//! live in the database so that every replica enforces the same limits.
+//! per tenant, environment and endpoint group (`GET /v1/usage`). Rate-limit
+//! windows and the quota are counted in the database, per request, so that
+//! every replica enforces the same limits; usage is counted in memory and
+//! written in batches ([`UsageBuffer`]).
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use palisade_domain::tenant::Period;
@@ -162,9 +164,6 @@ pub async fn quota_used(
 /// How often [`UsageBuffer::flush_every`] writes the counted usage.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Rows per flush statement: 5 parameters each.
-const FLUSH_CHUNK: usize = 500;
-
 /// One row of `usage_daily`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct UsageKey {
@@ -220,7 +219,7 @@ impl UsageBuffer {
 
     /// Writes every count recorded so far, in one transaction. On failure
     /// the counts stay for the next flush.
-    pub async fn flush(&self, store: &Store) -> Result<(), sqlx::Error> {
+    pub async fn flush(&self, store: &Store) -> Result<(), palisade_projections::StoreError> {
         let _one = self.flushing.lock().await;
         let mut rows: Vec<(UsageKey, u64)> =
             std::mem::take(&mut *self.pending()).into_iter().collect();
@@ -265,47 +264,32 @@ impl UsageBuffer {
 
 /// Adds the rows' counts to `usage_daily` in one transaction (rows sorted,
 /// so that two replicas flushing at once lock rows in the same order).
-async fn write_usage(store: &Store, rows: &[(UsageKey, u64)]) -> Result<(), sqlx::Error> {
+async fn write_usage(
+    store: &Store,
+    rows: &[(UsageKey, u64)],
+) -> Result<(), palisade_projections::StoreError> {
+    use crate::readmodel::pending::{insert_rows, text};
+    use crate::readmodel::store_error;
     let _turn = store.write_turn().await;
-    let mut tx = store.read_pool().begin().await?;
-    for chunk in rows.chunks(FLUSH_CHUNK) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 5;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO usage_daily (tenant_id, environment, day, endpoint_group, requests)
-             VALUES {}
-             ON CONFLICT (tenant_id, environment, day, endpoint_group)
-             DO UPDATE SET requests = usage_daily.requests + excluded.requests",
-            values.join(", ")
-        );
-        let sql = if store.dialect().anonymous_placeholders() {
-            crate::readmodel::sql::anonymous(&sql, chunk.len() * 5).unwrap_or(sql)
-        } else {
-            sql
-        };
-        let mut query = sqlx::query(&sql);
-        for (key, weight) in chunk {
-            query = query
-                .bind(key.tenant_id.clone())
-                .bind(key.environment.as_str())
-                .bind(key.day.clone())
-                .bind(key.endpoint_group.clone())
-                .bind(i64::try_from(*weight).unwrap_or(i64::MAX));
-        }
-        query.execute(&mut *tx).await?;
-    }
-    tx.commit().await
+    let mut tx = store.read_pool().begin().await.map_err(store_error)?;
+    insert_rows(
+        &mut tx,
+        "usage_daily (tenant_id, environment, day, endpoint_group, requests)",
+        "ON CONFLICT (tenant_id, environment, day, endpoint_group)
+         DO UPDATE SET requests = usage_daily.requests + excluded.requests",
+        rows,
+        |(key, weight)| {
+            Ok(vec![
+                text(&key.tenant_id),
+                text(key.environment.as_str()),
+                text(&key.day),
+                text(&key.endpoint_group),
+                crate::readmodel::sql::Value::Int(i64::try_from(*weight).unwrap_or(i64::MAX)),
+            ])
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(store_error)
 }
 
 /// This month's requests in one environment, by day and by endpoint group.

@@ -43,6 +43,10 @@ use crate::{ProjectionRunner, Store};
 /// How often [`ApiKeyCache::follow`] looks at the tenants view's checkpoint.
 pub const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 
+/// How long one look at the tenants view may take before it counts as
+/// failed (and the cache is emptied).
+const FOLLOW_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The most keys kept; past it the cache starts again empty.
 const CAPACITY: usize = 100_000;
 
@@ -72,17 +76,11 @@ impl ApiKeyCache {
         pool: &AnyPool,
         key_hash: &str,
     ) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
-        if let Some(owner) = self.read().by_hash.get(key_hash) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(owner.as_ref().clone()));
-        }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let generation = self.generation.load(Ordering::Acquire);
-        let found = find_api_key_by_hash(pool, key_hash).await?;
-        if let Some(owner) = &found {
-            self.keep(generation, owner);
-        }
-        Ok(found)
+        self.lookup(
+            |entries| entries.by_hash.get(key_hash).cloned(),
+            find_api_key_by_hash(pool, key_hash),
+        )
+        .await
     }
 
     /// The key with this id, revoked or not (what a long-lived stream
@@ -92,13 +90,27 @@ impl ApiKeyCache {
         pool: &AnyPool,
         id: &str,
     ) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
-        if let Some(owner) = self.read().by_id.get(id) {
+        self.lookup(
+            |entries| entries.by_id.get(id).cloned(),
+            find_api_key_by_id(pool, id),
+        )
+        .await
+    }
+
+    /// `cached` from memory, or `fetch` from the view (kept unless an
+    /// eviction came in between; see the module docs).
+    async fn lookup(
+        &self,
+        cached: impl FnOnce(&Entries) -> Option<Arc<ApiKeyOwner>>,
+        fetch: impl std::future::Future<Output = Result<Option<ApiKeyOwner>, sqlx::Error>>,
+    ) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
+        if let Some(owner) = cached(&self.read()) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(owner.as_ref().clone()));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let generation = self.generation.load(Ordering::Acquire);
-        let found = find_api_key_by_id(pool, id).await?;
+        let found = fetch.await?;
         if let Some(owner) = &found {
             self.keep(generation, owner);
         }
@@ -171,12 +183,29 @@ impl ApiKeyCache {
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut seen: Option<Checkpoint> = None;
+            let mut failing = false;
             while !*shutdown.borrow() {
-                match self.follow_once(&store, &runner, seen).await {
-                    Ok(now) => seen = Some(now),
-                    Err(error) => {
-                        // Unsure what changed meanwhile: start again empty.
-                        tracing::warn!(%error, "cannot follow the tenants view; dropping cached keys");
+                // A look that cannot finish in time is a failed one: the
+                // cache must not outlive the bound it promises.
+                let look =
+                    tokio::time::timeout(FOLLOW_TIMEOUT, self.follow_once(&store, &runner, seen));
+                match look.await {
+                    Ok(Ok(now)) => {
+                        if std::mem::take(&mut failing) {
+                            tracing::info!("following the tenants view again");
+                        }
+                        seen = Some(now);
+                    }
+                    failed => {
+                        // Unsure what changed meanwhile: serve nothing from
+                        // memory until a look succeeds (it starts empty).
+                        if !std::mem::replace(&mut failing, true) {
+                            let error = match failed {
+                                Ok(Err(error)) => error.to_string(),
+                                _ => format!("no answer within {FOLLOW_TIMEOUT:?}"),
+                            };
+                            tracing::warn!(%error, "cannot follow the tenants view; keys are looked up in the view until it can");
+                        }
                         self.clear();
                         seen = None;
                     }

@@ -11,7 +11,7 @@ mod api_keys;
 mod audit;
 mod findings;
 mod key_cache;
-mod pending;
+pub(crate) mod pending;
 pub(crate) mod sql;
 mod tenants;
 mod timeline;

@@ -23,7 +23,7 @@ pub(super) fn shown_score(score: f64) -> Value {
     Value::Real((score * 100.0).round() / 100.0)
 }
 
-pub(super) fn text(value: &str) -> Value {
+pub(crate) fn text(value: &str) -> Value {
     Value::Text(value.to_string())
 }
 
@@ -32,7 +32,7 @@ pub(super) fn optional(value: Option<&str>) -> Value {
 }
 
 /// `INSERT INTO {head} VALUES (…), (…) {tail}` for each chunk of `rows`.
-pub(super) async fn insert_rows<T>(
+pub(crate) async fn insert_rows<T>(
     tx: &mut BatchTransaction,
     head: &str,
     tail: &str,

@@ -94,38 +94,55 @@ pub(super) async fn reset(store: &Store, projection: &dyn FeedConsumer) -> Resul
     Ok(())
 }
 
-/// Hands one batch to the consumer and moves the checkpoint from `from` to
-/// the batch's last position, atomically. Returns the new checkpoint.
+/// Hands one batch to each of `consumers` (all at the checkpoint `from`)
+/// and moves their checkpoints to the batch's last position, atomically:
+/// one transaction, one checkpoint statement for all of them. Returns the
+/// new checkpoint.
 pub(super) async fn apply_batch(
     store: &Store,
-    projection: &dyn FeedConsumer,
+    consumers: &[&dyn FeedConsumer],
     from: FeedPosition,
     batch: &[FeedEvent],
 ) -> Result<FeedPosition, RunnerError> {
-    let Some(last) = batch.last() else {
+    let (Some(last), Some(first)) = (batch.last(), consumers.first()) else {
         return Ok(from);
     };
     let to = last.position;
     let _turn = store.write_turn().await;
     let mut tx = store.read_pool().begin().await?;
-    let moved = sqlx::query(
+    // The fence first: every checkpoint must still be at `from`, at its
+    // consumer's version.
+    let mut sql = String::from(
         "UPDATE projection_checkpoints SET tx = $1, position = $2, updated_at = $3
-          WHERE name = $4 AND version = $5 AND tx = $6 AND position = $7",
-    )
-    .bind(to.tx)
-    .bind(to.position)
-    .bind(now_ms())
-    .bind(projection.name())
-    .bind(projection.version())
-    .bind(from.tx)
-    .bind(from.position)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if moved != 1 {
-        return Err(RunnerError::Fenced(projection.name()));
+          WHERE tx = $4 AND position = $5 AND (",
+    );
+    for i in 0..consumers.len() {
+        if i > 0 {
+            sql.push_str(" OR ");
+        }
+        sql.push_str(&format!(
+            "(name = ${} AND version = ${})",
+            6 + 2 * i,
+            7 + 2 * i
+        ));
     }
-    let tx = projection.handle(batch, tx).await?;
+    sql.push(')');
+    let mut query = sqlx::query(&sql)
+        .bind(to.tx)
+        .bind(to.position)
+        .bind(now_ms())
+        .bind(from.tx)
+        .bind(from.position);
+    for consumer in consumers {
+        query = query.bind(consumer.name()).bind(consumer.version());
+    }
+    let moved = query.execute(&mut *tx).await?.rows_affected();
+    if moved != consumers.len() as u64 {
+        return Err(RunnerError::Fenced(first.name()));
+    }
+    for consumer in consumers {
+        tx = consumer.handle(batch, tx).await?;
+    }
     tx.commit().await?;
     Ok(to)
 }

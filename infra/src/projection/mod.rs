@@ -16,6 +16,7 @@
 
 mod checkpoint;
 mod consumer;
+mod group;
 pub(crate) mod lock;
 mod worker;
 
@@ -169,12 +170,25 @@ impl ProjectionRunner {
         self.applied.get(name).map(watch::Sender::subscribe)
     }
 
-    /// Starts one task per projection (and consumer); they stop at a
+    /// Starts the projections as one group (`group.rs`: one feed read, one
+    /// transaction and one checkpoint statement per batch for those caught
+    /// up together) and one task per other consumer; they stop at a
     /// checkpoint when `shutdown` turns true.
     pub fn spawn(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-        self.consumers
-            .iter()
-            .map(|c| tokio::spawn(self.worker(c.clone()).run(shutdown.clone())))
+        let (projections, others) = self.consumers.split_at(self.projections.len());
+        let group = group::Group::new(
+            self.store.clone(),
+            projections.to_vec(),
+            self.running.clone(),
+            self.applied.clone(),
+            self.settings.clone(),
+        );
+        std::iter::once(tokio::spawn(group.run(shutdown.clone())))
+            .chain(
+                others
+                    .iter()
+                    .map(|c| tokio::spawn(self.worker(c.clone()).run(shutdown.clone()))),
+            )
             .collect()
     }
 

@@ -147,9 +147,10 @@ impl Worker {
             projection = self.name(),
             events = batch.len()
         );
-        let next = checkpoint::apply_batch(&self.store, self.consumer.as_ref(), position, &batch)
-            .instrument(span)
-            .await?;
+        let next =
+            checkpoint::apply_batch(&self.store, &[self.consumer.as_ref()], position, &batch)
+                .instrument(span)
+                .await?;
         if let Some(applied) = self.applied.get(self.name()) {
             applied.send_replace(next);
         }

@@ -137,6 +137,7 @@ palisade_tests::in_process_on_both_stores!(
     sixteen_racers_for_one_sequence_make_one_winner_and_lose_nothing,
     a_tailing_reader_sees_every_event_of_concurrent_writers_exactly_once,
     a_failed_batch_leaves_read_model_and_checkpoint_unchanged,
+    a_failing_projection_does_not_hold_the_others_back,
     a_new_projection_version_rebuilds_from_the_start,
     a_batch_of_new_aggregates_is_appended_all_or_nothing,
 );
@@ -347,6 +348,7 @@ async fn a_tailing_reader_sees_every_event_of_concurrent_writers_exactly_once(ba
 
 /// Records which events it was asked to apply; fails on one position on demand.
 struct Recording {
+    name: &'static str,
     version: i64,
     fail_at: AtomicI64,
     calls: Mutex<Vec<i64>>,
@@ -354,7 +356,12 @@ struct Recording {
 
 impl Recording {
     fn new(version: i64) -> Arc<Self> {
+        Self::named("recording", version)
+    }
+
+    fn named(name: &'static str, version: i64) -> Arc<Self> {
         Arc::new(Self {
+            name,
             version,
             fail_at: AtomicI64::new(0),
             calls: Mutex::new(Vec::new()),
@@ -369,7 +376,7 @@ impl Recording {
 #[async_trait]
 impl Projection for Recording {
     fn name(&self) -> &'static str {
-        "recording"
+        self.name
     }
     fn version(&self) -> i64 {
         self.version
@@ -387,7 +394,7 @@ impl Projection for Recording {
             return Err(ProjectionError::Failed("injected failure".into()));
         }
         let row = TenantRow {
-            id: format!("evt-{}", event.position.position),
+            id: format!("{}-evt-{}", self.name, event.position.position),
             version: event.sequence,
             name: event.aggregate_id.clone(),
             plan: Plan::Free,
@@ -408,15 +415,22 @@ async fn count_rows(store: &Store) -> i64 {
 }
 
 async fn append_counters(store: &Store, n: usize) -> Vec<i64> {
+    append_counters_after(store, 0, n).await
+}
+
+/// Appends `n` more events to counter `c`, which has `existing`; their
+/// positions.
+async fn append_counters_after(store: &Store, existing: usize, n: usize) -> Vec<i64> {
     let repo = store.event_repository();
-    for sequence in 1..=n {
+    for sequence in existing + 1..=existing + n {
         repo.persist::<Counter>(&[counter_event("c", sequence, 1)], None)
             .await
             .unwrap();
     }
-    read_feed_exactly(store, n)
+    read_feed_exactly(store, existing + n)
         .await
         .iter()
+        .skip(existing)
         .map(|e| e.position.position)
         .collect()
 }
@@ -460,6 +474,85 @@ async fn a_failed_batch_leaves_read_model_and_checkpoint_unchanged(backend: Back
     let again = ProjectionRunner::new(test.store.clone(), vec![projection.clone()], &test.config);
     assert_eq!(again.catch_up("recording").await.unwrap().events, 0);
     assert!(projection.take_calls().is_empty());
+    test.finish().await;
+}
+
+async fn rows_of(store: &Store, projection: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE id LIKE $1")
+        .bind(format!("{projection}-evt-%"))
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap()
+}
+
+async fn checkpoint_of(runner: &ProjectionRunner, name: &str) -> i64 {
+    runner
+        .checkpoint(name)
+        .await
+        .unwrap()
+        .map_or(0, |c| c.position.position)
+}
+
+/// Waits (up to 10 s) until the projection's checkpoint reaches `position`.
+async fn reaches(runner: &ProjectionRunner, name: &str, position: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while checkpoint_of(runner, name).await < position {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} stayed at {} (wanted {position})",
+            checkpoint_of(runner, name).await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The spawned runner applies its projections' batches together; when one
+/// of them fails, the whole batch rolls back, the others go on without it,
+/// and it catches up alone once it succeeds, then goes on with them.
+async fn a_failing_projection_does_not_hold_the_others_back(backend: Backend) {
+    let test = TestStore::open(backend).await;
+    let positions = append_counters(&test.store, 10).await;
+    let (steady, flaky) = (Recording::named("steady", 1), Recording::named("flaky", 1));
+    flaky.fail_at.store(positions[4], Ordering::SeqCst);
+    let runner = ProjectionRunner::new(
+        test.store.clone(),
+        vec![steady.clone(), flaky.clone()],
+        &test.config,
+    );
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let tasks = runner.spawn(shutdown);
+
+    reaches(&runner, "steady", positions[9]).await;
+    assert_eq!(rows_of(&test.store, "steady").await, 10);
+    assert_eq!(
+        checkpoint_of(&runner, "flaky").await,
+        0,
+        "the failing one stays behind"
+    );
+    assert_eq!(
+        rows_of(&test.store, "flaky").await,
+        0,
+        "its partial batch rolled back"
+    );
+
+    // Fixed, it catches up alone and joins the others.
+    flaky.fail_at.store(0, Ordering::SeqCst);
+    reaches(&runner, "flaky", positions[9]).await;
+    assert_eq!(rows_of(&test.store, "flaky").await, 10);
+    let more = append_counters_after(&test.store, 10, 3).await;
+    reaches(&runner, "steady", more[2]).await;
+    reaches(&runner, "flaky", more[2]).await;
+    assert_eq!(
+        (
+            rows_of(&test.store, "steady").await,
+            rows_of(&test.store, "flaky").await
+        ),
+        (13, 13)
+    );
+    stop.send(true).unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
     test.finish().await;
 }
 

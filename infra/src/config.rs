@@ -71,9 +71,9 @@ pub struct Config {
     pub feed_poll: Duration,
     /// Events a projection applies per transaction.
     pub projection_batch: usize,
-    /// How long a projection that just applied a batch lets the next one
-    /// gather before it reads again (0: read at once).
-    pub projection_linger: Duration,
+    /// How many groups the projections run in (each one task, one
+    /// transaction per batch for its members; see `projection/group.rs`).
+    pub projection_groups: usize,
     /// How often a replica that does not hold a projection's lock tries to take it.
     pub projection_lock_retry: Duration,
     pub db_max_connections: u32,
@@ -101,7 +101,7 @@ impl Config {
         "PALISADE_SNAPSHOTS",
         "PALISADE_FEED_POLL_MS",
         "PALISADE_PROJECTION_BATCH",
-        "PALISADE_PROJECTION_LINGER_MS",
+        "PALISADE_PROJECTION_GROUPS",
         "PALISADE_PROJECTION_LOCK_RETRY_MS",
         "PALISADE_DB_MAX_CONNECTIONS",
         "PALISADE_DB_ACQUIRE_TIMEOUT_MS",
@@ -158,11 +158,7 @@ impl Config {
             snapshots: parse_snapshots(get("PALISADE_SNAPSHOTS").as_deref())?,
             feed_poll: Duration::from_millis(parse(&get, "PALISADE_FEED_POLL_MS", "1000")?),
             projection_batch: parse(&get, "PALISADE_PROJECTION_BATCH", "500")?,
-            projection_linger: Duration::from_millis(parse(
-                &get,
-                "PALISADE_PROJECTION_LINGER_MS",
-                "5",
-            )?),
+            projection_groups: parse(&get, "PALISADE_PROJECTION_GROUPS", "2")?,
             projection_lock_retry: Duration::from_millis(parse(
                 &get,
                 "PALISADE_PROJECTION_LOCK_RETRY_MS",

@@ -17,8 +17,11 @@
 //!   transaction back; it then runs alone, with backoff, so the others go
 //!   on without it. A fenced checkpoint (a rebuild or another replica moved
 //!   it) reloads every member's checkpoint.
-//! - **Linger.** After a batch that was not full, the group waits
-//!   `projection_linger` before reading again (see `worker.rs`).
+//! - **Groups.** The projections run in `PALISADE_PROJECTION_GROUPS`
+//!   groups (2 by default), each its own task. One group applies every
+//!   batch with the fewest statements, but its members' round trips then
+//!   run one after another, and under load its lag grew past the target;
+//!   two groups halve that and keep most of the saving.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,11 +66,8 @@ pub(super) struct Group {
 
 /// What one round did.
 enum Round {
-    /// At least one batch was applied; `full` when a batch filled the limit
-    /// or a laggard is still behind (read again at once).
-    Applied {
-        full: bool,
-    },
+    /// At least one batch was applied (read again at once).
+    Applied,
     Idle,
 }
 
@@ -119,14 +119,8 @@ impl Group {
             }
             changes.mark_unchanged();
             match self.round().await {
-                Ok(Round::Applied { full }) => {
+                Ok(Round::Applied) => {
                     backoff = self.settings.poll;
-                    if !full && !self.settings.linger.is_zero() {
-                        tokio::select! {
-                            _ = tokio::time::sleep(self.settings.linger) => {}
-                            _ = shutdown.changed() => {}
-                        }
-                    }
                     continue;
                 }
                 Ok(Round::Idle) => {}
@@ -255,27 +249,14 @@ impl Group {
             .into_iter()
             .partition(|&i| self.members[i].position == front && healthy(&self.members[i]));
         let mut applied = false;
-        let mut full = false;
         if !leaders.is_empty() {
-            if let Some(events) = self.step(&leaders, front).await? {
-                applied = true;
-                full |= events >= self.settings.batch;
-            }
+            applied |= self.step(&leaders, front).await?.is_some();
         }
         for index in laggards {
             let from = self.members[index].position;
-            if let Some(events) = self.step(&[index], from).await? {
-                applied = true;
-                full |= events >= self.settings.batch;
-            }
-            // Still behind: read again at once.
-            full |= self.members[index].position < front;
+            applied |= self.step(&[index], from).await?.is_some();
         }
-        Ok(if applied {
-            Round::Applied { full }
-        } else {
-            Round::Idle
-        })
+        Ok(if applied { Round::Applied } else { Round::Idle })
     }
 
     /// Reads one batch after `from` and applies it to the members `indexes`

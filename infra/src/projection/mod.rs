@@ -87,7 +87,7 @@ pub struct CatchUp {
 #[derive(Debug, Clone)]
 struct Settings {
     batch: usize,
-    linger: Duration,
+    groups: usize,
     poll: Duration,
     lock_retry: Duration,
 }
@@ -96,9 +96,9 @@ struct Settings {
 #[derive(Clone)]
 pub struct ProjectionRunner {
     store: Store,
-    projections: Vec<Arc<dyn Projection>>,
+    projections: Arc<[Arc<dyn Projection>]>,
     /// The projections as feed consumers, then the other consumers.
-    consumers: Vec<Arc<dyn FeedConsumer>>,
+    consumers: Arc<[Arc<dyn FeedConsumer>]>,
     running: Arc<Mutex<HashSet<&'static str>>>,
     /// Each projection's last checkpoint committed in this process.
     applied: Arc<HashMap<&'static str, watch::Sender<FeedPosition>>>,
@@ -118,7 +118,9 @@ impl ProjectionRunner {
         others: Vec<Arc<dyn FeedConsumer>>,
         config: &Config,
     ) -> Self {
-        let consumers: Vec<Arc<dyn FeedConsumer>> = projections
+        // Shared slices: a runner is cloned with the application state on
+        // every request, and cloning a Vec of them allocated each time.
+        let consumers: Arc<[Arc<dyn FeedConsumer>]> = projections
             .iter()
             .map(|p| Arc::new(ProjectionConsumer(p.clone())) as Arc<dyn FeedConsumer>)
             .chain(others)
@@ -129,13 +131,13 @@ impl ProjectionRunner {
             .collect();
         Self {
             store,
-            projections,
+            projections: projections.into(),
             consumers,
             running: Arc::default(),
             applied: Arc::new(applied),
             settings: Settings {
                 batch: config.projection_batch.max(1),
-                linger: config.projection_linger,
+                groups: config.projection_groups.max(1),
                 poll: config.feed_poll,
                 lock_retry: config.projection_lock_retry,
             },
@@ -176,14 +178,24 @@ impl ProjectionRunner {
     /// checkpoint when `shutdown` turns true.
     pub fn spawn(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         let (projections, others) = self.consumers.split_at(self.projections.len());
-        let group = group::Group::new(
-            self.store.clone(),
-            projections.to_vec(),
-            self.running.clone(),
-            self.applied.clone(),
-            self.settings.clone(),
-        );
-        std::iter::once(tokio::spawn(group.run(shutdown.clone())))
+        let groups = self.settings.groups.min(projections.len().max(1));
+        (0..groups)
+            .map(|g| {
+                let members = projections
+                    .iter()
+                    .skip(g)
+                    .step_by(groups)
+                    .cloned()
+                    .collect();
+                let group = group::Group::new(
+                    self.store.clone(),
+                    members,
+                    self.running.clone(),
+                    self.applied.clone(),
+                    self.settings.clone(),
+                );
+                tokio::spawn(group.run(shutdown.clone()))
+            })
             .chain(
                 others
                     .iter()
@@ -203,7 +215,7 @@ impl ProjectionRunner {
         let head = self.store.feed_head().await?;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut statuses = Vec::with_capacity(self.consumers.len());
-        for projection in &self.consumers {
+        for projection in self.consumers.iter() {
             let stored = checkpoint::load(&self.store, projection.name()).await?;
             let position = stored.map(|c| c.position).unwrap_or(FeedPosition::START);
             let backlog = self.store.feed_backlog(position).await?;

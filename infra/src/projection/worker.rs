@@ -97,21 +97,9 @@ impl Worker {
             }
             changes.mark_unchanged();
             match self.step(position).await {
-                Ok(Some((next, events))) => {
+                Ok(Some((next, _))) => {
                     position = next;
                     *backoff = self.settings.poll;
-                    // Under load, let the next batch gather for a moment:
-                    // each batch costs a feed read, a transaction and a
-                    // checkpoint write whatever its size, so a few events
-                    // per batch spend most statements on the batching
-                    // itself. An idle feed is unaffected (the first event
-                    // after a pause is applied at once).
-                    if (events as usize) < self.settings.batch && !self.settings.linger.is_zero() {
-                        tokio::select! {
-                            _ = tokio::time::sleep(self.settings.linger) => {}
-                            _ = shutdown.changed() => {}
-                        }
-                    }
                     continue;
                 }
                 Ok(None) => {}

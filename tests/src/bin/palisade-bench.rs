@@ -533,7 +533,13 @@ async fn query_latencies(server: &Server, key: &str, iterations: usize) -> Value
 async fn start(backend: &Backend) -> Server {
     let options = palisade_tests::ServerOptions {
         admin_token: Some("bench".into()),
-        env: vec![("PALISADE_DB_MAX_CONNECTIONS".into(), "32".into())],
+        // The server's tuning may be tried from the bench's environment
+        // (`PALISADE_PROJECTION_GROUPS=1 scripts/bench`, …).
+        env: std::iter::once(("PALISADE_DB_MAX_CONNECTIONS".into(), "32".into()))
+            .chain(std::env::vars().filter(|(name, _)| {
+                name.starts_with("PALISADE_PROJECTION_") || name.starts_with("PALISADE_FEED_")
+            }))
+            .collect(),
     };
     Server::start_with(backend, options).await
 }

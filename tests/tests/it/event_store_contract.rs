@@ -510,7 +510,8 @@ async fn reaches(runner: &ProjectionRunner, name: &str, position: i64) {
 /// of them fails, the whole batch rolls back, the others go on without it,
 /// and it catches up alone once it succeeds, then goes on with them.
 async fn a_failing_projection_does_not_hold_the_others_back(backend: Backend) {
-    let test = TestStore::open(backend).await;
+    // Both in one group, so that they share each batch's transaction.
+    let test = TestStore::open_with(backend, |config| config.projection_groups = 1).await;
     let positions = append_counters(&test.store, 10).await;
     let (steady, flaky) = (Recording::named("steady", 1), Recording::named("flaky", 1));
     flaky.fail_at.store(positions[4], Ordering::SeqCst);

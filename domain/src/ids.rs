@@ -17,6 +17,17 @@ pub struct IdError {
     pub value: String,
 }
 
+/// A UUIDv8 from the SHA-256 of `parts`, separated by a unit separator:
+/// the id of an aggregate named by what it is (a finding's fingerprint, a
+/// key's name), so that naming it twice addresses one aggregate.
+pub(crate) fn derived_uuid(parts: &[&str]) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(parts.join("\u{1f}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
+
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
         $(#[$doc])*
@@ -91,6 +102,11 @@ typed_id!(
 typed_id!(
     /// An API key's identity (never its secret value).
     ApiKeyId, "apk_", "API key"
+);
+
+typed_id!(
+    /// A key of the KMS (derived from its tenant, environment and name).
+    KeyId, "key_", "key"
 );
 
 #[cfg(test)]

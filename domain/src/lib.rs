@@ -8,13 +8,14 @@
 
 pub mod finding;
 pub mod ids;
+pub mod key;
 pub mod metadata;
 pub mod risk;
 pub mod scope;
 pub mod tenant;
 pub mod text;
 
-pub use ids::{ApiKeyId, AssetId, FindingId, IdError, TenantId};
+pub use ids::{ApiKeyId, AssetId, FindingId, IdError, KeyId, TenantId};
 pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
 pub use scope::Scope;
 pub use text::{limits, optional_text, required_text, FieldProblem, TextLimit, MAX_LIST_ITEMS};

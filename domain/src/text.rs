@@ -89,6 +89,12 @@ pub mod limits {
     pub const API_KEY_NAME: TextLimit = TextLimit::line(100);
     pub const PRINCIPAL: TextLimit = TextLimit::line(200);
 
+    // A KMS key.
+    pub const KEY_NAME: TextLimit = TextLimit::line(128);
+    pub const KEY_DESCRIPTION: TextLimit = TextLimit::multiline(2_000);
+    /// The application an operation is counted under (`X-Palisade-Application`).
+    pub const APPLICATION: TextLimit = TextLimit::line(200);
+
     /// A free-text query filter (`search`, `tag`, `product`, …, and each
     /// value of a multi-value filter).
     pub const FILTER: TextLimit = TextLimit::line(200);

@@ -6,19 +6,11 @@
 //! deduplication needs no lookup.
 
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::commands::{fingerprint_source, FindingDetails};
+use crate::ids::derived_uuid;
 use crate::text::{limits, required_text, FieldProblem};
 use crate::{AssetId, Environment, FindingId};
-
-/// A UUIDv8 from the SHA-256 of `parts`, separated by a unit separator.
-fn derived_uuid(parts: &[&str]) -> Uuid {
-    let digest = Sha256::digest(parts.join("\u{1f}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
-}
 
 /// The finding a fingerprint names within a tenant environment.
 pub fn finding_id_for(tenant_id: &str, environment: Environment, fingerprint: &str) -> FindingId {

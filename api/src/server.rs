@@ -41,6 +41,7 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     let mut workers = app.runner.spawn(shutdown_rx.clone());
     let scheduler = Scheduler::new(
         app.store.clone(),
+        app.keyring.sealer().clone(),
         Arc::new(SystemClock),
         config.scheduler_interval,
     );
@@ -51,7 +52,19 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
             .clone()
             .flush_every(app.store.clone(), shutdown_rx.clone()),
     );
-    workers.push(app.keys.clone().follow(
+    workers.push(
+        app.key_usage
+            .clone()
+            .flush_every(app.commands.clone(), shutdown_rx.clone()),
+    );
+    workers.push(palisade_infra::readmodel::follow(
+        app.keyring.clone(),
+        app.store.clone(),
+        app.runner.clone(),
+        shutdown_rx.clone(),
+    ));
+    workers.push(palisade_infra::readmodel::follow(
+        app.keys.clone(),
         app.store.clone(),
         app.runner.clone(),
         shutdown_rx.clone(),

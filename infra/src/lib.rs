@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod idempotency;
 pub mod keyfile;
+pub mod keyring;
 pub mod projection;
 pub mod readmodel;
 pub mod scheduler;

@@ -9,9 +9,12 @@
 //! simply looks again. Time comes from a [`Clock`], which tests control.
 //!
 //! Jobs today: an expired risk acceptance reverts its finding to open
-//! ([`RiskAcceptanceExpiry`]), and idempotency records past their 24 hours
-//! are deleted ([`IdempotencyPruning`]). Later: key deletion and rotation,
-//! grant and request expiry — each one more [`Job`] in [`jobs`].
+//! ([`RiskAcceptanceExpiry`]); idempotency records past their 24 hours are
+//! deleted ([`IdempotencyPruning`]); a key whose rotation period has
+//! elapsed gets a new version ([`KeyRotation`]); a key whose deletion
+//! window has ended is destroyed and its material deleted
+//! ([`KeyDestruction`]). Later: grant and request expiry — each one more
+//! [`Job`] in [`jobs`].
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -23,8 +26,11 @@ use palisade_domain::{ActorType, Environment, EventMetadata};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::crypto::seal::Sealer;
+use crate::keyring::lifecycle::{self, KeyToRotate};
+use crate::keyring::material;
 use crate::projection::lock::LockSession;
-use crate::readmodel::due_risk_acceptances;
+use crate::readmodel::{due_risk_acceptances, keys_due_destruction, keys_due_rotation};
 use crate::{CommandError, Commands, Store, StoreError};
 
 /// Where the scheduler gets the time.
@@ -87,11 +93,13 @@ impl std::ops::AddAssign<JobOutcome> for Tick {
     }
 }
 
-/// What a job may use: the store and the write side.
+/// What a job may use: the store, the write side, and the sealer for new
+/// key material.
 #[derive(Clone)]
 pub struct JobContext {
     pub store: Store,
     pub commands: Commands,
+    pub sealer: Sealer,
 }
 
 impl JobContext {
@@ -128,7 +136,12 @@ pub trait Job: Send + Sync {
 
 /// Every job, in the order a pass runs them: add a job here.
 pub fn jobs() -> Vec<Arc<dyn Job>> {
-    vec![Arc::new(RiskAcceptanceExpiry), Arc::new(IdempotencyPruning)]
+    vec![
+        Arc::new(RiskAcceptanceExpiry),
+        Arc::new(IdempotencyPruning),
+        Arc::new(KeyRotation),
+        Arc::new(KeyDestruction),
+    ]
 }
 
 /// How many due items one pass takes per job; the next pass takes the rest.
@@ -181,6 +194,82 @@ impl Job for IdempotencyPruning {
     }
 }
 
+/// A key whose rotation period has elapsed gets its next version.
+pub struct KeyRotation;
+
+#[async_trait]
+impl Job for KeyRotation {
+    fn name(&self) -> &'static str {
+        "key_rotation"
+    }
+
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        let mut outcome = JobOutcome::default();
+        for due in keys_due_rotation(ctx.store.read_pool(), now, BATCH as u32).await? {
+            let metadata = JobContext::metadata(&due.tenant_id, due.environment, now);
+            let key = KeyToRotate {
+                tenant_id: &due.tenant_id,
+                key_id: &due.id,
+                algorithm: due.algorithm,
+                latest_version: due.latest_version,
+            };
+            outcome.fired += 1;
+            match lifecycle::rotate(
+                &ctx.store,
+                &ctx.commands,
+                &ctx.sealer,
+                key,
+                true,
+                &metadata,
+                now,
+            )
+            .await
+            {
+                Ok(_) => {}
+                // Rotated meanwhile (by hand or by another pass), disabled,
+                // or no longer due: the view shows it on the next pass.
+                Err(CommandError::Rejected(_)) | Err(CommandError::Conflict) => {}
+                Err(error) => {
+                    tracing::warn!(key_id = due.id, %error, "automatic key rotation failed");
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// A key whose deletion window has ended is destroyed, and its material
+/// deleted; a destroyed key whose delete did not happen (a crash between
+/// the two) has it deleted now.
+pub struct KeyDestruction;
+
+#[async_trait]
+impl Job for KeyDestruction {
+    fn name(&self) -> &'static str {
+        "key_destruction"
+    }
+
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        let mut outcome = JobOutcome::default();
+        for due in keys_due_destruction(ctx.store.read_pool(), now, BATCH as u32).await? {
+            let metadata = JobContext::metadata(&due.tenant_id, due.environment, now);
+            outcome.fired += 1;
+            match lifecycle::destroy(&ctx.store, &ctx.commands, &due.id, &metadata, now).await {
+                Ok(_) => {}
+                Err(CommandError::Rejected(_)) | Err(CommandError::Conflict) => {}
+                Err(error) => {
+                    tracing::warn!(key_id = due.id, %error, "key destruction failed");
+                }
+            }
+        }
+        let left = material::unshredded(&ctx.store).await?;
+        if !left.is_empty() {
+            outcome.pruned += material::shred(&ctx.store, &left).await?;
+        }
+        Ok(outcome)
+    }
+}
+
 #[derive(Clone)]
 pub struct Scheduler {
     context: JobContext,
@@ -190,14 +279,16 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler running every job of [`jobs`].
-    pub fn new(store: Store, clock: Arc<dyn Clock>, interval: Duration) -> Self {
-        Self::with_jobs(store, jobs(), clock, interval)
+    /// A scheduler running every job of [`jobs`]; new key material is
+    /// sealed with `sealer` (from the root key every replica shares).
+    pub fn new(store: Store, sealer: Sealer, clock: Arc<dyn Clock>, interval: Duration) -> Self {
+        Self::with_jobs(store, sealer, jobs(), clock, interval)
     }
 
     /// A scheduler running `jobs` only.
     pub fn with_jobs(
         store: Store,
+        sealer: Sealer,
         jobs: Vec<Arc<dyn Job>>,
         clock: Arc<dyn Clock>,
         interval: Duration,
@@ -206,6 +297,7 @@ impl Scheduler {
             context: JobContext {
                 commands: Commands::new(store.clone()),
                 store,
+                sealer,
             },
             jobs,
             clock,

@@ -18,6 +18,7 @@
 mod audit;
 mod feed;
 mod findings;
+mod keys;
 #[cfg(test)]
 mod memory;
 mod summary;
@@ -34,6 +35,7 @@ pub use findings::{
     AssetRow, FindingComment, FindingRow, FindingsProjection, FindingsStore, RiskSummaryRow,
     SeverityCounts, TicketLink,
 };
+pub use keys::{KeyRow, KeyUsageRow, KeyVersionRow, KeysProjection, KeysStore};
 pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
 pub use timeline::{TimelineEntry, TimelineProjection, TimelineStore, TimelineSubject};
 pub use view::{no_store_of, ReadModelStore, ViewRef};
@@ -96,6 +98,7 @@ pub trait Projection: Send + Sync {
 pub fn catalogue(redactor: Redactor) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(TenantsProjection),
+        Arc::new(KeysProjection),
         Arc::new(FindingsProjection),
         Arc::new(TimelineProjection),
         Arc::new(AuditProjection::new(redactor)),

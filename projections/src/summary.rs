@@ -3,6 +3,7 @@
 //! are the events themselves, which hold no key values or secret values.
 
 use palisade_domain::finding::FindingEvent;
+use palisade_domain::key::KeyEvent;
 use palisade_domain::risk::RiskLedgerEvent;
 use palisade_domain::tenant::TenantEvent;
 
@@ -87,4 +88,47 @@ pub fn risk_ledger(event: &RiskLedgerEvent) -> String {
         ..
     } = event;
     format!("Risk score recalculated: {previous:.2} → {recalculated:.2}")
+}
+
+/// A key's event; `subject` names the key (its name on the timeline).
+pub fn key(event: &KeyEvent, subject: &str) -> String {
+    use KeyEvent as E;
+    match event {
+        E::KeyCreated {
+            name, algorithm, ..
+        } => format!("Key '{name}' ({algorithm}) created"),
+        E::KeyRotated {
+            new_version,
+            automatic: true,
+            ..
+        } => format!(
+            "Key {subject} rotated automatically to version {}",
+            new_version.version
+        ),
+        E::KeyRotated { new_version, .. } => {
+            format!("Key {subject} rotated to version {}", new_version.version)
+        }
+        E::KeyUpdated { .. } => format!("Key {subject} settings changed"),
+        E::MinDecryptionVersionSet {
+            min_decryption_version,
+            ..
+        } => format!("Key {subject} now refuses versions below {min_decryption_version}"),
+        E::KeyDisabled { .. } => format!("Key {subject} disabled"),
+        E::KeyEnabled { .. } => format!("Key {subject} enabled"),
+        E::KeyDeletionScheduled { deletion_date, .. } => format!(
+            "Key {subject} scheduled for deletion on {}",
+            deletion_date.format("%Y-%m-%d %H:%M UTC")
+        ),
+        E::KeyDeletionCancelled { .. } => {
+            format!("Deletion of key {subject} cancelled; the key is disabled")
+        }
+        E::KeyDestroyed { .. } => format!("Key {subject} destroyed; its material is deleted"),
+        E::KeyUsageRecorded { minute, usage, .. } => {
+            let operations: u64 = usage.iter().map(|u| u.count + u.errors).sum();
+            format!(
+                "Key {subject} used {operations} times in the minute from {}",
+                minute.format("%Y-%m-%d %H:%M UTC")
+            )
+        }
+    }
 }

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use palisade_domain::finding::FindingEvent;
+use palisade_domain::key::KeyEvent;
 use palisade_domain::risk::RiskLedgerEvent;
 use palisade_domain::{ActorType, Environment};
 use serde::{Deserialize, Serialize};
@@ -79,7 +80,7 @@ impl Projection for TimelineProjection {
         store: &mut dyn ReadModelStore,
     ) -> Result<(), ProjectionError> {
         let store = match event.aggregate_type.as_str() {
-            "Finding" | "RiskLedger" => store.view::<dyn TimelineStore>()?,
+            "Finding" | "RiskLedger" | "Key" => store.view::<dyn TimelineStore>()?,
             _ => return Ok(()),
         };
         let (summary, finding_id, asset_id) = match event.aggregate_type.as_str() {
@@ -115,6 +116,14 @@ impl Projection for TimelineProjection {
             "RiskLedger" => {
                 let ledger_event: RiskLedgerEvent = event.decode()?;
                 (crate::summary::risk_ledger(&ledger_event), None, None)
+            }
+            "Key" => {
+                let key_event: KeyEvent = event.decode()?;
+                (
+                    crate::summary::key(&key_event, &event.aggregate_id),
+                    None,
+                    None,
+                )
             }
             _ => return Ok(()),
         };

@@ -57,6 +57,9 @@ impl Principal {
 pub struct Origin {
     pub request_id: Option<String>,
     pub idempotency_token: Option<String>,
+    /// The application the caller names (`X-Palisade-Application`), as
+    /// sent; [`RequestContext::application`] checks it.
+    pub application: Option<String>,
 }
 
 /// One request by an API key: the caller and where the request came from.
@@ -80,6 +83,24 @@ impl RequestContext {
             context: self.clone(),
             scope: PhantomData,
         })
+    }
+
+    /// The application this request's KMS usage is counted under: the one
+    /// it names, when that keeps to the text rule (one line of at most 200
+    /// characters), else the API key's principal.
+    pub fn application(&self) -> String {
+        self.origin
+            .application
+            .as_deref()
+            .and_then(|name| {
+                palisade_domain::required_text(
+                    "application",
+                    name,
+                    palisade_domain::limits::APPLICATION,
+                )
+                .ok()
+            })
+            .unwrap_or_else(|| self.principal.name.clone())
     }
 
     /// Metadata for the events this request causes.
@@ -139,6 +160,10 @@ scopes! {
     FindingsWrite => FindingsWrite,
     /// `audit:read`
     AuditRead => AuditRead,
+    /// `keys:admin`: the KMS key lifecycle.
+    KeysAdmin => KeysAdmin,
+    /// `keys:use`: encrypt, decrypt, sign and the other operations.
+    KeysUse => KeysUse,
     /// `tenant:admin`
     TenantAdmin => TenantAdmin,
 }

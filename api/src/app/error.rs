@@ -65,6 +65,28 @@ pub enum Error {
     /// `unavailable`: the database does not answer; retry shortly.
     #[error("The database does not answer; retry shortly")]
     Unavailable,
+    /// `key_disabled` (409).
+    #[error("{0}")]
+    KeyDisabled(String),
+    /// `key_pending_deletion` (409).
+    #[error("{0}")]
+    KeyPendingDeletion(String),
+    /// `key_destroyed` (410).
+    #[error("{0}")]
+    KeyDestroyed(String),
+    /// `key_version_too_old` (422): below the key's minimum decryption version.
+    #[error("{0}")]
+    KeyVersionTooOld(String),
+    /// `key_version_unknown` (422): above the latest version.
+    #[error("{0}")]
+    KeyVersionUnknown(String),
+    /// `decryption_failed` (422): tampered, another key's, or another
+    /// context; one code and no detail, so the answer is no oracle.
+    #[error("The ciphertext does not decrypt with this key and context")]
+    DecryptionFailed,
+    /// `unsupported_operation` (422): the key's algorithm cannot do it.
+    #[error("{0}")]
+    UnsupportedOperation(String),
     /// `internal_error`: the cause was logged where it happened.
     #[error("An internal error occurred; quote the request id when reporting it")]
     Internal,
@@ -99,6 +121,13 @@ impl Error {
             Error::TooManyStreams(_) => "too_many_streams",
             Error::ConsistencyTimeout(_) => "consistency_timeout",
             Error::NotInEffect(_) | Error::Unavailable => "unavailable",
+            Error::KeyDisabled(_) => "key_disabled",
+            Error::KeyPendingDeletion(_) => "key_pending_deletion",
+            Error::KeyDestroyed(_) => "key_destroyed",
+            Error::KeyVersionTooOld(_) => "key_version_too_old",
+            Error::KeyVersionUnknown(_) => "key_version_unknown",
+            Error::DecryptionFailed => "decryption_failed",
+            Error::UnsupportedOperation(_) => "unsupported_operation",
             Error::Internal => "internal_error",
         }
     }
@@ -152,7 +181,7 @@ impl Error {
     }
 
     /// A command's failure other than the aggregate's own refusal.
-    fn command<E: std::error::Error>(error: CommandError<E>, what: &str) -> Self {
+    pub(super) fn command<E: std::error::Error>(error: CommandError<E>, what: &str) -> Self {
         match error {
             CommandError::Rejected(error) => Error::internal(error.to_string()),
             CommandError::Conflict => {

@@ -15,6 +15,7 @@ pub mod auth;
 mod error;
 pub mod findings;
 pub mod input;
+pub mod keys;
 pub mod risk;
 pub mod tenants;
 pub mod timeline;
@@ -27,7 +28,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use palisade_infra::crypto::api_key::ApiKeyHasher;
+use palisade_infra::crypto::seal::Sealer;
 use palisade_infra::crypto::RootKey;
+use palisade_infra::keyring::KeyRing;
 use palisade_infra::readmodel::ApiKeyCache;
 use palisade_infra::{CommandError, Commands, Config, ProjectionRunner, Store};
 use palisade_projections::Projection as _;
@@ -83,6 +86,11 @@ pub struct App {
     pub keys: std::sync::Arc<ApiKeyCache>,
     /// Request counts on their way to `usage_daily` (`usage::UsageBuffer`).
     pub usage: std::sync::Arc<palisade_infra::usage::UsageBuffer>,
+    /// The KMS keys this replica has used, with their unsealed material
+    /// (`palisade_infra::keyring`).
+    pub keyring: std::sync::Arc<KeyRing>,
+    /// KMS operations counted on their way to `KeyUsageRecorded` events.
+    pub key_usage: std::sync::Arc<palisade_infra::keyring::usage::KeyUsageBuffer>,
 }
 
 impl App {
@@ -110,6 +118,8 @@ impl App {
             streams: std::sync::Arc::default(),
             keys: std::sync::Arc::default(),
             usage: std::sync::Arc::default(),
+            keyring: std::sync::Arc::new(KeyRing::new(store.clone(), Sealer::new(&root_key))),
+            key_usage: std::sync::Arc::default(),
             runner,
             store,
         };
@@ -211,22 +221,41 @@ impl App {
     /// it did in time. On timeout the command has still happened; the view
     /// catches up later.
     pub async fn await_tenants_view(&self, tenant_id: &str, version: usize) -> Result<bool> {
+        self.await_view(TenantsProjection.name(), "Tenant", tenant_id, version)
+            .await
+    }
+
+    /// Waits until the view `projection` has applied the event that put the
+    /// aggregate at `version`: whether it did within the read-your-writes
+    /// wait. On timeout the command has still happened.
+    pub async fn await_view(
+        &self,
+        projection: &str,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        version: usize,
+    ) -> Result<bool> {
         if version == 0 {
             return Ok(true);
         }
         let position = self
             .store
-            .feed_position_of("Tenant", tenant_id, version)
+            .feed_position_of(aggregate_type, aggregate_id, version)
             .await?;
         let Some(position) = position else {
             return Ok(true);
         };
         let applied = self
             .runner
-            .wait_until_applied(TenantsProjection.name(), position, READ_YOUR_WRITES)
+            .wait_until_applied(projection, position, READ_YOUR_WRITES)
             .await?;
         if !applied {
-            tracing::warn!(tenant_id, version, "tenants view did not catch up in time");
+            tracing::warn!(
+                projection,
+                aggregate_id,
+                version,
+                "a view did not catch up in time"
+            );
         }
         Ok(applied)
     }

@@ -98,7 +98,8 @@ pub async fn require_api_key(
 }
 
 /// Where a request came from: its id and idempotency token, as the
-/// middlewares left them in its extensions.
+/// middlewares left them in its extensions, and the application it names
+/// in `X-Palisade-Application` (KMS usage is counted per application).
 pub(crate) fn origin_of(parts: &Parts) -> Origin {
     Origin {
         request_id: parts.extensions.get::<RequestId>().map(|id| id.0.clone()),
@@ -106,6 +107,11 @@ pub(crate) fn origin_of(parts: &Parts) -> Origin {
             .extensions
             .get::<IdempotencyToken>()
             .map(|token| token.0.clone()),
+        application: parts
+            .headers
+            .get("x-palisade-application")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string),
     }
 }
 

@@ -110,7 +110,14 @@ fn status_of(error: &app::Error) -> StatusCode {
         E::MissingApiKey(_) | E::InvalidApiKey => StatusCode::UNAUTHORIZED,
         E::Forbidden(_) | E::TenantSuspended => StatusCode::FORBIDDEN,
         E::NotFound(_) => StatusCode::NOT_FOUND,
-        E::Conflict(_) | E::InvalidTransition(_) => StatusCode::CONFLICT,
+        E::Conflict(_) | E::InvalidTransition(_) | E::KeyDisabled(_) | E::KeyPendingDeletion(_) => {
+            StatusCode::CONFLICT
+        }
+        E::KeyDestroyed(_) => StatusCode::GONE,
+        E::KeyVersionTooOld(_)
+        | E::KeyVersionUnknown(_)
+        | E::DecryptionFailed
+        | E::UnsupportedOperation(_) => StatusCode::UNPROCESSABLE_ENTITY,
         E::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         E::QuotaExceeded(_) => StatusCode::PAYMENT_REQUIRED,
         E::RateLimited { .. } | E::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,

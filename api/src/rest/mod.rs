@@ -15,6 +15,7 @@ pub(crate) mod findings;
 mod health;
 pub(crate) mod idempotency;
 mod json;
+mod keys;
 mod metrics;
 pub mod openapi;
 pub(crate) mod pagination;
@@ -54,6 +55,14 @@ pub const BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/v1/findings/bulk" => BULK_BODY_LIMIT,
+        // A batch of up to 100 plaintexts or ciphertexts of up to 64 KiB.
+        _ if path.starts_with("/v1/keys/")
+            && (path.ends_with("/encrypt")
+                || path.ends_with("/decrypt")
+                || path.ends_with("/rewrap")) =>
+        {
+            BULK_BODY_LIMIT
+        }
         _ => BODY_LIMIT,
     }
 }
@@ -212,6 +221,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .merge(risk::routes())
         .merge(timeline::routes())
         .merge(audit::routes())
+        .merge(keys::routes())
         .route_layer(idempotency())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -141,6 +141,37 @@ pub enum CommandErrors {
     PreconditionFailed(ErrorEnvelope),
 }
 
+/// What a KMS key's command or operation may also answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum KeyOperationErrors {
+    #[response(
+        status = 404,
+        description = "No such key in this tenant and environment"
+    )]
+    NotFound(ErrorEnvelope),
+    #[response(
+        status = 409,
+        description = "key_disabled, key_pending_deletion, invalid_transition (naming the state), or a concurrent change"
+    )]
+    Conflict(ErrorEnvelope),
+    #[response(
+        status = 410,
+        description = "key_destroyed: the key's material is gone"
+    )]
+    Gone(ErrorEnvelope),
+    #[response(
+        status = 412,
+        description = "If-Match does not match the key's version"
+    )]
+    PreconditionFailed(ErrorEnvelope),
+    #[response(
+        status = 503,
+        description = "unavailable: recorded, but the keys view has not applied it within 10 s; retry to confirm"
+    )]
+    NotInEffect(ErrorEnvelope),
+}
+
 /// What an administrator's command on a tenant may answer besides 200.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
@@ -215,6 +246,7 @@ impl Modify for SecuritySchemes {
         (name = "risk", description = "Risk scores, overview and history (findings:read; recalculate needs findings:write)"),
         (name = "timeline", description = "Every change, newest first (findings:read)"),
         (name = "audit", description = "The audit trail: every event, redacted and hash-chained; live over SSE (audit:read)"),
+        (name = "keys", description = "The KMS: key lifecycle (keys:admin) and cryptographic operations (keys:use)"),
         (name = "meta", description = "This document")
     )
 )]

@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod audit;
 pub mod findings;
+pub mod keys;
 pub mod risk;
 pub mod tenants;
 pub mod timeline;

@@ -4,7 +4,7 @@
 //! Only an HMAC-SHA256 of the value, under a key derived from the root key,
 //! is ever stored.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use palisade_domain::Environment;
 use rand::Rng;
 use sha2::{Digest, Sha256};

@@ -1,11 +1,13 @@
-//! Cryptography: the root key and what is derived from it. RustCrypto
-//! crates only (hmac, sha2).
+//! Cryptography: the root key and what is derived from it, and the KMS's
+//! algorithms. RustCrypto crates only.
 
 pub mod api_key;
+pub mod kms;
+pub mod seal;
 
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
@@ -63,6 +65,12 @@ impl RootKey {
             source,
         })?;
         Ok((Self::from_hex(&text)?, Some(path)))
+    }
+
+    /// The root key's bytes, for derivations that need them as input
+    /// keying material (HKDF in [`seal`]).
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
     }
 
     /// A subkey for one purpose, so no two uses share key material.

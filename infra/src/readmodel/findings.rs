@@ -19,7 +19,7 @@ use super::sql::{Sql, Value};
 use super::{store_error, timestamp, BatchTransaction, SqlStore};
 use crate::store::{dialect_named, dialect_of};
 
-fn from_doc<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<T, sqlx::Error> {
+pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(row: &AnyRow) -> Result<T, sqlx::Error> {
     let doc: String = row.try_get("doc")?;
     serde_json::from_str(&doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
@@ -395,7 +395,7 @@ pub enum Order {
 }
 
 impl Order {
-    fn sql(&self) -> &'static str {
+    pub(crate) fn sql(&self) -> &'static str {
         match self {
             Order::Asc => "ASC",
             Order::Desc => "DESC",
@@ -478,7 +478,7 @@ impl From<PageRequest> for Window {
 
 /// Runs `sql` (a filtered `SELECT doc …`) ordered by `order_by`, one page of
 /// it, and counts all its rows when the page does not tell the total.
-async fn paged<T>(
+pub(crate) async fn paged<T>(
     pool: &AnyPool,
     sql: Sql,
     order_by: &str,

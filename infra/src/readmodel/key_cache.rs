@@ -9,10 +9,10 @@
 //!   the tenants view has applied it (`App::command_tenant`), and then drops
 //!   the tenant's keys here, before the answer. A revoked key therefore
 //!   fails on the very next request to this replica.
-//! - **Dropped on the other replicas within [`FOLLOW_EVERY`] plus a query**:
-//!   [`ApiKeyCache::follow`] watches the tenants view's checkpoint (whichever
+//! - **Dropped on the other replicas within [`super::follow::FOLLOW_EVERY`] plus a query**:
+//!   [`super::follow::follow`] watches the tenants view's checkpoint (whichever
 //!   replica runs the projection) and drops the tenants whose events it has
-//!   passed since the last look. It asks every [`FOLLOW_EVERY`], so the
+//!   passed since the last look. It asks every [`super::follow::FOLLOW_EVERY`], so the
 //!   bound is well inside the 1 s the design promises. A checkpoint that
 //!   was rewound since (its `resets` count changed: a rebuild, however
 //!   quickly it finished) drops every key.
@@ -29,23 +29,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
 
-use palisade_projections::FeedPosition;
 use sqlx::AnyPool;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::api_keys::{find_api_key_by_hash, find_api_key_by_id, ApiKeyOwner};
-use crate::projection::Checkpoint;
-use crate::{ProjectionRunner, Store};
-
-/// How often [`ApiKeyCache::follow`] looks at the tenants view's checkpoint.
-pub const FOLLOW_EVERY: Duration = Duration::from_millis(100);
-
-/// How long one look at the tenants view may take before it counts as
-/// failed (and the cache is emptied).
-const FOLLOW_TIMEOUT: Duration = Duration::from_millis(500);
+use super::follow::FollowedCache;
 
 /// The most keys kept; past it the cache starts again empty.
 const CAPACITY: usize = 100_000;
@@ -171,83 +159,17 @@ impl ApiKeyCache {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    /// Until shutdown, every [`FOLLOW_EVERY`]: drops the tenants whose events
-    /// the tenants view applied since the last look (on any replica). A
-    /// checkpoint that moved back (the view is being rebuilt) drops all.
-    pub fn follow(
-        self: Arc<Self>,
-        store: Store,
-        runner: ProjectionRunner,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut seen: Option<Checkpoint> = None;
-            let mut failing = false;
-            while !*shutdown.borrow() {
-                // A look that cannot finish in time is a failed one: the
-                // cache must not outlive the bound it promises.
-                let look =
-                    tokio::time::timeout(FOLLOW_TIMEOUT, self.follow_once(&store, &runner, seen));
-                match look.await {
-                    Ok(Ok(now)) => {
-                        if std::mem::take(&mut failing) {
-                            tracing::info!("following the tenants view again");
-                        }
-                        seen = Some(now);
-                    }
-                    failed => {
-                        // Unsure what changed meanwhile: serve nothing from
-                        // memory until a look succeeds (it starts empty).
-                        if !std::mem::replace(&mut failing, true) {
-                            let error = match failed {
-                                Ok(Err(error)) => error.to_string(),
-                                _ => format!("no answer within {FOLLOW_TIMEOUT:?}"),
-                            };
-                            tracing::warn!(%error, "cannot follow the tenants view; keys are looked up in the view until it can");
-                        }
-                        self.clear();
-                        seen = None;
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(FOLLOW_EVERY) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-        })
+impl FollowedCache for ApiKeyCache {
+    const VIEW: &'static str = TENANTS_VIEW;
+    const AGGREGATE_TYPE: &'static str = "Tenant";
+
+    fn evict(&self, aggregate_ids: &[String]) {
+        self.evict_tenants(aggregate_ids);
     }
 
-    async fn follow_once(
-        &self,
-        store: &Store,
-        runner: &ProjectionRunner,
-        seen: Option<Checkpoint>,
-    ) -> Result<Checkpoint, crate::StoreError> {
-        let now = runner
-            .checkpoint(TENANTS_VIEW)
-            .await?
-            .unwrap_or(Checkpoint {
-                version: 0,
-                position: FeedPosition::START,
-                resets: 0,
-            });
-        match seen {
-            // First look: nothing kept is older than this.
-            None => self.clear(),
-            // Rewound (a rebuild, or a new version), however quickly it
-            // caught up again: the view may have shown older states than
-            // the ones kept. From here on, every Tenant event the rebuild
-            // applies passes through the eviction below.
-            Some(seen) if now.resets != seen.resets || now.position < seen.position => self.clear(),
-            Some(seen) if now.position > seen.position => {
-                let changed = store
-                    .changed_aggregates("Tenant", seen.position, now.position)
-                    .await?;
-                self.evict_tenants(&changed);
-            }
-            Some(_) => {}
-        }
-        Ok(now)
+    fn clear(&self) {
+        ApiKeyCache::clear(self);
     }
 }

@@ -10,7 +10,9 @@
 mod api_keys;
 mod audit;
 mod findings;
+pub mod follow;
 mod key_cache;
+mod keys;
 pub(crate) mod pending;
 pub(crate) mod sql;
 mod tenants;
@@ -25,7 +27,12 @@ pub use findings::{
     get_risk_summary, list_assets, list_findings, risk_history, AssetFilter, AssetSort,
     DueAcceptance, FindingFilter, FindingSort, Order, Page, PageRequest, Partition, Window,
 };
-pub use key_cache::{ApiKeyCache, FOLLOW_EVERY};
+pub use follow::{follow, FollowedCache, FOLLOW_EVERY};
+pub use key_cache::ApiKeyCache;
+pub use keys::{
+    get_key, key_usage, key_versions, keys_due_destruction, keys_due_rotation, list_keys,
+    Granularity, KeyFilter, KeySort, KeyWithVersions, UsageBucket,
+};
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
 pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};
 
@@ -34,7 +41,8 @@ use std::any::TypeId;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use palisade_projections::{
-    AuditStore, FindingsStore, ReadModelStore, StoreError, TenantsStore, TimelineStore, ViewRef,
+    AuditStore, FindingsStore, KeysStore, ReadModelStore, StoreError, TenantsStore, TimelineStore,
+    ViewRef,
 };
 use sqlx::{Any, Transaction};
 
@@ -68,9 +76,10 @@ fn bind<S: ?Sized + 'static>(open: fn(BatchTransaction) -> Box<dyn SqlStore>) ->
 }
 
 /// Every view's SQL store: the one list a new read model is added to.
-fn bindings() -> [Binding; 4] {
+fn bindings() -> [Binding; 5] {
     [
         bind::<dyn TenantsStore>(tenants::open),
+        bind::<dyn KeysStore>(keys::open),
         bind::<dyn FindingsStore>(findings::open),
         bind::<dyn TimelineStore>(timeline::open),
         bind::<dyn AuditStore>(audit::open),

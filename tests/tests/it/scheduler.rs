@@ -23,6 +23,12 @@ palisade_tests::in_process_on_both_stores!(
 
 const TENANT: &str = "ten_5c4ed01e000000000000000000000001";
 
+/// The sealer of new key material (the key jobs); these tests make none.
+fn sealer() -> palisade_infra::crypto::seal::Sealer {
+    let root = palisade_infra::crypto::RootKey::from_hex(&"42".repeat(32)).unwrap();
+    palisade_infra::crypto::seal::Sealer::new(&root)
+}
+
 async fn an_expired_risk_acceptance_reopens_the_finding_once(backend: Backend) {
     let test = TestStore::open(backend).await;
     let commands = Commands::new(test.store.clone());
@@ -70,7 +76,12 @@ async fn an_expired_risk_acceptance_reopens_the_finding_once(backend: Backend) {
     assert_eq!(status().await, Status::RiskAccepted);
 
     let clock = Arc::new(ManualClock::new(at(29)));
-    let scheduler = Scheduler::new(test.store.clone(), clock.clone(), Duration::from_secs(1));
+    let scheduler = Scheduler::new(
+        test.store.clone(),
+        sealer(),
+        clock.clone(),
+        Duration::from_secs(1),
+    );
     assert_eq!(scheduler.tick().await.unwrap().fired, 0, "nothing due yet");
 
     clock.set(at(30));
@@ -118,6 +129,7 @@ async fn an_expired_risk_acceptance_reopens_the_finding_once(backend: Backend) {
     drop(scheduler);
     let restarted = Scheduler::new(
         test.store.clone(),
+        sealer(),
         Arc::new(ManualClock::new(at(90))),
         Duration::from_secs(1),
     );
@@ -145,7 +157,12 @@ async fn idempotency_records_are_pruned_when_their_day_ends(backend: Backend) {
         .unwrap();
     }
     let clock = Arc::new(ManualClock::new(t0));
-    let scheduler = Scheduler::new(test.store.clone(), clock.clone(), Duration::from_secs(1));
+    let scheduler = Scheduler::new(
+        test.store.clone(),
+        sealer(),
+        clock.clone(),
+        Duration::from_secs(1),
+    );
     assert_eq!(scheduler.tick().await.unwrap().pruned, 1);
     let left: Vec<String> = sqlx::query_scalar("SELECT idempotency_key FROM idempotency_keys")
         .fetch_all(test.store.read_pool())

@@ -1,0 +1,269 @@
+//! The keys view: one row per KMS key, one per key version (its public key
+//! and the id of its sealed material row, never the material), and the
+//! usage counted per minute from `KeyUsageRecorded`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use palisade_domain::key::{Algorithm, KeyEvent, KeyState, KeyUse, Operation};
+use palisade_domain::Environment;
+use serde::{Deserialize, Serialize};
+
+use crate::{FeedEvent, Projection, ProjectionError, ReadModelStore, StoreError};
+
+/// A key as the view holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub environment: Environment,
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub state: KeyState,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub rotation_period_days: Option<u32>,
+    pub latest_version: u32,
+    pub min_decryption_version: u32,
+    pub last_rotated_at: DateTime<Utc>,
+    pub next_rotation_at: Option<DateTime<Utc>>,
+    pub deletion_date: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The aggregate's version: its last event's sequence.
+    pub version: i64,
+}
+
+impl KeyRow {
+    /// What an operation with the key is checked against.
+    pub fn usage(&self) -> KeyUse {
+        KeyUse {
+            algorithm: self.algorithm,
+            state: self.state,
+            latest_version: self.latest_version,
+            min_decryption_version: self.min_decryption_version,
+        }
+    }
+
+    fn schedule_rotation(&mut self) {
+        self.next_rotation_at = self
+            .rotation_period_days
+            .filter(|_| self.state == KeyState::Enabled)
+            .map(|days| self.last_rotated_at + Duration::days(i64::from(days)));
+    }
+}
+
+/// One version of a key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyVersionRow {
+    pub key_id: String,
+    pub version: u32,
+    pub material_id: String,
+    /// Base64 of the public key; `None` for symmetric keys.
+    pub public_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One minute's count of one (version, operation, application).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyUsageRow {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub environment: Environment,
+    pub minute: DateTime<Utc>,
+    pub version: u32,
+    pub operation: Operation,
+    pub application: String,
+    pub count: u64,
+    pub errors: u64,
+    pub bytes: u64,
+}
+
+/// Storage of the keys view.
+#[async_trait]
+pub trait KeysStore: Send {
+    async fn key(&mut self, id: &str) -> Result<Option<KeyRow>, StoreError>;
+    async fn save_key(&mut self, key: &KeyRow) -> Result<(), StoreError>;
+    async fn insert_key_version(&mut self, version: &KeyVersionRow) -> Result<(), StoreError>;
+    /// Adds to the counts already kept for the same minute (a replayed
+    /// flush of one minute from two replicas adds up).
+    async fn add_key_usage(&mut self, usage: &[KeyUsageRow]) -> Result<(), StoreError>;
+}
+
+/// Keeps the keys view.
+pub struct KeysProjection;
+
+impl KeysProjection {
+    pub const NAME: &'static str = "keys";
+}
+
+#[async_trait]
+impl Projection for KeysProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["keys", "key_versions", "key_usage"]
+    }
+
+    async fn apply(
+        &self,
+        event: &FeedEvent,
+        store: &mut dyn ReadModelStore,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "Key" {
+            return Ok(());
+        }
+        let store = store.view::<dyn KeysStore>()?;
+        let key_event = event.decode::<KeyEvent>()?;
+        if let KeyEvent::KeyCreated {
+            key_id,
+            tenant_id,
+            environment,
+            name,
+            algorithm,
+            description,
+            tags,
+            rotation_period_days,
+            first_version,
+            created_at,
+        } = key_event
+        {
+            let mut row = KeyRow {
+                id: key_id.to_string(),
+                tenant_id: tenant_id.to_string(),
+                environment,
+                name,
+                algorithm,
+                state: KeyState::Enabled,
+                description,
+                tags,
+                rotation_period_days,
+                latest_version: 1,
+                min_decryption_version: 1,
+                last_rotated_at: created_at,
+                next_rotation_at: None,
+                deletion_date: None,
+                created_at,
+                updated_at: created_at,
+                last_used_at: None,
+                version: event.sequence,
+            };
+            row.schedule_rotation();
+            store.save_key(&row).await?;
+            store
+                .insert_key_version(&KeyVersionRow {
+                    key_id: row.id.clone(),
+                    version: 1,
+                    material_id: first_version.material_id,
+                    public_key: first_version.public_key,
+                    created_at,
+                })
+                .await?;
+            return Ok(());
+        }
+        let Some(mut row) = store.key(&event.aggregate_id).await? else {
+            return Err(ProjectionError::Failed(format!(
+                "{} for key {} that the view has not seen created",
+                event.event_type, event.aggregate_id
+            )));
+        };
+        row.version = event.sequence;
+        match key_event {
+            KeyEvent::KeyCreated { .. } => {}
+            KeyEvent::KeyRotated {
+                new_version,
+                rotated_at,
+                ..
+            } => {
+                row.latest_version = new_version.version;
+                row.last_rotated_at = rotated_at;
+                row.updated_at = rotated_at;
+                store
+                    .insert_key_version(&KeyVersionRow {
+                        key_id: row.id.clone(),
+                        version: new_version.version,
+                        material_id: new_version.material_id,
+                        public_key: new_version.public_key,
+                        created_at: new_version.created_at,
+                    })
+                    .await?;
+            }
+            KeyEvent::KeyUpdated {
+                description,
+                tags,
+                rotation_period_days,
+                updated_at,
+                ..
+            } => {
+                row.description = description;
+                row.tags = tags;
+                row.rotation_period_days = rotation_period_days;
+                row.updated_at = updated_at;
+            }
+            KeyEvent::MinDecryptionVersionSet {
+                min_decryption_version,
+                set_at,
+                ..
+            } => {
+                row.min_decryption_version = min_decryption_version;
+                row.updated_at = set_at;
+            }
+            KeyEvent::KeyDisabled {
+                disabled_at: at, ..
+            }
+            | KeyEvent::KeyDeletionCancelled {
+                cancelled_at: at, ..
+            } => {
+                row.state = KeyState::Disabled;
+                row.deletion_date = None;
+                row.updated_at = at;
+            }
+            KeyEvent::KeyEnabled { enabled_at, .. } => {
+                row.state = KeyState::Enabled;
+                row.updated_at = enabled_at;
+            }
+            KeyEvent::KeyDeletionScheduled {
+                deletion_date,
+                scheduled_at,
+                ..
+            } => {
+                row.state = KeyState::PendingDeletion;
+                row.deletion_date = Some(deletion_date);
+                row.updated_at = scheduled_at;
+            }
+            KeyEvent::KeyDestroyed { destroyed_at, .. } => {
+                row.state = KeyState::Destroyed;
+                row.updated_at = destroyed_at;
+            }
+            KeyEvent::KeyUsageRecorded { minute, usage, .. } => {
+                let rows: Vec<KeyUsageRow> = usage
+                    .into_iter()
+                    .map(|u| KeyUsageRow {
+                        key_id: row.id.clone(),
+                        tenant_id: row.tenant_id.clone(),
+                        environment: row.environment,
+                        minute,
+                        version: u.version,
+                        operation: u.operation,
+                        application: u.application,
+                        count: u.count,
+                        errors: u.errors,
+                        bytes: u.bytes,
+                    })
+                    .collect();
+                store.add_key_usage(&rows).await?;
+                let last = minute + Duration::seconds(59);
+                row.last_used_at = Some(row.last_used_at.map_or(last, |seen| seen.max(last)));
+            }
+        }
+        row.schedule_rotation();
+        store.save_key(&row).await?;
+        Ok(())
+    }
+}

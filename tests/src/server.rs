@@ -274,6 +274,18 @@ impl Server {
         auth: Auth<'_>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.call_with_headers(method, path, auth, &[], body).await
+    }
+
+    /// [`Server::call`] with extra request headers.
+    pub async fn call_with_headers(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: Auth<'_>,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut request = self.http.request(method, self.url(path));
         request = match auth {
             Auth::None => request,
@@ -281,6 +293,9 @@ impl Server {
             Auth::ApiKey(key) => request.header("x-api-key", key),
             Auth::Bearer(key) => request.bearer_auth(key),
         };
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -267,3 +267,130 @@ impl Projection for KeysProjection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::TimeZone;
+    use palisade_domain::key::{KeyUsage, KeyVersion};
+    use palisade_domain::{KeyId, TenantId};
+
+    use super::*;
+    use crate::memory::InMemory;
+    use crate::FeedPosition;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, day, 9, 0, 0).unwrap()
+    }
+
+    fn key_id() -> KeyId {
+        KeyId::from_uuid(uuid::Uuid::from_u128(5))
+    }
+
+    fn feed_event(sequence: i64, event: &KeyEvent) -> FeedEvent {
+        let payload = serde_json::to_value(event).unwrap();
+        let event_type = payload.as_object().unwrap().keys().next().unwrap().clone();
+        FeedEvent {
+            position: FeedPosition {
+                tx: 0,
+                position: sequence,
+            },
+            aggregate_type: "Key".into(),
+            aggregate_id: key_id().to_string(),
+            sequence,
+            event_type,
+            event_version: "1".into(),
+            payload,
+            metadata: HashMap::new(),
+            recorded_at_ms: 0,
+        }
+    }
+
+    fn version(n: u32, day: u32) -> KeyVersion {
+        KeyVersion {
+            version: n,
+            material_id: format!("m{n}"),
+            public_key: Some(format!("pk{n}")),
+            created_at: at(day),
+        }
+    }
+
+    async fn apply(store: &mut InMemory, events: &[KeyEvent]) {
+        for (i, event) in events.iter().enumerate() {
+            KeysProjection
+                .apply(&feed_event(i as i64 + 1, event), store)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_its_versions_its_states_and_its_usage_reach_the_view() {
+        let mut store = InMemory::default();
+        apply(
+            &mut store,
+            &[
+                KeyEvent::KeyCreated {
+                    key_id: key_id(),
+                    tenant_id: TenantId::from_uuid(uuid::Uuid::from_u128(1)),
+                    environment: Environment::Live,
+                    name: "signer".into(),
+                    algorithm: Algorithm::Ed25519,
+                    description: None,
+                    tags: vec!["release".into()],
+                    rotation_period_days: Some(90),
+                    first_version: version(1, 1),
+                    created_at: at(1),
+                },
+                KeyEvent::KeyRotated {
+                    key_id: key_id(),
+                    new_version: version(2, 3),
+                    automatic: false,
+                    rotated_at: at(3),
+                },
+                KeyEvent::KeyUsageRecorded {
+                    key_id: key_id(),
+                    minute: at(4),
+                    usage: vec![KeyUsage {
+                        version: 2,
+                        operation: Operation::Sign,
+                        application: "ci".into(),
+                        count: 5,
+                        errors: 1,
+                        bytes: 500,
+                    }],
+                },
+                KeyEvent::KeyDeletionScheduled {
+                    key_id: key_id(),
+                    pending_window_days: 7,
+                    deletion_date: at(12),
+                    scheduled_at: at(5),
+                },
+            ],
+        )
+        .await;
+        let row = &store.keys[&key_id().to_string()];
+        assert_eq!(row.latest_version, 2);
+        assert_eq!(row.version, 4);
+        assert_eq!(row.state, KeyState::PendingDeletion);
+        assert_eq!(row.deletion_date, Some(at(12)));
+        // No rotation is due for a key that is not enabled.
+        assert_eq!(row.next_rotation_at, None);
+        assert_eq!(row.last_used_at, Some(at(4) + Duration::seconds(59)));
+        assert_eq!(store.key_versions.len(), 2);
+        assert_eq!(store.key_usage[0].count, 5);
+
+        apply(
+            &mut store,
+            &[KeyEvent::KeyDeletionCancelled {
+                key_id: key_id(),
+                cancelled_at: at(6),
+            }],
+        )
+        .await;
+        let row = &store.keys[&key_id().to_string()];
+        assert_eq!(row.state, KeyState::Disabled);
+        assert_eq!(row.deletion_date, None);
+    }
+}

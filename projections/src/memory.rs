@@ -12,9 +12,9 @@ use palisade_domain::tenant::{Plan, TenantStatus};
 use palisade_domain::Environment;
 
 use crate::{
-    ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow, FindingsStore,
-    ReadModelStore, RiskSummaryRow, StoreError, TenantRow, TenantsStore, TimelineEntry,
-    TimelineStore, TimelineSubject, ViewRef,
+    ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow, FindingsStore, KeyRow,
+    KeyUsageRow, KeyVersionRow, KeysStore, ReadModelStore, RiskSummaryRow, StoreError, TenantRow,
+    TenantsStore, TimelineEntry, TimelineStore, TimelineSubject, ViewRef,
 };
 
 #[derive(Default)]
@@ -28,6 +28,9 @@ pub struct InMemory {
     pub timeline: Vec<TimelineEntry>,
     pub subjects: HashMap<String, TimelineSubject>,
     pub audit: Vec<AuditRecord>,
+    pub keys: HashMap<String, KeyRow>,
+    pub key_versions: BTreeMap<(String, u32), KeyVersionRow>,
+    pub key_usage: Vec<KeyUsageRow>,
 }
 
 impl ReadModelStore for InMemory {
@@ -40,9 +43,35 @@ impl ReadModelStore for InMemory {
             ViewRef::new(self, |s| s as &mut dyn TimelineStore)
         } else if store == TypeId::of::<dyn AuditStore>() {
             ViewRef::new(self, |s| s as &mut dyn AuditStore)
+        } else if store == TypeId::of::<dyn KeysStore>() {
+            ViewRef::new(self, |s| s as &mut dyn KeysStore)
         } else {
             return Err(crate::view::no_store_of(store));
         })
+    }
+}
+
+#[async_trait]
+impl KeysStore for InMemory {
+    async fn key(&mut self, id: &str) -> Result<Option<KeyRow>, StoreError> {
+        Ok(self.keys.get(id).cloned())
+    }
+
+    async fn save_key(&mut self, key: &KeyRow) -> Result<(), StoreError> {
+        self.keys.insert(key.id.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn insert_key_version(&mut self, version: &KeyVersionRow) -> Result<(), StoreError> {
+        self.key_versions
+            .entry((version.key_id.clone(), version.version))
+            .or_insert_with(|| version.clone());
+        Ok(())
+    }
+
+    async fn add_key_usage(&mut self, usage: &[KeyUsageRow]) -> Result<(), StoreError> {
+        self.key_usage.extend_from_slice(usage);
+        Ok(())
     }
 }
 

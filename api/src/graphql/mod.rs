@@ -25,6 +25,7 @@ mod audit;
 mod census;
 mod error;
 mod findings;
+mod keys;
 mod risk;
 mod tenants;
 mod timeline;
@@ -70,6 +71,7 @@ pub struct Query(
     risk::RiskQuery,
     timeline::TimelineQuery,
     audit::AuditQuery,
+    keys::KeysQuery,
     tenants::ProjectionsQuery,
 );
 
@@ -79,6 +81,7 @@ pub struct Mutation(
     findings::FindingsMutation,
     risk::RiskMutation,
     api_keys::ApiKeysMutation,
+    keys::KeysMutation,
 );
 
 // Every subscription, one object per resource.

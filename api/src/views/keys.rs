@@ -20,7 +20,8 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// A key as the API shows it (never its material).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "Key", complex)]
 pub struct KeyView {
     #[schema(example = "key_0190f0e4c3a87d2f9b1c2d3e4f5a6b7c")]
     pub id: String,
@@ -42,13 +43,16 @@ pub struct KeyView {
     pub created_at: String,
     pub updated_at: String,
     pub last_used_at: Option<String>,
-    /// Oldest first; only on a single key's answers.
+    /// Oldest first; only on a single key's answers (GraphQL resolves it
+    /// for every key).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[graphql(skip)]
     pub versions: Option<Vec<KeyVersionView>>,
 }
 
 /// One version of a key.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KeyVersion")]
 pub struct KeyVersionView {
     pub version: u32,
     /// `current` (new operations use it), `enabled` (decrypts and
@@ -358,7 +362,8 @@ impl PublicKeyView {
 }
 
 /// One bucket of a key's usage.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "KeyUsageBucket")]
 pub struct UsageBucketView {
     pub timestamp: String,
     pub operation: String,
@@ -368,7 +373,8 @@ pub struct UsageBucketView {
 }
 
 /// `GET /v1/keys/{id}/usage`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "KeyUsage")]
 pub struct KeyUsageView {
     pub key_id: String,
     pub granularity: String,

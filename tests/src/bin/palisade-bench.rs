@@ -335,6 +335,128 @@ async fn get_load(
     report
 }
 
+/// `POST path` with `body` at `concurrency` for `seconds`, with the key.
+async fn post_load(
+    server: &Server,
+    path: &str,
+    key: &str,
+    body: Value,
+    concurrency: usize,
+    seconds: u64,
+) -> Value {
+    let (http, url, key) = (server.http.clone(), server.url(path), key.to_string());
+    let body = Arc::new(serde_json::to_vec(&body).unwrap());
+    let mut report = closed_loop(concurrency, seconds, move |_, _| {
+        let sent = http
+            .post(&url)
+            .header("x-api-key", &key)
+            .header("content-type", "application/json")
+            .body(body.as_ref().clone())
+            .send();
+        async move {
+            match sent.await {
+                Ok(r) if r.status().as_u16() == 200 => r.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    })
+    .await;
+    report["path"] = json!(path);
+    report
+}
+
+/// The KMS at `concurrency`: encrypt and decrypt of 1 KiB with an
+/// AES-256-GCM key, and a 1 KiB sign with each signing algorithm; and the
+/// in-process AES-256-GCM rate of one thread, for scale.
+async fn kms_load(server: &Server, key: &str, concurrency: usize, seconds: u64) -> Value {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let create = |name: &str, algorithm: &str| {
+        let body = json!({ "name": name, "algorithm": algorithm });
+        let request = server
+            .http
+            .post(server.url("/v1/keys"))
+            .header("x-api-key", key)
+            .json(&body)
+            .send();
+        async move {
+            let response = request.await.unwrap();
+            assert_eq!(response.status().as_u16(), 201, "creating a bench key");
+        }
+    };
+    let plaintext = b64(&[7u8; 1024]);
+    create("bench-aes", "aes-256-gcm").await;
+    let response: Value = server
+        .http
+        .post(server.url("/v1/keys/bench-aes/encrypt"))
+        .header("x-api-key", key)
+        .json(&json!({ "plaintext": plaintext }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ciphertext = response["data"]["ciphertext"].clone();
+    eprintln!("   KMS encrypt / decrypt 1 KiB, c={concurrency}");
+    let encrypt = post_load(
+        server,
+        "/v1/keys/bench-aes/encrypt",
+        key,
+        json!({ "plaintext": plaintext }),
+        concurrency,
+        seconds,
+    )
+    .await;
+    let decrypt = post_load(
+        server,
+        "/v1/keys/bench-aes/decrypt",
+        key,
+        json!({ "ciphertext": ciphertext }),
+        concurrency,
+        seconds,
+    )
+    .await;
+    let mut sign = serde_json::Map::new();
+    for algorithm in ["ed25519", "ecdsa-p256", "ml-dsa-65"] {
+        let name = format!("bench-{algorithm}");
+        create(&name, algorithm).await;
+        eprintln!("   KMS sign 1 KiB with {algorithm}, c={concurrency}");
+        let report = post_load(
+            server,
+            &format!("/v1/keys/{name}/sign"),
+            key,
+            json!({ "message": plaintext }),
+            concurrency,
+            seconds,
+        )
+        .await;
+        sign.insert(algorithm.to_string(), report);
+    }
+    // One thread of this process sealing 1 KiB with the same code.
+    use palisade_infra::crypto::kms;
+    let generated = kms::generate(palisade_domain::key::Algorithm::Aes256Gcm).unwrap();
+    let aad = kms::aad("key_bench", 1, &Default::default());
+    let started = Instant::now();
+    let mut sealed = 0u64;
+    while started.elapsed() < Duration::from_secs(1) {
+        kms::encrypt(
+            palisade_domain::key::Algorithm::Aes256Gcm,
+            &generated.material,
+            &[7u8; 1024],
+            &aad,
+        )
+        .unwrap();
+        sealed += 1;
+    }
+    json!({
+        "encrypt": encrypt,
+        "decrypt": decrypt,
+        "sign": sign,
+        "in_process_aes_gcm_per_second": (sealed as f64 / started.elapsed().as_secs_f64()).round(),
+    })
+}
+
 /// Single-command ingest at `concurrency` for `seconds`. Meanwhile one
 /// prober measures projection lag: it takes the finding answered last,
 /// polls a plain GET every 5 ms until the findings view shows it, records
@@ -612,6 +734,7 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         "health": get_load(&server, "/v1/health", None, top, options.seconds).await,
         "whoami": get_load(&server, "/v1/whoami", Some(&key), top, options.seconds).await,
     });
+    let kms = kms_load(&server, &key, top, options.seconds).await;
     let mut ingest = Vec::new();
     for &c in &options.concurrency {
         eprintln!("   single-command ingest, c={c}");
@@ -662,6 +785,7 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         "raw_limit": raw,
         "peer": peer,
         "reads": reads,
+        "kms": kms,
         "ingest": ingest,
         "bulk": bulk,
         "views_catch_up_after_bulk_ms": catch_up_ms,
@@ -771,6 +895,29 @@ fn markdown(report: &Value) -> String {
             f(&reads["whoami"]["per_second"]), reads["whoami"]["latency"]["p99_ms"],
             ratio(f(&reads["whoami"]["per_second"]), f(&reads["health"]["per_second"])),
             f(&reads["health"]["per_second"]), reads["health"]["latency"]["p99_ms"],
+        ));
+        let kms = &store["kms"];
+        let health = f(&reads["health"]["per_second"]);
+        for (name, run, target) in [
+            (
+                "KMS encrypt 1 KiB",
+                &kms["encrypt"],
+                "≥ 0.5 × health, p99 < 10 ms",
+            ),
+            ("KMS decrypt 1 KiB", &kms["decrypt"], ""),
+            ("KMS sign ed25519", &kms["sign"]["ed25519"], ""),
+            ("KMS sign ecdsa-p256", &kms["sign"]["ecdsa-p256"], ""),
+            ("KMS sign ml-dsa-65", &kms["sign"]["ml-dsa-65"], ""),
+        ] {
+            out.push_str(&format!(
+                "| {kind} | {name} c={} (ops/s; p50 / p99 ms; errors) | {:.0}; {} / {}; {} | | {} (/ health: {health:.0}) | | | {target} |\n",
+                run["concurrency"], f(&run["per_second"]), run["latency"]["p50_ms"],
+                run["latency"]["p99_ms"], run["errors"], ratio(f(&run["per_second"]), health),
+            ));
+        }
+        out.push_str(&format!(
+            "| {kind} | in-process AES-256-GCM 1 KiB, one thread (ops/s) | {} | | | | | |\n",
+            kms["in_process_aes_gcm_per_second"]
         ));
         out.push_str(&format!(
             "| {kind} | bulk ingest, 1,000 per request (findings/s) | {} | | | | | {} |\n",

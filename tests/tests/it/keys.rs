@@ -26,6 +26,7 @@ on_both_stores!(
     the_scheduler_destroys_a_key_and_its_material_when_the_window_ends,
     the_scheduler_rotates_a_key_when_its_period_elapses,
     usage_is_recorded_and_secrets_are_never_kept,
+    graphql_lists_keys_and_runs_their_lifecycle,
 );
 
 fn b64(bytes: &[u8]) -> String {
@@ -941,4 +942,50 @@ impl Kms<'_> {
             )
             .await
     }
+}
+
+async fn graphql_lists_keys_and_runs_their_lifecycle(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let kms = kms(&server).await;
+    let graphql = |query: &str| {
+        let body = json!({ "query": query });
+        let kms = &kms;
+        async move { kms.post("/graphql", body).await }
+    };
+    let (status, body) = graphql(
+        r#"mutation { createKey(input: { name: "gql", algorithm: "ml-dsa-65", tags: ["pq"] }) { id name algorithm state latestVersion } }"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["createKey"]["algorithm"], "ml-dsa-65",
+        "{body}"
+    );
+    let (_, body) = graphql(r#"mutation { rotateKey(id: "gql") { latestVersion } }"#).await;
+    assert_eq!(body["data"]["rotateKey"]["latestVersion"], 2, "{body}");
+    kms.post("/v1/keys/gql/sign", json!({ "message": "AA==" }))
+        .await;
+    let (_, body) = graphql(
+        r#"{ keys(algorithm: ["ml-dsa-65"]) { totalCount nodes { name versions { version state publicKeyFingerprint } usage(granularity: DAY) { totalOperations } } } }"#,
+    )
+    .await;
+    let keys = &body["data"]["keys"];
+    assert_eq!(keys["totalCount"], 1, "{body}");
+    let node = &keys["nodes"][0];
+    assert_eq!(node["versions"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(node["versions"][1]["state"], "current", "{body}");
+    assert_eq!(node["usage"]["totalOperations"], 1, "{body}");
+    let (_, body) = graphql(r#"mutation { disableKey(id: "gql") { state } }"#).await;
+    assert_eq!(body["data"]["disableKey"]["state"], "disabled", "{body}");
+    let (status, body) = kms
+        .post("/v1/keys/gql/sign", json!({ "message": "AA==" }))
+        .await;
+    assert_eq!((status, code(&body)), (409, "key_disabled"), "{body}");
+    let (_, body) = graphql(r#"mutation { enableKey(id: "nope") { state } }"#).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "not_found",
+        "{body}"
+    );
+    let (_, body) = graphql(r#"{ key(id: "nope") { id } }"#).await;
+    assert!(body["data"]["key"].is_null(), "{body}");
 }

@@ -74,6 +74,17 @@ pub async fn metrics(
             ("{result=\"miss\"}".to_string(), misses.to_string()),
         ],
     );
+    let (hits, misses) = state.app.keyring.hits_and_misses();
+    family(
+        &mut out,
+        "palisade_kms_key_lookups_total",
+        "counter",
+        "KMS key lookups by this process: answered from its key ring (hit) or from the keys view (miss).",
+        &[
+            ("{result=\"hit\"}".to_string(), hits.to_string()),
+            ("{result=\"miss\"}".to_string(), misses.to_string()),
+        ],
+    );
     family(
         &mut out,
         "palisade_projection_lag_events",

@@ -989,3 +989,112 @@ async fn graphql_lists_keys_and_runs_their_lifecycle(backend: &Backend) {
     let (_, body) = graphql(r#"{ key(id: "nope") { id } }"#).await;
     assert!(body["data"]["key"].is_null(), "{body}");
 }
+
+/// This process's KMS key lookups answered from its key ring.
+async fn ring_hits(server: &Server) -> u64 {
+    let metrics = server.metrics().await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("palisade_kms_key_lookups_total{result=\"hit\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no key ring hits in the metrics:\n{metrics}"))
+}
+
+/// Two replicas on one PostgreSQL: a key disabled, scheduled for deletion
+/// or rotated through one is in force on the other within a second, though
+/// the other served the key from its ring just before.
+#[tokio::test]
+async fn another_replica_sees_a_key_change_within_a_second() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let options = || palisade_tests::ServerOptions {
+        admin_token: Some("tok".into()),
+        ..Default::default()
+    };
+    let first = Server::start_with(&backend, options()).await;
+    let second = Server::start_with(&backend, options()).await;
+    let (_, owner) = first.create_tenant("Acme", "unlimited").await;
+    let on_first = Kms {
+        server: &first,
+        key: owner.clone(),
+    };
+    let on_second = Kms {
+        server: &second,
+        key: owner.clone(),
+    };
+    let key = on_first.create("shared", "aes-256-gcm").await;
+    // The second replica serves the key from its ring.
+    let ciphertext = on_second.encrypt(&key, b"x", json!(null)).await;
+    let before = ring_hits(&second).await;
+    on_second.encrypt(&key, b"x", json!(null)).await;
+    assert!(
+        ring_hits(&second).await > before,
+        "the second replica did not use its ring"
+    );
+
+    async fn until(
+        kms: &Kms<'_>,
+        path: &str,
+        body: Value,
+        done: impl Fn(u16, &Value) -> bool,
+    ) -> Duration {
+        let since = std::time::Instant::now();
+        loop {
+            let (status, answer) = kms.post(path, body.clone()).await;
+            if done(status, &answer) {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "the second replica still answers {status} {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let encrypt = format!("/v1/keys/{key}/encrypt");
+    let plaintext = json!({ "plaintext": "AA==" });
+
+    on_first
+        .post(&format!("/v1/keys/{key}/rotate"), json!({}))
+        .await;
+    let rotated = until(&on_second, &encrypt, plaintext.clone(), |_, body| {
+        body["data"]["key_version"] == 2
+    })
+    .await;
+    on_first
+        .post(&format!("/v1/keys/{key}/disable"), json!({}))
+        .await;
+    let disabled = until(&on_second, &encrypt, plaintext.clone(), |status, _| {
+        status == 409
+    })
+    .await;
+    on_first
+        .post(&format!("/v1/keys/{key}/enable"), json!({}))
+        .await;
+    until(&on_second, &encrypt, plaintext.clone(), |status, _| {
+        status == 200
+    })
+    .await;
+    on_first
+        .post(&format!("/v1/keys/{key}/schedule-deletion"), json!({}))
+        .await;
+    let pending = until(
+        &on_second,
+        &format!("/v1/keys/{key}/decrypt"),
+        json!({ "ciphertext": ciphertext }),
+        |status, body| status == 409 && code(body) == "key_pending_deletion",
+    )
+    .await;
+    eprintln!("second replica: rotated after {rotated:?}, disabled after {disabled:?}, pending deletion after {pending:?}");
+    for (what, took) in [
+        ("rotation", rotated),
+        ("disable", disabled),
+        ("deletion", pending),
+    ] {
+        assert!(
+            took <= Duration::from_secs(1),
+            "{what} reached the other replica after {took:?}"
+        );
+    }
+}

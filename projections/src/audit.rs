@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::SecondsFormat;
 use hmac::{Hmac, KeyInit, Mac};
 use palisade_domain::finding::FindingEvent;
-use palisade_domain::key::KeyEvent;
+use palisade_domain::key::{KeyEvent, KeyUsageEvent};
 use palisade_domain::risk::RiskLedgerEvent;
 use palisade_domain::tenant::TenantEvent;
 use palisade_domain::{ActorType, Environment};
@@ -253,6 +253,7 @@ fn describe(event: &FeedEvent) -> Result<String, ProjectionError> {
         "Finding" => crate::summary::finding(&event.decode::<FindingEvent>()?, &event.aggregate_id),
         "RiskLedger" => crate::summary::risk_ledger(&event.decode::<RiskLedgerEvent>()?),
         "Key" => crate::summary::key(&event.decode::<KeyEvent>()?, &event.aggregate_id),
+        "KeyUsage" => crate::summary::key_usage(&event.decode::<KeyUsageEvent>()?),
         other => format!("{} on {other} {}", event.event_type, event.aggregate_id),
     })
 }

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use palisade_domain::key::{Algorithm, KeyEvent, KeyState, KeyUse, Operation};
+use palisade_domain::key::{Algorithm, KeyEvent, KeyState, KeyUsageEvent, KeyUse, Operation};
 use palisade_domain::Environment;
 use serde::{Deserialize, Serialize};
 
@@ -116,8 +116,10 @@ impl Projection for KeysProjection {
         event: &FeedEvent,
         store: &mut dyn ReadModelStore,
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != "Key" {
-            return Ok(());
+        match event.aggregate_type.as_str() {
+            "Key" => {}
+            "KeyUsage" => return apply_usage(event, store).await,
+            _ => return Ok(()),
         }
         let store = store.view::<dyn KeysStore>()?;
         let key_event = event.decode::<KeyEvent>()?;
@@ -241,26 +243,6 @@ impl Projection for KeysProjection {
                 row.state = KeyState::Destroyed;
                 row.updated_at = destroyed_at;
             }
-            KeyEvent::KeyUsageRecorded { minute, usage, .. } => {
-                let rows: Vec<KeyUsageRow> = usage
-                    .into_iter()
-                    .map(|u| KeyUsageRow {
-                        key_id: row.id.clone(),
-                        tenant_id: row.tenant_id.clone(),
-                        environment: row.environment,
-                        minute,
-                        version: u.version,
-                        operation: u.operation,
-                        application: u.application,
-                        count: u.count,
-                        errors: u.errors,
-                        bytes: u.bytes,
-                    })
-                    .collect();
-                store.add_key_usage(&rows).await?;
-                let last = minute + Duration::seconds(59);
-                row.last_used_at = Some(row.last_used_at.map_or(last, |seen| seen.max(last)));
-            }
         }
         row.schedule_rotation();
         store.save_key(&row).await?;
@@ -268,12 +250,51 @@ impl Projection for KeysProjection {
     }
 }
 
+/// A minute's usage: its counts, and the key's `last_used_at` (not its
+/// version: usage is not a change of the key).
+async fn apply_usage(
+    event: &FeedEvent,
+    store: &mut dyn ReadModelStore,
+) -> Result<(), ProjectionError> {
+    let store = store.view::<dyn KeysStore>()?;
+    let KeyUsageEvent::KeyUsageRecorded {
+        key_id,
+        minute,
+        usage,
+    } = event.decode::<KeyUsageEvent>()?;
+    let Some(mut row) = store.key(&key_id.to_string()).await? else {
+        return Err(ProjectionError::Failed(format!(
+            "usage of key {key_id} that the view has not seen created"
+        )));
+    };
+    let rows: Vec<KeyUsageRow> = usage
+        .into_iter()
+        .map(|u| KeyUsageRow {
+            key_id: row.id.clone(),
+            tenant_id: row.tenant_id.clone(),
+            environment: row.environment,
+            minute,
+            version: u.version,
+            operation: u.operation,
+            application: u.application,
+            count: u.count,
+            errors: u.errors,
+            bytes: u.bytes,
+        })
+        .collect();
+    store.add_key_usage(&rows).await?;
+    let last = minute + Duration::seconds(59);
+    row.last_used_at = Some(row.last_used_at.map_or(last, |seen| seen.max(last)));
+    store.save_key(&row).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use chrono::TimeZone;
-    use palisade_domain::key::{KeyUsage, KeyVersion};
+    use palisade_domain::key::{KeyUsage, KeyUsageEvent, KeyVersion};
     use palisade_domain::{KeyId, TenantId};
 
     use super::*;
@@ -288,7 +309,7 @@ mod tests {
         KeyId::from_uuid(uuid::Uuid::from_u128(5))
     }
 
-    fn feed_event(sequence: i64, event: &KeyEvent) -> FeedEvent {
+    fn feed_event(sequence: i64, event: &impl serde::Serialize, aggregate_type: &str) -> FeedEvent {
         let payload = serde_json::to_value(event).unwrap();
         let event_type = payload.as_object().unwrap().keys().next().unwrap().clone();
         FeedEvent {
@@ -296,7 +317,7 @@ mod tests {
                 tx: 0,
                 position: sequence,
             },
-            aggregate_type: "Key".into(),
+            aggregate_type: aggregate_type.into(),
             aggregate_id: key_id().to_string(),
             sequence,
             event_type,
@@ -319,7 +340,7 @@ mod tests {
     async fn apply(store: &mut InMemory, events: &[KeyEvent]) {
         for (i, event) in events.iter().enumerate() {
             KeysProjection
-                .apply(&feed_event(i as i64 + 1, event), store)
+                .apply(&feed_event(i as i64 + 1, event, "Key"), store)
                 .await
                 .unwrap();
         }
@@ -349,18 +370,6 @@ mod tests {
                     automatic: false,
                     rotated_at: at(3),
                 },
-                KeyEvent::KeyUsageRecorded {
-                    key_id: key_id(),
-                    minute: at(4),
-                    usage: vec![KeyUsage {
-                        version: 2,
-                        operation: Operation::Sign,
-                        application: "ci".into(),
-                        count: 5,
-                        errors: 1,
-                        bytes: 500,
-                    }],
-                },
                 KeyEvent::KeyDeletionScheduled {
                     key_id: key_id(),
                     pending_window_days: 7,
@@ -370,9 +379,25 @@ mod tests {
             ],
         )
         .await;
+        let usage = KeyUsageEvent::KeyUsageRecorded {
+            key_id: key_id(),
+            minute: at(4),
+            usage: vec![KeyUsage {
+                version: 2,
+                operation: Operation::Sign,
+                application: "ci".into(),
+                count: 5,
+                errors: 1,
+                bytes: 500,
+            }],
+        };
+        KeysProjection
+            .apply(&feed_event(1, &usage, "KeyUsage"), &mut store)
+            .await
+            .unwrap();
         let row = &store.keys[&key_id().to_string()];
         assert_eq!(row.latest_version, 2);
-        assert_eq!(row.version, 4);
+        assert_eq!(row.version, 3, "usage does not change the key's version");
         assert_eq!(row.state, KeyState::PendingDeletion);
         assert_eq!(row.deletion_date, Some(at(12)));
         // No rotation is due for a key that is not enabled.

@@ -3,7 +3,7 @@
 //! are the events themselves, which hold no key values or secret values.
 
 use palisade_domain::finding::FindingEvent;
-use palisade_domain::key::KeyEvent;
+use palisade_domain::key::{KeyEvent, KeyUsageEvent};
 use palisade_domain::risk::RiskLedgerEvent;
 use palisade_domain::tenant::TenantEvent;
 
@@ -123,12 +123,19 @@ pub fn key(event: &KeyEvent, subject: &str) -> String {
             format!("Deletion of key {subject} cancelled; the key is disabled")
         }
         E::KeyDestroyed { .. } => format!("Key {subject} destroyed; its material is deleted"),
-        E::KeyUsageRecorded { minute, usage, .. } => {
-            let operations: u64 = usage.iter().map(|u| u.count + u.errors).sum();
-            format!(
-                "Key {subject} used {operations} times in the minute from {}",
-                minute.format("%Y-%m-%d %H:%M UTC")
-            )
-        }
     }
+}
+
+/// A key's usage log's event.
+pub fn key_usage(event: &KeyUsageEvent) -> String {
+    let KeyUsageEvent::KeyUsageRecorded {
+        key_id,
+        minute,
+        usage,
+    } = event;
+    let operations: u64 = usage.iter().map(|u| u.count + u.errors).sum();
+    format!(
+        "Key {key_id} used {operations} times in the minute from {}",
+        minute.format("%Y-%m-%d %H:%M UTC")
+    )
 }

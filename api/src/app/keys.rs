@@ -25,7 +25,7 @@ use palisade_domain::{FieldProblem, KeyId, TextLimit};
 use palisade_infra::crypto::kms::{self, CryptoError, Signed};
 use palisade_infra::keyring::lifecycle::{self, KeyToCreate, KeyToRotate};
 use palisade_infra::keyring::usage::UsedKey;
-use palisade_infra::keyring::{MaterialError, RingKey};
+use palisade_infra::keyring::{Lookup, MaterialError, RingKey};
 use palisade_infra::readmodel::{
     get_key, key_usage, list_keys, Granularity, KeyFilter, KeySort, KeyWithVersions, Order, Page,
     Partition, UsageBucket, Window,
@@ -112,7 +112,8 @@ pub struct ScheduleDeletionRequest {
 }
 
 /// One plaintext to encrypt.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptItem {
     /// Base64, at most 64 KiB decoded.
@@ -126,7 +127,8 @@ pub struct EncryptItem {
 }
 
 /// The body of `POST /v1/keys/{id}/encrypt`: one item, or `batch`.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptRequest {
     pub plaintext: Option<String>,
@@ -137,7 +139,8 @@ pub struct EncryptRequest {
 }
 
 /// One ciphertext to decrypt or rewrap.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CiphertextItem {
     /// `pal:v<N>:<base64>`.
@@ -149,7 +152,8 @@ pub struct CiphertextItem {
 }
 
 /// The body of `POST /v1/keys/{id}/decrypt` and `/rewrap`: one item, or `batch`.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CiphertextRequest {
     pub ciphertext: Option<String>,
@@ -159,7 +163,8 @@ pub struct CiphertextRequest {
 }
 
 /// The body of `POST /v1/keys/{id}/data-key`.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataKeyRequest {
     /// 16, 32 or 64.
@@ -173,7 +178,8 @@ pub struct DataKeyRequest {
 
 /// The body of `POST /v1/keys/{id}/sign`: a message, or (ECDSA only) its
 /// SHA-256 digest.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     /// Base64.
@@ -183,7 +189,8 @@ pub struct SignRequest {
 }
 
 /// The body of `POST /v1/keys/{id}/verify`.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub message: Option<String>,
@@ -195,7 +202,8 @@ pub struct VerifyRequest {
 }
 
 /// The body of `POST /v1/keys/{id}/mac`.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MacRequest {
     /// Base64.
@@ -203,7 +211,8 @@ pub struct MacRequest {
 }
 
 /// The body of `POST /v1/keys/{id}/mac/verify`.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MacVerifyRequest {
     pub message: String,
@@ -213,11 +222,16 @@ pub struct MacVerifyRequest {
 }
 
 /// The body of `POST /v1/keys/{id}/decapsulate`.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it may hold a plaintext or a message.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecapsulateRequest {
     /// Base64 of an ML-KEM-768 ciphertext (1,088 bytes).
     pub ciphertext: String,
+    /// The version whose public key encapsulated it; the latest when
+    /// absent. (A ciphertext for another version yields an unrelated secret,
+    /// as FIPS 203's implicit rejection specifies: name the version.)
+    pub key_version: Option<u32>,
 }
 
 // ---------------------------------------------------------------- errors
@@ -350,12 +364,28 @@ fn valid_context(
 }
 
 /// The caller's key, from the ring; 404 when unknown or someone else's.
+/// When the keys view is behind the key's events (it lags, or is being
+/// rebuilt), waits for it, and answers 503 if it does not catch up: an
+/// operation is never judged on an older state of its key.
 async fn ring_key(app: &App, partition: &Partition, id_or_name: &str) -> Result<Arc<RingKey>> {
     let id = key_id(partition, id_or_name)?.to_string();
-    app.keyring
-        .key(partition, &id)
-        .await?
-        .ok_or_else(|| Error::not_found("Key not found"))
+    let mut waited = false;
+    loop {
+        match app.keyring.key(partition, &id).await? {
+            Lookup::Found(key) => return Ok(key),
+            Lookup::Missing => return Err(Error::not_found("Key not found")),
+            Lookup::Behind { version } if !waited => {
+                waited = true;
+                app.await_view(KeysProjection.name(), "Key", &id, version)
+                    .await?;
+            }
+            Lookup::Behind { .. } => {
+                return Err(Error::unavailable(
+                    "the keys view is behind the key's events (catching up or rebuilding)",
+                ))
+            }
+        }
+    }
 }
 
 /// Counts one operation (or a refusal) for the key's usage.
@@ -750,14 +780,16 @@ pub async fn public_key(
             "A {algorithm} key has no public key"
         )));
     }
-    if key.key.state == KeyState::Destroyed {
-        return Err(KeyError::Destroyed.into());
-    }
-    let version = version.unwrap_or(key.key.latest_version);
-    let row = key.version(version).ok_or(KeyError::VersionUnknown {
-        version,
-        latest: key.key.latest_version,
-    })?;
+    // The rule of the operation the public key serves (verify, or
+    // encapsulation to be decapsulated): the key's state and minimum version.
+    let serves = match algorithm {
+        Algorithm::MlKem768 => Operation::Decapsulate,
+        _ => Operation::Verify,
+    };
+    let version = key.key.usage().check(serves, version)?;
+    let row = key
+        .version(version)
+        .ok_or_else(|| Error::internal("a version has no row"))?;
     let public = b64()
         .decode(row.public_key.as_deref().unwrap_or_default())
         .map_err(|e| Error::internal(e.to_string()))?;
@@ -780,14 +812,15 @@ pub async fn usage(
     let partition = context.principal.partition();
     let id = key_id(&partition, id_or_name)?.to_string();
     view_key(app, &partition, &id).await?;
-    // What this replica counted so far is recorded, and in the view, first.
+    // What this replica counted of this key so far is recorded, and in the
+    // view, first.
     let written = app
         .key_usage
-        .flush(&app.commands, None)
+        .flush(&app.commands, None, Some(&id))
         .await
         .map_err(Error::internal)?;
-    for (key_id, version) in written.iter().filter(|(key_id, _)| *key_id == id) {
-        app.await_view(KeysProjection.name(), "Key", key_id, *version)
+    for (log, version) in &written {
+        app.await_view(KeysProjection.name(), "KeyUsage", log, *version)
             .await?;
     }
     let until = until.unwrap_or_else(Utc::now);
@@ -1242,7 +1275,13 @@ pub async fn decapsulate(
     request: DecapsulateRequest,
 ) -> Result<(Zeroizing<Vec<u8>>, u32)> {
     let key = ring_key(app, &context.principal.partition(), id_or_name).await?;
-    let version = checked(app, context, &key, Operation::Decapsulate, None)?;
+    let version = checked(
+        app,
+        context,
+        &key,
+        Operation::Decapsulate,
+        request.key_version,
+    )?;
     let mut size = 0;
     let shared = async {
         let ciphertext = decode("ciphertext", &request.ciphertext, 4096)?;

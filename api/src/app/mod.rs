@@ -89,6 +89,8 @@ pub struct App {
     /// The KMS keys this replica has used, with their unsealed material
     /// (`palisade_infra::keyring`).
     pub keyring: std::sync::Arc<KeyRing>,
+    /// Fingerprints of idempotent requests (keyed: bodies may hold secrets).
+    pub request_fingerprints: palisade_infra::crypto::KeyedDigest,
     /// KMS operations counted on their way to `KeyUsageRecorded` events.
     pub key_usage: std::sync::Arc<palisade_infra::keyring::usage::KeyUsageBuffer>,
 }
@@ -120,6 +122,10 @@ impl App {
             usage: std::sync::Arc::default(),
             keyring: std::sync::Arc::new(KeyRing::new(store.clone(), Sealer::new(&root_key))),
             key_usage: std::sync::Arc::default(),
+            request_fingerprints: palisade_infra::crypto::KeyedDigest::new(
+                &root_key,
+                "idempotency fingerprint",
+            ),
             runner,
             store,
         };

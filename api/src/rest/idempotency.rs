@@ -33,7 +33,6 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use palisade_infra::idempotency::{claim, complete, release, Claim, StoredResponse};
-use sha2::{Digest, Sha256};
 
 use super::{body_limit, ApiError};
 use crate::app::{App, Principal};
@@ -108,13 +107,14 @@ async fn idempotent(app: &App, scope: &str, request: Request, next: Next) -> Res
     let Ok(bytes) = to_bytes(body, limit).await else {
         return ApiError::payload_too_large(limit).into_response();
     };
-    let mut hasher = Sha256::new();
-    hasher.update(parts.method.as_str());
-    hasher.update([0]);
-    hasher.update(parts.uri.to_string());
-    hasher.update([0]);
-    hasher.update(&bytes);
-    let fingerprint = hex::encode(hasher.finalize());
+    // Keyed: the body may hold a plaintext (KMS encrypt, sign), and the
+    // record must not let a reader of the database test guesses of it.
+    let uri = parts.uri.to_string();
+    let fingerprint = app.request_fingerprints.digest(&[
+        parts.method.as_str().as_bytes(),
+        uri.as_bytes(),
+        &bytes,
+    ]);
     let now_ms = chrono::Utc::now().timestamp_millis();
     // The record's writes take the store's write turn (SQLite) themselves.
     let token = format!("idem_{}", uuid::Uuid::new_v4().simple());

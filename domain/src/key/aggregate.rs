@@ -292,17 +292,6 @@ impl Key {
                     }],
                 }
             }
-            KeyCommand::RecordUsage { minute, usage } => {
-                if usage.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![KeyEvent::KeyUsageRecorded {
-                        key_id,
-                        minute,
-                        usage,
-                    }]
-                }
-            }
         })
     }
 }
@@ -447,7 +436,7 @@ impl Aggregate for Key {
             return;
         };
         match event {
-            KeyEvent::KeyCreated { .. } | KeyEvent::KeyUsageRecorded { .. } => {}
+            KeyEvent::KeyCreated { .. } => {}
             KeyEvent::KeyRotated {
                 new_version,
                 rotated_at,
@@ -491,7 +480,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::key::{key_id_for, KeyName, KeyUsage, NewKey};
+    use crate::key::{key_id_for, KeyName, NewKey};
     use crate::{Environment, TenantId};
 
     type KeyTest = TestFramework<Key>;
@@ -980,7 +969,7 @@ mod tests {
     }
 
     #[test]
-    fn given_a_destroyed_key_when_anything_but_usage_arrives_then_it_is_refused() {
+    fn given_a_destroyed_key_when_anything_arrives_then_it_is_refused() {
         let given = || vec![aes(), scheduled(30), destroyed()];
         for (command, action) in [
             (KeyCommand::Enable { at: days(40) }, "enable"),
@@ -1003,36 +992,6 @@ mod tests {
                 invalid_transition(action, KeyState::Destroyed)
             );
         }
-    }
-
-    #[test]
-    fn given_any_key_when_usage_is_recorded_then_it_is_kept_and_empty_usage_is_not() {
-        let usage = vec![KeyUsage {
-            version: 1,
-            operation: Operation::Encrypt,
-            application: "billing".into(),
-            count: 3,
-            errors: 1,
-            bytes: 3072,
-        }];
-        KeyTest::with(())
-            .given(vec![aes(), scheduled(30), destroyed()])
-            .when(KeyCommand::RecordUsage {
-                minute: days(30),
-                usage: usage.clone(),
-            })
-            .then_expect_events(vec![KeyEvent::KeyUsageRecorded {
-                key_id: id(),
-                minute: days(30),
-                usage,
-            }]);
-        KeyTest::with(())
-            .given(vec![aes()])
-            .when(KeyCommand::RecordUsage {
-                minute: days(1),
-                usage: Vec::new(),
-            })
-            .then_expect_events(Vec::new());
     }
 
     #[test]

@@ -2,7 +2,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
 
-use super::{Algorithm, KeyUsage};
+use super::Algorithm;
 use crate::ids::derived_uuid;
 use crate::text::{limits, optional_text, required_text, FieldProblem, MAX_LIST_ITEMS};
 use crate::{Environment, KeyId, TenantId};
@@ -125,10 +125,6 @@ pub enum KeyCommand {
     /// By the scheduler, once the deletion date has come.
     Destroy {
         at: DateTime<Utc>,
-    },
-    RecordUsage {
-        minute: DateTime<Utc>,
-        usage: Vec<KeyUsage>,
     },
 }
 

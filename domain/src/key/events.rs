@@ -96,13 +96,6 @@ pub enum KeyEvent {
         key_id: KeyId,
         destroyed_at: DateTime<Utc>,
     },
-    /// A minute's operations on the key, counted in memory and flushed as
-    /// one event (the hot path appends nothing).
-    KeyUsageRecorded {
-        key_id: KeyId,
-        minute: DateTime<Utc>,
-        usage: Vec<KeyUsage>,
-    },
 }
 
 impl KeyEvent {
@@ -116,8 +109,7 @@ impl KeyEvent {
             | KeyEvent::KeyEnabled { key_id, .. }
             | KeyEvent::KeyDeletionScheduled { key_id, .. }
             | KeyEvent::KeyDeletionCancelled { key_id, .. }
-            | KeyEvent::KeyDestroyed { key_id, .. }
-            | KeyEvent::KeyUsageRecorded { key_id, .. } => *key_id,
+            | KeyEvent::KeyDestroyed { key_id, .. } => *key_id,
         }
     }
 }
@@ -134,9 +126,31 @@ impl DomainEvent for KeyEvent {
             KeyEvent::KeyDeletionScheduled { .. } => "KeyDeletionScheduled",
             KeyEvent::KeyDeletionCancelled { .. } => "KeyDeletionCancelled",
             KeyEvent::KeyDestroyed { .. } => "KeyDestroyed",
-            KeyEvent::KeyUsageRecorded { .. } => "KeyUsageRecorded",
         }
         .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+/// What a key's usage log records: a minute's operations on one key,
+/// counted in memory and flushed as one event (the hot path appends
+/// nothing). Its own stream per key and minute ([`super::KeyUsageMinute`]),
+/// so usage never races, lengthens or re-versions the key itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum KeyUsageEvent {
+    KeyUsageRecorded {
+        key_id: KeyId,
+        minute: DateTime<Utc>,
+        usage: Vec<KeyUsage>,
+    },
+}
+
+impl DomainEvent for KeyUsageEvent {
+    fn event_type(&self) -> String {
+        "KeyUsageRecorded".to_string()
     }
 
     fn event_version(&self) -> String {

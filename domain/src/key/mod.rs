@@ -14,13 +14,15 @@
 mod aggregate;
 mod commands;
 mod events;
+mod usage;
 
 pub use aggregate::{Key, KeyError, KeyUse};
 pub use commands::{
     key_id_for, KeyCommand, KeyName, KeyUpdate, NewKey, NewKeyVersion, DEFAULT_PENDING_WINDOW_DAYS,
     MAX_KEY_TAGS, PENDING_WINDOW_DAYS, ROTATION_PERIOD_DAYS,
 };
-pub use events::{KeyEvent, KeyUsage, KeyVersion};
+pub use events::{KeyEvent, KeyUsage, KeyUsageEvent, KeyVersion};
+pub use usage::{key_usage_id, KeyUsageCommand, KeyUsageMinute};
 
 use std::fmt;
 use std::str::FromStr;
@@ -174,11 +176,16 @@ impl Operation {
     }
 
     /// Whether the operation reads an older version (a ciphertext's, a
-    /// signature's), so that `min_decryption_version` applies to it.
+    /// signature's, an encapsulation's), so that `min_decryption_version`
+    /// applies to it.
     pub fn reads_old_versions(&self) -> bool {
         matches!(
             self,
-            Operation::Decrypt | Operation::Rewrap | Operation::Verify | Operation::MacVerify
+            Operation::Decrypt
+                | Operation::Rewrap
+                | Operation::Verify
+                | Operation::MacVerify
+                | Operation::Decapsulate
         )
     }
 }

@@ -196,29 +196,8 @@ pub fn encrypt(
         msg: plaintext,
         aad,
     };
-    let key = material.array::<32>()?;
-    let sealed = match algorithm {
-        Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new_from_slice(&*key)
-            .map_err(|_| CryptoError::BadMaterial)?
-            .encrypt(
-                nonce
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| CryptoError::Random)?,
-                payload,
-            ),
-        Algorithm::ChaCha20Poly1305 => chacha20poly1305::ChaCha20Poly1305::new_from_slice(&*key)
-            .map_err(|_| CryptoError::BadMaterial)?
-            .encrypt(
-                nonce
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| CryptoError::Random)?,
-                payload,
-            ),
-        _ => return Err(CryptoError::BadMaterial),
-    }
-    .map_err(|_| CryptoError::BadMaterial)?;
+    let sealed =
+        aead(algorithm, material, &nonce, payload, true)?.map_err(|_| CryptoError::BadMaterial)?;
     let mut out = Vec::with_capacity(NONCE + sealed.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&sealed);
@@ -238,29 +217,43 @@ pub fn decrypt(
     }
     let (nonce, sealed) = blob.split_at(NONCE);
     let payload = Payload { msg: sealed, aad };
-    let key = material.array::<32>()?;
-    let opened = match algorithm {
-        Algorithm::Aes256Gcm => aes_gcm::Aes256Gcm::new_from_slice(&*key)
-            .map_err(|_| CryptoError::BadMaterial)?
-            .decrypt(
-                nonce
-                    .try_into()
-                    .map_err(|_| CryptoError::DecryptionFailed)?,
-                payload,
-            ),
-        Algorithm::ChaCha20Poly1305 => chacha20poly1305::ChaCha20Poly1305::new_from_slice(&*key)
-            .map_err(|_| CryptoError::BadMaterial)?
-            .decrypt(
-                nonce
-                    .try_into()
-                    .map_err(|_| CryptoError::DecryptionFailed)?,
-                payload,
-            ),
-        _ => return Err(CryptoError::BadMaterial),
-    };
-    opened
+    aead(algorithm, material, nonce, payload, false)?
         .map(Zeroizing::new)
         .map_err(|_| CryptoError::DecryptionFailed)
+}
+
+/// One AEAD operation with the key's cipher: the outer error is the
+/// material's, the inner the cipher's (a failed open).
+fn aead(
+    algorithm: Algorithm,
+    material: &Material,
+    nonce: &[u8],
+    payload: Payload<'_, '_>,
+    seal: bool,
+) -> Result<Result<Vec<u8>, aes_gcm::aead::Error>, CryptoError> {
+    fn with<C: KeyInit + Aead>(
+        key: &[u8],
+        nonce: &[u8],
+        payload: Payload<'_, '_>,
+        seal: bool,
+    ) -> Result<Result<Vec<u8>, aes_gcm::aead::Error>, CryptoError> {
+        let cipher = C::new_from_slice(key).map_err(|_| CryptoError::BadMaterial)?;
+        let nonce = aes_gcm::aead::Nonce::<C>::try_from(nonce)
+            .map_err(|_| CryptoError::DecryptionFailed)?;
+        Ok(if seal {
+            cipher.encrypt(&nonce, payload)
+        } else {
+            cipher.decrypt(&nonce, payload)
+        })
+    }
+    let key = material.array::<32>()?;
+    match algorithm {
+        Algorithm::Aes256Gcm => with::<aes_gcm::Aes256Gcm>(&*key, nonce, payload, seal),
+        Algorithm::ChaCha20Poly1305 => {
+            with::<chacha20poly1305::ChaCha20Poly1305>(&*key, nonce, payload, seal)
+        }
+        _ => Err(CryptoError::BadMaterial),
+    }
 }
 
 /// What a signature covers: the message, or (ECDSA only) its SHA-256.

@@ -82,6 +82,38 @@ impl RootKey {
     }
 }
 
+/// HMAC-SHA256 under a subkey of the root key: a fingerprint of data that
+/// may hold secrets (an idempotent request's body) which an offline reader
+/// of the database cannot test guesses against.
+#[derive(Clone)]
+pub struct KeyedDigest {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for KeyedDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyedDigest(***)")
+    }
+}
+
+impl KeyedDigest {
+    pub fn new(root: &RootKey, purpose: &str) -> Self {
+        Self {
+            key: root.derive(purpose),
+        }
+    }
+
+    /// The hex HMAC of `parts`, each followed by a zero byte.
+    pub fn digest(&self, parts: &[&[u8]]) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        for part in parts {
+            mac.update(part);
+            mac.update(&[0]);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,19 @@ fn encoded(public_key: &Option<Vec<u8>>) -> Option<String> {
         .map(|key| base64::engine::general_purpose::STANDARD.encode(key))
 }
 
+/// Whether a command's outcome proves its event was not appended, so that
+/// the row it would have named can go. A store error leaves the outcome
+/// unknown (a commit may have landed as the connection dropped): the row
+/// stays, and is deleted with the key if no event names it.
+fn not_appended<T>(outcome: &Result<T, CommandError<KeyError>>) -> bool {
+    matches!(
+        outcome,
+        Err(CommandError::Rejected(_))
+            | Err(CommandError::Conflict)
+            | Err(CommandError::VersionMismatch { .. })
+    )
+}
+
 /// The parts of a key to create that the edge decides; the material is
 /// made here.
 pub struct KeyToCreate {
@@ -93,7 +106,7 @@ pub async fn create(
     let created = commands
         .execute::<Key>(&key_id, command, (), metadata)
         .await;
-    if created.is_err() {
+    if not_appended(&created) {
         material::forget(store, &material_id).await?;
     }
     created
@@ -146,7 +159,7 @@ pub async fn rotate(
         let outcome = commands
             .execute::<Key>(key.key_id, command, (), metadata)
             .await;
-        if outcome.is_err() {
+        if not_appended(&outcome) {
             material::forget(store, &material_id).await?;
         }
         match outcome {

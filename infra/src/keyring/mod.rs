@@ -58,6 +58,19 @@ impl RingKey {
     }
 }
 
+/// What the ring knows of a key.
+pub enum Lookup {
+    Found(Arc<RingKey>),
+    /// Unknown, or someone else's.
+    Missing,
+    /// The keys view shows the key at an older version than its events
+    /// (the view is behind, or being rebuilt): nothing is kept or answered
+    /// from it. Wait for the view to apply `version`, then ask again.
+    Behind {
+        version: usize,
+    },
+}
+
 /// The keys this replica has used.
 pub struct KeyRing {
     store: Store,
@@ -85,12 +98,11 @@ impl KeyRing {
     }
 
     /// The key with this id in this partition: from memory, or from the
-    /// keys view (and then kept). `None` when unknown or someone else's.
-    pub async fn key(
-        &self,
-        partition: &Partition,
-        id: &str,
-    ) -> Result<Option<Arc<RingKey>>, sqlx::Error> {
+    /// keys view (and then kept), once the view is known to show the key's
+    /// latest state: a fill compares the row's version with the key's last
+    /// event, so a view that is behind or half rebuilt (where a disabled key
+    /// would still read as enabled) is never used.
+    pub async fn key(&self, partition: &Partition, id: &str) -> Result<Lookup, sqlx::Error> {
         let cached = self.read().get(id).cloned();
         let key = match cached {
             Some(key) => {
@@ -101,8 +113,20 @@ impl KeyRing {
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 let generation = self.generation.load(Ordering::Acquire);
                 let Some(found) = get_key(self.store.read_pool(), partition, id).await? else {
-                    return Ok(None);
+                    return Ok(Lookup::Missing);
                 };
+                let latest: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(sequence), 0) FROM events
+                      WHERE aggregate_type = 'Key' AND aggregate_id = $1",
+                )
+                .bind(id)
+                .fetch_one(self.store.read_pool())
+                .await?;
+                if found.key.version < latest {
+                    return Ok(Lookup::Behind {
+                        version: usize::try_from(latest).unwrap_or(usize::MAX),
+                    });
+                }
                 let key = Arc::new(RingKey {
                     versions: found.versions.into_iter().map(|v| (v.version, v)).collect(),
                     key: found.key,
@@ -114,7 +138,11 @@ impl KeyRing {
         };
         let mine = key.key.tenant_id == partition.tenant_id
             && key.key.environment == partition.environment;
-        Ok(mine.then_some(key))
+        Ok(if mine {
+            Lookup::Found(key)
+        } else {
+            Lookup::Missing
+        })
     }
 
     /// The unsealed material of one version of `key`: from memory, or read

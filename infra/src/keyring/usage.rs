@@ -1,6 +1,7 @@
 //! Key usage without an event per operation: each operation is counted in
 //! memory per key, minute, version, operation and application, and each
-//! key's minute is flushed as one `KeyUsageRecorded` event (every
+//! key's minute is flushed as one `KeyUsageRecorded` event, in the key's
+//! usage log (`KeyUsageMinute`, one stream per key and minute) (every
 //! [`FLUSH_EVERY`] for the minutes that have ended, all of them at
 //! shutdown, and on demand before a usage read). So usage is in the event
 //! log, the audit trail and SSE, survives a rebuild, and the hot path
@@ -11,17 +12,23 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use palisade_domain::key::{Key, KeyCommand, KeyUsage, Operation};
-use palisade_domain::{ActorType, Environment, EventMetadata};
+use palisade_domain::key::{key_usage_id, KeyUsage, KeyUsageCommand, KeyUsageMinute, Operation};
+use palisade_domain::{ActorType, Environment, EventMetadata, KeyId};
 
 use crate::{CommandError, Commands};
 
 /// How often ended minutes are flushed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(10);
 
-/// How often a flush that lost a race to another command is tried again
-/// (usage commutes with every key command).
+/// How often a flush that lost a race to another replica's flush of the
+/// same minute is tried again (flushes commute).
 const ATTEMPTS: usize = 50;
+
+/// The most applications counted apart per key and minute; the rest are
+/// counted together under [`OTHER_APPLICATIONS`], so that a caller naming a
+/// new application on every request cannot grow the buffer or the event.
+pub const MAX_APPLICATIONS: usize = 100;
+pub const OTHER_APPLICATIONS: &str = "(other)";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Bucket {
@@ -68,9 +75,23 @@ impl KeyUsageBuffer {
                 environment: used.environment,
                 counts: BTreeMap::new(),
             });
+        let known = entry
+            .counts
+            .keys()
+            .any(|(_, _, application)| application == used.application);
+        let distinct = || {
+            let names: std::collections::HashSet<&String> =
+                entry.counts.keys().map(|(_, _, a)| a).collect();
+            names.len()
+        };
+        let application = if known || distinct() < MAX_APPLICATIONS {
+            used.application.to_string()
+        } else {
+            OTHER_APPLICATIONS.to_string()
+        };
         let counts = entry
             .counts
-            .entry((used.version, used.operation, used.application.to_string()))
+            .entry((used.version, used.operation, application))
             .or_insert((0, 0, 0));
         if ok {
             counts.0 += 1;
@@ -84,19 +105,22 @@ impl KeyUsageBuffer {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Flushes the minutes before `before` (all, with `None`): one event
-    /// per key and minute. What cannot be written is kept for the next
-    /// flush. Returns the keys whose usage was written.
+    /// Flushes the minutes before `before` (all, with `None`) of every key
+    /// (only `key_id`'s, when given): one event per key and minute. What
+    /// cannot be written is kept for the next flush. Returns the usage logs
+    /// written: (log id, its version).
     pub async fn flush(
         &self,
         commands: &Commands,
         before: Option<DateTime<Utc>>,
+        key_id: Option<&str>,
     ) -> Result<Vec<(String, usize)>, String> {
         let taken: Vec<(Bucket, Pending)> = {
             let mut pending = self.lock();
             let due: Vec<Bucket> = pending
                 .keys()
                 .filter(|bucket| before.is_none_or(|before| bucket.minute < before))
+                .filter(|bucket| key_id.is_none_or(|key_id| bucket.key_id == key_id))
                 .cloned()
                 .collect();
             due.into_iter()
@@ -107,7 +131,7 @@ impl KeyUsageBuffer {
         let mut failure = None;
         for (bucket, pending) in taken {
             match write(commands, &bucket, &pending).await {
-                Ok(version) => written.push((bucket.key_id.clone(), version)),
+                Ok(written_log) => written.push(written_log),
                 Err(error) => {
                     failure = Some(error);
                     self.restore(bucket, pending);
@@ -154,7 +178,7 @@ impl KeyUsageBuffer {
                 } else {
                     Utc::now().duration_trunc(TimeDelta::minutes(1)).ok()
                 };
-                if let Err(error) = self.flush(&commands, before).await {
+                if let Err(error) = self.flush(&commands, before, None).await {
                     tracing::warn!(%error, "cannot record key usage; kept for the next flush");
                 }
                 if stopping {
@@ -165,7 +189,16 @@ impl KeyUsageBuffer {
     }
 }
 
-async fn write(commands: &Commands, bucket: &Bucket, pending: &Pending) -> Result<usize, String> {
+/// Appends one key's minute to its usage log; the log's id and version.
+/// (A write whose outcome is unknown, such as a connection lost at commit,
+/// is kept and written again: its counts may then be counted twice.)
+async fn write(
+    commands: &Commands,
+    bucket: &Bucket,
+    pending: &Pending,
+) -> Result<(String, usize), String> {
+    let key_id = KeyId::parse(&bucket.key_id).map_err(|e| e.to_string())?;
+    let log = key_usage_id(&key_id, bucket.minute);
     let usage: Vec<KeyUsage> = pending
         .counts
         .iter()
@@ -192,18 +225,56 @@ async fn write(commands: &Commands, bucket: &Bucket, pending: &Pending) -> Resul
         occurred_at: Utc::now(),
     };
     for _ in 0..ATTEMPTS {
-        let command = KeyCommand::RecordUsage {
+        let command = KeyUsageCommand {
+            key_id,
             minute: bucket.minute,
             usage: usage.clone(),
         };
         match commands
-            .execute::<Key>(&bucket.key_id, command, (), &metadata)
+            .execute::<KeyUsageMinute>(&log, command, (), &metadata)
             .await
         {
-            Ok(version) => return Ok(version),
+            Ok(version) => return Ok((log, version)),
             Err(CommandError::Conflict) => tokio::task::yield_now().await,
             Err(other) => return Err(other.to_string()),
         }
     }
-    Err("the key was changed by many commands at once".into())
+    Err("the key's usage log was written by many replicas at once".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_cap_new_applications_count_together() {
+        let buffer = KeyUsageBuffer::default();
+        let at = Utc::now();
+        for n in 0..150 {
+            let application = format!("app-{n}");
+            buffer.record(
+                UsedKey {
+                    key_id: "key_1",
+                    tenant_id: "ten_1",
+                    environment: Environment::Live,
+                    version: 1,
+                    operation: Operation::Encrypt,
+                    application: &application,
+                },
+                true,
+                10,
+                at,
+            );
+        }
+        let pending = buffer.lock();
+        let counts = &pending.values().next().unwrap().counts;
+        assert_eq!(counts.len(), MAX_APPLICATIONS + 1);
+        let other = counts
+            .iter()
+            .find(|((_, _, application), _)| application == OTHER_APPLICATIONS)
+            .map(|(_, c)| *c);
+        assert_eq!(other, Some((50, 0, 500)));
+        let total: u64 = counts.values().map(|c| c.0).sum();
+        assert_eq!(total, 150, "nothing is lost");
+    }
 }

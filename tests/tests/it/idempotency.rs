@@ -4,7 +4,6 @@
 use palisade_infra::Store;
 use palisade_tests::{on_both_stores, Auth, Backend, Server};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 on_both_stores!(
     a_retry_with_the_same_key_and_body_replays_the_first_response,
@@ -107,10 +106,11 @@ async fn a_key_whose_request_is_in_flight_gets_409(backend: &Backend) {
     // same scope (the owner's key), same fingerprint (method, URI and
     // body), no response yet.
     let body = serde_json::to_vec(&issue_body("ci")).unwrap();
-    let mut hasher = Sha256::new();
-    hasher.update(b"POST\0/v1/api-keys\0");
-    hasher.update(&body);
-    let fingerprint = hex::encode(hasher.finalize());
+    // Keyed with the server's root key (a subkey of it), as the server does.
+    let (root, _) =
+        palisade_infra::crypto::RootKey::load(None, &backend.config().data_dir).unwrap();
+    let fingerprint = palisade_infra::crypto::KeyedDigest::new(&root, "idempotency fingerprint")
+        .digest(&[b"POST", b"/v1/api-keys", &body]);
     let store = Store::open(&backend.config()).await.unwrap();
     sqlx::query("INSERT INTO idempotency_keys (scope, idempotency_key, fingerprint, created_at) VALUES ($1, 'busy', $2, $3)")
         .bind(&scope)

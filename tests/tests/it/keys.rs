@@ -895,9 +895,23 @@ async fn usage_is_recorded_and_secrets_are_never_kept(backend: &Backend) {
     // The usage is in the audit trail as an event; no audit record, event or
     // idempotency record holds the plaintext or the material.
     let (_, audit) = kms
-        .get("/v1/audit/events?limit=100&aggregate_type=Key&consistency=strong")
+        .get("/v1/audit/events?limit=100&aggregate_type=KeyUsage&consistency=strong")
         .await;
     assert!(audit.to_string().contains("KeyUsageRecorded"), "{audit}");
+    let (_, timeline) = kms.get("/v1/timeline?consistency=strong").await;
+    let types: Vec<&str> = timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["event_type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"KeyCreated"), "{timeline}");
+    // Usage is in the audit trail, not on the timeline (one entry a minute
+    // per key would bury everything else).
+    assert!(!types.contains(&"KeyUsageRecorded"), "{timeline}");
+    // Usage is not a change of the key: its version (ETag) is still 1.
+    let (_, key_body) = kms.get(&format!("/v1/keys/{key}")).await;
+    assert!(key_body["data"]["last_used_at"].is_string(), "{key_body}");
     let store = Store::open(&backend.config()).await.unwrap();
     let needle = b64(secret);
     for (table, column) in [

@@ -812,17 +812,13 @@ pub async fn usage(
     let partition = context.principal.partition();
     let id = key_id(&partition, id_or_name)?.to_string();
     view_key(app, &partition, &id).await?;
-    // What this replica counted of this key so far is recorded, and in the
-    // view, first.
-    let written = app
-        .key_usage
+    // What this replica counted of this key so far is recorded (after any
+    // flush in progress), and in the view, first.
+    app.key_usage
         .flush(&app.commands, None, Some(&id))
         .await
         .map_err(Error::internal)?;
-    for (log, version) in &written {
-        app.await_view(KeysProjection.name(), "KeyUsage", log, *version)
-            .await?;
-    }
+    app.await_views(&[KeysProjection.name()]).await?;
     let until = until.unwrap_or_else(Utc::now);
     let since = since.unwrap_or(until - chrono::Duration::days(7));
     if since >= until {

@@ -57,6 +57,10 @@ pub struct UsedKey<'a> {
 #[derive(Default)]
 pub struct KeyUsageBuffer {
     pending: Mutex<HashMap<Bucket, Pending>>,
+    /// One flush at a time: a flush that returns has every count taken
+    /// before it written (or kept), so a usage read that flushes and then
+    /// waits for the feed head sees them all.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl KeyUsageBuffer {
@@ -115,6 +119,7 @@ impl KeyUsageBuffer {
         before: Option<DateTime<Utc>>,
         key_id: Option<&str>,
     ) -> Result<Vec<(String, usize)>, String> {
+        let _one_at_a_time = self.flushing.lock().await;
         let taken: Vec<(Bucket, Pending)> = {
             let mut pending = self.lock();
             let due: Vec<Bucket> = pending

@@ -12,6 +12,7 @@ mod event_store_contract;
 mod findings;
 mod graphql;
 mod idempotency;
+mod keyring;
 mod keys;
 mod openapi;
 mod outage;

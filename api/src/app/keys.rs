@@ -306,6 +306,12 @@ fn capitalized(text: &str) -> String {
 
 // ---------------------------------------------------------------- helpers
 
+/// The id of the key `id_or_name` names in the caller's partition (a name
+/// derives the id), or 404 when it can be neither.
+pub fn resolve(partition: &Partition, id_or_name: &str) -> Result<String> {
+    key_id(partition, id_or_name).map(|id| id.to_string())
+}
+
 /// The key `id_or_name` names in the caller's partition (a name derives
 /// the id), or 404.
 fn key_id(partition: &Partition, id_or_name: &str) -> Result<KeyId> {

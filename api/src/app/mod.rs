@@ -16,6 +16,7 @@ mod error;
 pub mod findings;
 pub mod input;
 pub mod keys;
+pub mod kms;
 pub mod risk;
 pub mod tenants;
 pub mod timeline;

@@ -16,6 +16,7 @@ mod health;
 pub(crate) mod idempotency;
 mod json;
 mod keys;
+mod kms;
 mod metrics;
 pub mod openapi;
 pub(crate) mod pagination;
@@ -222,6 +223,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .merge(timeline::routes())
         .merge(audit::routes())
         .merge(keys::routes())
+        .merge(kms::routes())
         .route_layer(idempotency())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

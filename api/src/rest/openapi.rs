@@ -247,6 +247,7 @@ impl Modify for SecuritySchemes {
         (name = "timeline", description = "Every change, newest first (findings:read)"),
         (name = "audit", description = "The audit trail: every event, redacted and hash-chained; live over SSE (audit:read)"),
         (name = "keys", description = "The KMS: key lifecycle (keys:admin) and cryptographic operations (keys:use)"),
+        (name = "kms", description = "KMS analytics and crypto agility: usage, applications, the crypto policy, post-quantum adoption (keys:admin)"),
         (name = "meta", description = "This document")
     )
 )]

@@ -14,6 +14,7 @@
 mod aggregate;
 mod commands;
 mod events;
+pub mod policy;
 mod usage;
 
 pub use aggregate::{Key, KeyError, KeyUse};

@@ -13,6 +13,7 @@ mod findings;
 pub mod follow;
 mod key_cache;
 mod keys;
+pub mod kms;
 pub(crate) mod pending;
 pub(crate) mod sql;
 mod tenants;

@@ -14,6 +14,7 @@ mod graphql;
 mod idempotency;
 mod keyring;
 mod keys;
+mod kms;
 mod openapi;
 mod outage;
 mod rate_limits;

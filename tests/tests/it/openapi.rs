@@ -69,6 +69,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/keys/{id}/mac"),
     ("post", "/v1/keys/{id}/mac/verify"),
     ("post", "/v1/keys/{id}/decapsulate"),
+    ("get", "/v1/kms/analytics/usage"),
+    ("get", "/v1/kms/analytics/applications"),
+    ("get", "/v1/kms/analytics/keys/{id}/summary"),
+    ("get", "/v1/kms/crypto-agility/policy"),
+    ("get", "/v1/kms/crypto-agility/algorithm-usage"),
+    ("get", "/v1/kms/crypto-agility/pqc-adoption"),
+    ("get", "/v1/kms/crypto-agility/risk-assessment"),
 ];
 
 async fn document(server: &Server) -> (String, Value) {

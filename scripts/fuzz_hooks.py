@@ -9,6 +9,10 @@ negative.
 - expires_at (accept-risk, API keys): a valid time moves into the window the
   server accepts (in the future, within a year), which is relative to now.
 - since/until (audit): valid times are put in order (until after since).
+- since/until (KMS usage and analytics): a range also ends by now when only
+  `since` is given, and spans at most a year.
+- min_decryption_version, key_version, version (KMS): a valid number becomes
+  1, the version every key has (the latest is state no schema can know).
 """
 
 import re
@@ -45,3 +49,16 @@ def before_call(ctx, case, **kwargs):
     since, until = _time(query.get("since")), _time(query.get("until"))
     if since is not None and until is not None and until <= since:
         query["until"] = (since + timedelta(seconds=1)).isoformat()
+        until = since + timedelta(seconds=1)
+    path = getattr(getattr(case, "operation", None), "path", "") or ""
+    if path.startswith("/v1/keys") or path.startswith("/v1/kms"):
+        end = until or datetime.now(timezone.utc)
+        if since is not None and (end - since > timedelta(days=365) or since >= end):
+            query["since"] = (end - timedelta(days=30)).isoformat()
+        if "version" in query and isinstance(query["version"], int) and query["version"] >= 1:
+            query["version"] = 1
+        if isinstance(case.body, dict):
+            for field in ("min_decryption_version", "key_version"):
+                value = case.body.get(field)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1:
+                    case.body[field] = 1

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use base64::Engine;
 use chrono::Utc;
 use palisade_domain::key::{
-    key_id_for, Algorithm, KeyCommand, KeyError, KeyName, KeyState, KeyUpdate, NewKey,
-    NewKeyVersion, Operation,
+    key_id_for, Algorithm, KeyCommand, KeyError, KeyName, KeyUpdate, NewKey, NewKeyVersion,
+    Operation,
 };
 use palisade_domain::{FieldProblem, KeyId, TextLimit};
 use palisade_infra::crypto::kms::{self, CryptoError, Signed};
@@ -62,6 +62,43 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// A JSON number that is a whole number in `u32`'s range: `30` or `30.0`
+/// (JSON does not tell them apart; JSON Schema's `integer` takes both).
+fn whole_number<E: serde::de::Error>(number: serde_json::Number) -> std::result::Result<u32, E> {
+    let whole = match number.as_u64() {
+        Some(n) => Some(n),
+        None => number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u64),
+    };
+    whole.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+        E::custom(format!(
+            "{number} is not a whole number from 0 to {}",
+            u32::MAX
+        ))
+    })
+}
+
+fn whole<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<u32, D::Error> {
+    whole_number(serde_json::Number::deserialize(deserializer)?)
+}
+
+fn optional_whole<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<u32>, D::Error> {
+    Option::<serde_json::Number>::deserialize(deserializer)?
+        .map(whole_number)
+        .transpose()
+}
+
+/// [`double_option`] of a whole number.
+fn double_option_whole<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Option<u32>>, D::Error> {
+    optional_whole(deserializer).map(Some)
+}
+
 // ---------------------------------------------------------------- requests
 
 /// The body of `POST /v1/keys`.
@@ -80,7 +117,7 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     pub tags: Vec<String>,
     /// 90–2560 days between automatic rotations; absent or null for none.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole")]
     pub rotation_period_days: Option<u32>,
 }
 
@@ -94,11 +131,11 @@ pub struct UpdateKeyRequest {
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "double_option_whole")]
     #[schema(value_type = Option<u32>)]
     pub rotation_period_days: Option<Option<u32>>,
     /// 1 to the latest version: older versions refuse decrypt and verify.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole")]
     pub min_decryption_version: Option<u32>,
 }
 
@@ -107,7 +144,7 @@ pub struct UpdateKeyRequest {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleDeletionRequest {
     /// 7–30 days; 30 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole")]
     pub pending_window_days: Option<u32>,
 }
 
@@ -168,6 +205,7 @@ pub struct CiphertextRequest {
 #[serde(deny_unknown_fields)]
 pub struct DataKeyRequest {
     /// 16, 32 or 64.
+    #[serde(deserialize_with = "whole")]
     pub bytes: u32,
     #[serde(default)]
     pub context: Option<BTreeMap<String, String>>,
@@ -198,6 +236,7 @@ pub struct VerifyRequest {
     /// Base64 (ASN.1 DER for ECDSA).
     pub signature: String,
     /// The version that signed; the latest when absent.
+    #[serde(default, deserialize_with = "optional_whole")]
     pub key_version: Option<u32>,
 }
 
@@ -218,6 +257,7 @@ pub struct MacVerifyRequest {
     pub message: String,
     /// Base64 of the 32-byte MAC.
     pub mac: String,
+    #[serde(default, deserialize_with = "optional_whole")]
     pub key_version: Option<u32>,
 }
 
@@ -231,6 +271,7 @@ pub struct DecapsulateRequest {
     /// The version whose public key encapsulated it; the latest when
     /// absent. (A ciphertext for another version yields an unrelated secret,
     /// as FIPS 203's implicit rejection specifies: name the version.)
+    #[serde(default, deserialize_with = "optional_whole")]
     pub key_version: Option<u32>,
 }
 
@@ -689,70 +730,6 @@ pub struct KeyQuery {
     pub order: Order,
 }
 
-/// Parses the list filters (each a comma list or one text).
-pub fn key_query(
-    state: Option<&str>,
-    algorithm: Option<&str>,
-    tag: Option<&str>,
-    search: Option<&str>,
-    sort: Option<&str>,
-    order: Option<&str>,
-) -> Result<KeyQuery> {
-    let list = |field: &str, text: Option<&str>| -> Vec<String> {
-        let _ = field;
-        text.map(|t| {
-            t.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let mut filter = KeyFilter::default();
-    for value in list("state", state) {
-        filter.state.push(
-            value
-                .parse::<KeyState>()
-                .map_err(|m| Error::invalid("state", m))?,
-        );
-    }
-    for value in list("algorithm", algorithm) {
-        filter.algorithm.push(
-            value
-                .parse::<Algorithm>()
-                .map_err(|m| Error::invalid("algorithm", m))?,
-        );
-    }
-    if filter.state.len() > palisade_domain::MAX_LIST_ITEMS
-        || filter.algorithm.len() > palisade_domain::MAX_LIST_ITEMS
-    {
-        return Err(Error::invalid("state", "too many values"));
-    }
-    filter.tag = super::input::filter_text("tag", tag)?;
-    filter.search = super::input::filter_text("search", search)?;
-    let sort = match sort.map(str::trim) {
-        None | Some("created_at") => KeySort::CreatedAt,
-        Some("name") => KeySort::Name,
-        Some("last_used_at") => KeySort::LastUsedAt,
-        Some(_) => {
-            return Err(Error::invalid(
-                "sort",
-                "must be created_at, name or last_used_at",
-            ))
-        }
-    };
-    let order = match order.map(str::trim) {
-        None | Some("desc") => Order::Desc,
-        Some("asc") => Order::Asc,
-        Some(_) => return Err(Error::invalid("order", "must be asc or desc")),
-    };
-    Ok(KeyQuery {
-        filter,
-        sort,
-        order,
-    })
-}
-
 /// A page of the caller's keys.
 pub async fn list(
     app: &App,
@@ -761,10 +738,14 @@ pub async fn list(
     window: impl Into<Window>,
 ) -> Result<Page<palisade_projections::KeyRow>> {
     let partition = context.principal.partition();
+    // Free text is checked here, for every adapter.
+    let mut filter = query.filter.clone();
+    filter.tag = super::input::filter_text("tag", filter.tag.as_deref())?;
+    filter.search = super::input::filter_text("search", filter.search.as_deref())?;
     Ok(list_keys(
         app.store.read_pool(),
         &partition,
-        &query.filter,
+        &filter,
         query.sort,
         query.order,
         window,

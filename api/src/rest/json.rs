@@ -21,29 +21,57 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limit = super::body_limit(request.uri().path());
-        match <Json<T> as FromRequest<S>>::from_request(request, state).await {
+        if !json_content_type(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Expected Content-Type: application/json",
+            ));
+        }
+        let bytes = match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::payload_too_large(limit))
+            }
+            Err(other) => return Err(ApiError::bad_request(other.body_text())),
+        };
+        // Every body is an object: serde would also read a struct from an
+        // array (`[null, null]`), which no document allows.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b == b'[') {
+            return Err(ApiError::invalid_field("body", "must be a JSON object"));
+        }
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Expected Content-Type: application/json",
-                ),
                 JsonRejection::JsonSyntaxError(e) => {
                     ApiError::bad_request(format!("Malformed JSON: {}", source_text(&e)))
                 }
                 JsonRejection::JsonDataError(e) => data_error(&e),
-                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::payload_too_large(limit)
-                }
                 other => ApiError::bad_request(other.body_text()),
             }),
         }
     }
 }
 
-/// An optional body: a request without one (no `Content-Length`, or 0, and
-/// no `Transfer-Encoding`) is `None`; any body is validated as above.
+/// `application/json`, or a `+json` type, as axum's `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
 impl<S, T> OptionalFromRequest<S> for ApiJson<T>
 where
     T: DeserializeOwned,

@@ -61,6 +61,14 @@ fn detail(found: KeyWithVersions) -> Envelope<KeyView> {
     Envelope::ok(KeyView::from(found)).with_etag(version)
 }
 
+fn key_sorts() -> utoipa::openapi::Object {
+    super::openapi::one_of(&["created_at", "name", "last_used_at"])
+}
+
+fn hour_or_day() -> utoipa::openapi::Object {
+    super::openapi::one_of(&["hour", "day"])
+}
+
 /// The query of `GET /v1/keys`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -75,6 +83,7 @@ pub struct KeysQuery {
     /// Case-insensitive part of the name.
     search: Option<String>,
     /// `created_at` (default), `name` or `last_used_at`.
+    #[param(schema_with = key_sorts)]
     sort: Option<String>,
     /// `asc` or `desc` (default).
     order: Option<String>,
@@ -236,6 +245,7 @@ pub async fn schedule_deletion(
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// `hour` (default) or `day`.
+    #[param(schema_with = hour_or_day)]
     granularity: Option<String>,
     /// RFC 3339; 7 days before `until` by default.
     since: Option<String>,

@@ -30,6 +30,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(risk_assessment))
 }
 
+fn granularities() -> utoipa::openapi::Object {
+    super::openapi::one_of(&["hour", "day", "week"])
+}
+
 /// The query of `GET /v1/kms/analytics/usage`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -40,6 +44,7 @@ pub struct UsageQuery {
     /// One operation (`encrypt`, `decrypt`, `sign`, …).
     operation: Option<String>,
     /// `hour` (default), `day` or `week` (ISO weeks, from Monday).
+    #[param(schema_with = granularities)]
     granularity: Option<String>,
     /// RFC 3339; 7 days before `until` by default.
     since: Option<String>,

@@ -325,6 +325,11 @@ pub fn contract(document: &utoipa::openapi::OpenApi) -> Value {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
+        for (schema, constraint) in schema_constraints() {
+            if let Some(object) = schemas.get_mut(schema).and_then(Value::as_object_mut) {
+                merge(object, constraint);
+            }
+        }
         for (schema, field, constraint) in body_fields() {
             if let Some(property) = schemas
                 .get_mut(schema)
@@ -447,6 +452,21 @@ fn parameter_constraint(name: &str) -> Option<Value> {
         "severity" => comma_list(json!({"type": "string", "enum": severities()})),
         "status" => comma_list(json!({"type": "string", "enum": statuses()})),
         "event_type" | "types" => comma_list(string(optional_text(limits::FILTER))),
+        "state" => comma_list(
+            json!({"type": "string", "enum": strings(palisade_domain::key::KeyState::ALL.iter().map(|s| s.as_str()))}),
+        ),
+        "algorithm" => comma_list(
+            json!({"type": "string", "enum": strings(palisade_domain::key::Algorithm::ALL.iter().map(|a| a.as_str()))}),
+        ),
+        "operation" => {
+            json!({"schema": {"type": "string", "enum": strings(palisade_domain::key::Operation::ALL.iter().map(|o| o.as_str()))}})
+        }
+        "key_id" => {
+            json!({"schema": {"type": "string", "minLength": 1, "maxLength": limits::KEY_NAME.max_chars, "pattern": "^[A-Za-z0-9._-]+$"}})
+        }
+        "version" => {
+            json!({"schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": u32::MAX}})
+        }
         "product" | "category" | "asset" | "cve" | "assignee" | "tag" | "search" | "finding"
         | "aggregate_type" | "aggregate_id" | "actor" => filter(),
         _ => return None,
@@ -602,5 +622,117 @@ fn body_fields() -> Vec<(&'static str, &'static str, Value)> {
         "environment",
         json!({"enum": ["live", "test", null]}),
     ));
+    fields.extend(kms_fields());
     fields
+}
+
+/// Base64 (standard, padded) of at most `bytes` bytes.
+fn base64_of(bytes: usize) -> Value {
+    json!({
+        "type": "string",
+        "maxLength": bytes.div_ceil(3) * 4,
+        "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+    })
+}
+
+/// The KMS request fields (`app::keys`).
+fn kms_fields() -> Vec<(&'static str, &'static str, Value)> {
+    use crate::app::keys::{MAX_BATCH, MAX_CONTEXT_PAIRS, MAX_MESSAGE, MAX_PLAINTEXT};
+    use palisade_domain::key::{Algorithm, PENDING_WINDOW_DAYS, ROTATION_PERIOD_DAYS};
+    let context = json!({
+        "type": ["object", "null"],
+        "maxProperties": MAX_CONTEXT_PAIRS,
+        "propertyNames": {"minLength": 1, "maxLength": 256, "pattern": format!("^[^{CONTROL}]+$")},
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": format!("^[^{CONTROL}]+$")},
+    });
+    let ciphertext = json!({
+        "type": "string",
+        "maxLength": 4 * MAX_PLAINTEXT,
+        "pattern": "^pal:v[1-9][0-9]{0,8}:(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+    });
+    let version = json!({"minimum": 1, "maximum": u32::MAX});
+    let rotation =
+        json!({"minimum": ROTATION_PERIOD_DAYS.start(), "maximum": ROTATION_PERIOD_DAYS.end()});
+    let tags = json!({"maxItems": MAX_LIST_ITEMS, "items": string(required_text(limits::TAG))});
+    let batch = json!({"minItems": 1, "maxItems": MAX_BATCH});
+    vec![
+        (
+            "CreateKeyRequest",
+            "name",
+            json!({"minLength": 1, "maxLength": limits::KEY_NAME.max_chars, "pattern": "^[A-Za-z0-9._-]+$"}),
+        ),
+        (
+            "CreateKeyRequest",
+            "algorithm",
+            enum_of(strings(Algorithm::ALL.iter().map(Algorithm::as_str))),
+        ),
+        (
+            "CreateKeyRequest",
+            "description",
+            optional_text(limits::KEY_DESCRIPTION),
+        ),
+        ("CreateKeyRequest", "tags", tags.clone()),
+        ("CreateKeyRequest", "rotation_period_days", rotation.clone()),
+        (
+            "UpdateKeyRequest",
+            "description",
+            optional_text(limits::KEY_DESCRIPTION),
+        ),
+        ("UpdateKeyRequest", "tags", tags),
+        ("UpdateKeyRequest", "rotation_period_days", rotation),
+        (
+            "UpdateKeyRequest",
+            "min_decryption_version",
+            version.clone(),
+        ),
+        (
+            "ScheduleDeletionRequest",
+            "pending_window_days",
+            json!({"minimum": PENDING_WINDOW_DAYS.start(), "maximum": PENDING_WINDOW_DAYS.end()}),
+        ),
+        ("EncryptRequest", "plaintext", base64_of(MAX_PLAINTEXT)),
+        ("EncryptRequest", "context", context.clone()),
+        ("EncryptRequest", "batch", batch.clone()),
+        ("EncryptItem", "plaintext", base64_of(MAX_PLAINTEXT)),
+        ("EncryptItem", "context", context.clone()),
+        ("CiphertextRequest", "ciphertext", ciphertext.clone()),
+        ("CiphertextRequest", "context", context.clone()),
+        ("CiphertextRequest", "batch", batch),
+        ("CiphertextItem", "ciphertext", ciphertext),
+        ("CiphertextItem", "context", context.clone()),
+        ("DataKeyRequest", "bytes", json!({"enum": [16, 32, 64]})),
+        ("DataKeyRequest", "context", context),
+        ("SignRequest", "message", base64_of(MAX_MESSAGE)),
+        (
+            "SignRequest",
+            "digest",
+            json!({"type": "string", "pattern": "^[A-Za-z0-9+/]{43}=$"}),
+        ),
+        ("VerifyRequest", "message", base64_of(MAX_MESSAGE)),
+        (
+            "VerifyRequest",
+            "digest",
+            json!({"type": "string", "pattern": "^[A-Za-z0-9+/]{43}=$"}),
+        ),
+        ("VerifyRequest", "signature", base64_of(8 * 1024)),
+        ("VerifyRequest", "key_version", version.clone()),
+        ("MacRequest", "message", base64_of(MAX_MESSAGE)),
+        ("MacVerifyRequest", "message", base64_of(MAX_MESSAGE)),
+        ("MacVerifyRequest", "mac", base64_of(64)),
+        ("MacVerifyRequest", "key_version", version.clone()),
+        ("DecapsulateRequest", "ciphertext", base64_of(4096)),
+        ("DecapsulateRequest", "key_version", version),
+    ]
+}
+
+/// Constraints on whole request schemas: the bodies that take exactly one
+/// of two fields.
+fn schema_constraints() -> Vec<(&'static str, Value)> {
+    let one_of = |a: &str, b: &str| json!({"oneOf": [{"required": [a], "not": {"required": [b]}}, {"required": [b], "not": {"required": [a]}}]});
+    vec![
+        ("EncryptRequest", one_of("plaintext", "batch")),
+        ("CiphertextRequest", one_of("ciphertext", "batch")),
+        ("SignRequest", one_of("message", "digest")),
+        ("VerifyRequest", one_of("message", "digest")),
+    ]
 }

@@ -26,6 +26,7 @@ mod census;
 mod error;
 mod findings;
 mod keys;
+mod kms;
 mod risk;
 mod tenants;
 mod timeline;
@@ -72,6 +73,7 @@ pub struct Query(
     timeline::TimelineQuery,
     audit::AuditQuery,
     keys::KeysQuery,
+    kms::KmsQuery,
     tenants::ProjectionsQuery,
 );
 

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod audit;
 pub mod findings;
 pub mod keys;
+pub mod kms;
 pub mod risk;
 pub mod tenants;
 pub mod timeline;

@@ -277,4 +277,39 @@ async fn crypto_agility_counts_the_keys_by_policy(backend: &Backend) {
     assert_eq!(risk["overall_risk"], "low", "{risk}");
     let adoption = get(&server, &fresh, "/v1/kms/crypto-agility/pqc-adoption").await;
     assert_eq!(adoption["current"]["adoption_rate"], 0.0, "{adoption}");
+
+    // The same read models over GraphQL.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/graphql",
+            Auth::ApiKey(&owner),
+            Some(json!({ "query": "{ cryptoPolicy { algorithm quantumRisk replacement } \
+                pqcAdoption { current { pqcKeys totalKeys adoptionRate } } \
+                algorithmUsage { legacyAlgorithmUsage algorithms { algorithm usageCount } } \
+                quantumRiskAssessment { overallRisk } \
+                kmsUsage(granularity: DAY) { summary { totalOperations uniqueKeys } } \
+                kmsApplications { application totalOperations operationCounts { operation count } } \
+                kmsKeySummary(id: \"d\") { totalOperations topApplications { application } } }" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let data = &body["data"];
+    assert_eq!(data["cryptoPolicy"].as_array().unwrap().len(), 7, "{body}");
+    assert_eq!(
+        data["pqcAdoption"]["current"]["adoptionRate"], 0.4,
+        "{body}"
+    );
+    assert_eq!(
+        data["quantumRiskAssessment"]["overallRisk"], "high",
+        "{body}"
+    );
+    assert_eq!(data["kmsUsage"]["summary"]["totalOperations"], 3, "{body}");
+    assert_eq!(data["kmsApplications"][0]["application"], "ci", "{body}");
+    assert_eq!(data["kmsKeySummary"]["totalOperations"], 2, "{body}");
+    assert_eq!(
+        data["kmsKeySummary"]["topApplications"][0]["application"], "ci",
+        "{body}"
+    );
 }

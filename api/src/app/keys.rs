@@ -27,8 +27,7 @@ use palisade_infra::keyring::lifecycle::{self, KeyToCreate, KeyToRotate};
 use palisade_infra::keyring::usage::UsedKey;
 use palisade_infra::keyring::{Lookup, MaterialError, RingKey};
 use palisade_infra::readmodel::{
-    get_key, key_usage, list_keys, Granularity, KeyFilter, KeySort, KeyWithVersions, Order, Page,
-    Partition, UsageBucket, Window,
+    get_key, list_keys, KeyFilter, KeySort, KeyWithVersions, Order, Page, Partition, Window,
 };
 use palisade_infra::CommandError;
 use palisade_projections::{KeysProjection, Projection as _};
@@ -787,35 +786,21 @@ pub async fn public_key(
     ))
 }
 
-/// A key's usage, bucketed by hour or day, from the keys view.
+/// A key's usage, bucketed, from the keys view: the KMS usage analytics
+/// of this one key (`app::kms::usage`), 404 for a key that is not the
+/// caller's.
 pub async fn usage(
     app: &App,
     context: &Authorized<KeysAdmin>,
     id_or_name: &str,
-    granularity: Granularity,
+    bucketing: super::kms::Bucketing,
     since: Option<chrono::DateTime<Utc>>,
     until: Option<chrono::DateTime<Utc>>,
-) -> Result<(String, Vec<UsageBucket>)> {
+) -> Result<super::kms::UsageAnalytics> {
     let partition = context.principal.partition();
     let id = key_id(&partition, id_or_name)?.to_string();
     view_key(app, &partition, &id).await?;
-    // What this replica counted of this key so far is recorded (after any
-    // flush in progress), and in the view, first.
-    app.key_usage
-        .flush(&app.commands, None, Some(&id))
-        .await
-        .map_err(Error::internal)?;
-    app.await_views(&[KeysProjection.name()]).await?;
-    let until = until.unwrap_or_else(Utc::now);
-    let since = since.unwrap_or(until - chrono::Duration::days(7));
-    if since >= until {
-        return Err(Error::invalid("since", "must be before until"));
-    }
-    if until - since > chrono::Duration::days(366) {
-        return Err(Error::invalid("since", "the range is at most 366 days"));
-    }
-    let buckets = key_usage(app.store.read_pool(), &id, granularity, since, until).await?;
-    Ok((id, buckets))
+    super::kms::usage(app, context, Some(id), None, bucketing, since, until).await
 }
 
 // ---------------------------------------------------------------- operations

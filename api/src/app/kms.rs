@@ -1,6 +1,6 @@
 //! KMS analytics and crypto agility (`docs/kms-analytics.md`,
 //! `docs/crypto-policy.md`): read models over the keys view, scope
-//! `keys:admin`. Usage over time and per application and key; the
+//! `keys:admin`. The results are plain data; `views::kms` shows them. Usage over time and per application and key; the
 //! algorithm inventory against the crypto policy, post-quantum adoption and
 //! the quantum-risk assessment.
 
@@ -9,11 +9,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use palisade_domain::key::policy::{policies, policy, QuantumRisk};
 use palisade_domain::key::{Algorithm, KeyState, Operation};
+use palisade_infra::keyring::usage::FlushScope;
 use palisade_infra::readmodel::kms::{
     algorithm_days, application_cells, key_inventory, usage_cells, UsageQuery,
 };
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::auth::KeysAdmin;
 use super::{App, Authorized, Error, Result};
@@ -87,7 +86,7 @@ fn bucket_start(prefix: &str, bucketing: Bucketing) -> Option<DateTime<Utc>> {
 }
 
 /// One bucket of usage of one key and operation.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct UsageBucket {
     pub timestamp: DateTime<Utc>,
     pub key_id: String,
@@ -97,7 +96,7 @@ pub struct UsageBucket {
     pub bytes_processed: i64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct UsageSummary {
     pub total_operations: i64,
     pub total_errors: i64,
@@ -106,7 +105,7 @@ pub struct UsageSummary {
 }
 
 /// `GET /v1/kms/analytics/usage`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct UsageAnalytics {
     pub granularity: String,
     pub since: DateTime<Utc>,
@@ -137,7 +136,11 @@ pub async fn usage(
         Some(id) => Some(super::keys::resolve(&partition, &id)?),
         None => None,
     };
-    flush_usage(app).await?;
+    let scope = match &key_id {
+        Some(key_id) => FlushScope::Key(key_id),
+        None => FlushScope::Partition(&partition.tenant_id, partition.environment),
+    };
+    flush_usage(app, scope).await?;
     let cells = usage_cells(
         app.store.read_pool(),
         &partition,
@@ -194,10 +197,11 @@ pub async fn usage(
     })
 }
 
-/// What this replica counted so far is recorded and in the keys view.
-async fn flush_usage(app: &App) -> Result<()> {
+/// What this replica counted so far (of the keys `scope` covers) is
+/// recorded, after any flush in progress, and in the keys view.
+async fn flush_usage(app: &App, scope: FlushScope<'_>) -> Result<()> {
     app.key_usage
-        .flush(&app.commands, None, None)
+        .flush(&app.commands, None, scope)
         .await
         .map_err(Error::internal)?;
     app.await_views(&[palisade_projections::KeysProjection::NAME])
@@ -205,7 +209,7 @@ async fn flush_usage(app: &App) -> Result<()> {
 }
 
 /// One application's use of the caller's keys.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct ApplicationUsage {
     pub application: String,
     pub keys_used: usize,
@@ -225,7 +229,11 @@ pub async fn applications(
 ) -> Result<Vec<ApplicationUsage>> {
     let partition = context.principal.partition();
     let (since, until) = range(since, until, 30)?;
-    flush_usage(app).await?;
+    flush_usage(
+        app,
+        FlushScope::Partition(&partition.tenant_id, partition.environment),
+    )
+    .await?;
     let cells = application_cells(app.store.read_pool(), &partition, None, since, until).await?;
     // application → (keys, last minute, operations per operation)
     type Seen = (BTreeSet<String>, DateTime<Utc>, BTreeMap<String, i64>);
@@ -253,14 +261,14 @@ pub async fn applications(
 }
 
 /// An application's share of one key's operations.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct TopApplication {
     pub application: String,
     pub operations: i64,
 }
 
 /// `GET /v1/kms/analytics/keys/{id}/summary`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct KeySummary {
     pub key_id: String,
     pub name: String,
@@ -284,7 +292,11 @@ pub async fn key_summary(
     let partition = context.principal.partition();
     let (since, until) = range(since, until, 30)?;
     let key = super::keys::get(app, context, id_or_name).await?.key;
-    flush_usage(app).await?;
+    flush_usage(
+        app,
+        FlushScope::Partition(&partition.tenant_id, partition.environment),
+    )
+    .await?;
     let cells = application_cells(
         app.store.read_pool(),
         &partition,
@@ -327,7 +339,7 @@ pub async fn key_summary(
 // ---------------------------------------------------------------- agility
 
 /// One row of the crypto policy (`docs/crypto-policy.md`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct PolicyRow {
     pub algorithm: String,
     pub category: String,
@@ -356,7 +368,7 @@ pub fn crypto_policy(_context: &Authorized<KeysAdmin>) -> Vec<PolicyRow> {
 }
 
 /// One algorithm against the crypto policy, with its keys and use.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct AlgorithmUsage {
     pub algorithm: String,
     pub category: String,
@@ -373,7 +385,7 @@ pub struct AlgorithmUsage {
 }
 
 /// `GET /v1/kms/crypto-agility/algorithm-usage`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct AlgorithmInventory {
     pub algorithms: Vec<AlgorithmUsage>,
     /// Post-quantum keys / all keys that are not destroyed (0 with none).
@@ -417,7 +429,11 @@ pub async fn algorithm_usage(
     let partition = context.principal.partition();
     let (since, until) = range(since, until, 30)?;
     let keys = live_keys(app, context).await?;
-    flush_usage(app).await?;
+    flush_usage(
+        app,
+        FlushScope::Partition(&partition.tenant_id, partition.environment),
+    )
+    .await?;
     let days = algorithm_days(app.store.read_pool(), &partition, since, until).await?;
     let mut used: HashMap<Algorithm, (i64, DateTime<Utc>)> = HashMap::new();
     for day in days {
@@ -462,21 +478,21 @@ pub async fn algorithm_usage(
     })
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct PqcCurrent {
     pub pqc_keys: i64,
     pub total_keys: i64,
     pub adoption_rate: f64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct PqcTrend {
     pub date: NaiveDate,
     pub pqc_operations: i64,
     pub classical_operations: i64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct PqcByAlgorithm {
     pub algorithm: String,
     pub post_quantum: bool,
@@ -484,7 +500,7 @@ pub struct PqcByAlgorithm {
 }
 
 /// `GET /v1/kms/crypto-agility/pqc-adoption`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct PqcAdoption {
     pub current: PqcCurrent,
     /// One point per day of the range that saw operations, oldest first.
@@ -501,7 +517,11 @@ pub async fn pqc_adoption(
     let partition = context.principal.partition();
     let (since, until) = range(since, until, 30)?;
     let keys = live_keys(app, context).await?;
-    flush_usage(app).await?;
+    flush_usage(
+        app,
+        FlushScope::Partition(&partition.tenant_id, partition.environment),
+    )
+    .await?;
     let mut trends: BTreeMap<NaiveDate, (i64, i64)> = BTreeMap::new();
     for day in algorithm_days(app.store.read_pool(), &partition, since, until).await? {
         let (Ok(algorithm), Ok(date)) = (
@@ -548,7 +568,7 @@ pub async fn pqc_adoption(
     })
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct AlgorithmRisk {
     pub algorithm: String,
     pub quantum_risk: String,
@@ -560,7 +580,7 @@ pub struct AlgorithmRisk {
 }
 
 /// `GET /v1/kms/crypto-agility/risk-assessment`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct RiskAssessment {
     /// `high` when a key is on a quantum-vulnerable algorithm, `low` else.
     pub overall_risk: String,

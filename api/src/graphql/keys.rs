@@ -6,9 +6,10 @@ use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object};
 use chrono::{DateTime, Utc};
 use palisade_domain::key::{Algorithm, KeyState};
-use palisade_infra::readmodel::{Granularity, KeyFilter, KeySort};
+use palisade_infra::readmodel::{KeyFilter, KeySort};
 
 use super::error::{graphql_error, GraphqlResult as _};
+use super::kms::KmsGranularity;
 use super::types::{list_cost, page_connection, window, SortOrder, Total};
 use super::{app, authorized};
 use crate::app::auth::KeysAdmin;
@@ -16,7 +17,8 @@ use crate::app::keys::{
     self, CreateKeyRequest, KeyQuery, ScheduleDeletionRequest, UpdateKeyRequest,
 };
 use crate::app::Error;
-use crate::views::keys::{KeyUsageView, KeyVersionView, KeyView};
+use crate::views::keys::{KeyVersionView, KeyView};
+use crate::views::kms::UsageAnalytics;
 
 /// What `keys` may sort by.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
@@ -25,14 +27,6 @@ pub enum KeySortField {
     CreatedAt,
     Name,
     LastUsedAt,
-}
-
-/// How usage is bucketed.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
-pub enum UsageGranularity {
-    #[default]
-    Hour,
-    Day,
 }
 
 fn parsed<T: std::str::FromStr<Err = String>>(
@@ -128,25 +122,23 @@ impl KeyView {
         Ok(KeyView::from(found).versions.unwrap_or_default())
     }
 
-    /// Operations per bucket and operation (from `KeyUsageRecorded`).
-    /// `since` defaults to 7 days before `until`, `until` to now.
+    /// Operations per bucket and operation (from `KeyUsageRecorded`):
+    /// `kmsUsage` for this key. `since` defaults to 7 days before `until`,
+    /// `until` to now.
     #[graphql(complexity = "USAGE_COST + child_complexity")]
     async fn usage(
         &self,
         ctx: &Context<'_>,
-        granularity: Option<UsageGranularity>,
+        granularity: Option<KmsGranularity>,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
-    ) -> async_graphql::Result<KeyUsageView> {
+    ) -> async_graphql::Result<UsageAnalytics> {
         let caller = authorized::<KeysAdmin>(ctx)?;
-        let (granularity, name) = match granularity.unwrap_or_default() {
-            UsageGranularity::Hour => (Granularity::Hour, "hour"),
-            UsageGranularity::Day => (Granularity::Day, "day"),
-        };
-        let (key_id, buckets) = keys::usage(app(ctx), &caller, &self.id, granularity, since, until)
+        let bucketing = granularity.unwrap_or_default().into();
+        let usage = keys::usage(app(ctx), &caller, &self.id, bucketing, since, until)
             .await
             .graphql()?;
-        Ok(KeyUsageView::new(key_id, name, buckets))
+        Ok(usage.into())
     }
 }
 

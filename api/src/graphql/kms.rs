@@ -1,7 +1,7 @@
 //! KMS analytics and crypto agility over GraphQL (`app::kms`), scope
 //! `keys:admin`: the same read models as `/v1/kms`.
 
-use async_graphql::{Context, Enum, Object};
+use async_graphql::{ComplexObject, Context, Enum, Object};
 use chrono::{DateTime, Utc};
 
 use super::error::GraphqlResult as _;
@@ -9,9 +9,25 @@ use super::{app, authorized};
 use crate::app::auth::KeysAdmin;
 use crate::app::kms::{self, Bucketing};
 use crate::views::kms::{
-    AlgorithmInventory, ApplicationUsage, KeySummary, PolicyRow, PqcAdoption, RiskAssessment,
-    UsageAnalytics,
+    counts, AlgorithmInventory, ApplicationUsage, KeySummary, OperationCount, PolicyRow,
+    PqcAdoption, RiskAssessment, UsageAnalytics,
 };
+
+#[ComplexObject]
+impl ApplicationUsage {
+    /// Operations per operation name.
+    async fn operation_counts(&self) -> Vec<OperationCount> {
+        counts(&self.operation_counts)
+    }
+}
+
+#[ComplexObject]
+impl KeySummary {
+    /// Operations per operation name.
+    async fn operation_breakdown(&self) -> Vec<OperationCount> {
+        counts(&self.operation_breakdown)
+    }
+}
 
 /// How KMS usage is bucketed.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
@@ -21,6 +37,16 @@ pub enum KmsGranularity {
     Day,
     /// ISO weeks, from Monday.
     Week,
+}
+
+impl From<KmsGranularity> for Bucketing {
+    fn from(granularity: KmsGranularity) -> Self {
+        match granularity {
+            KmsGranularity::Hour => Bucketing::Hour,
+            KmsGranularity::Day => Bucketing::Day,
+            KmsGranularity::Week => Bucketing::Week,
+        }
+    }
 }
 
 /// Each analytics field is a few grouped queries.
@@ -43,11 +69,7 @@ impl KmsQuery {
         until: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<UsageAnalytics> {
         let caller = authorized::<KeysAdmin>(ctx)?;
-        let bucketing = match granularity.unwrap_or_default() {
-            KmsGranularity::Hour => Bucketing::Hour,
-            KmsGranularity::Day => Bucketing::Day,
-            KmsGranularity::Week => Bucketing::Week,
-        };
+        let bucketing = granularity.unwrap_or_default().into();
         let usage = kms::usage(
             app(ctx),
             &caller,

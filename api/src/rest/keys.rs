@@ -25,13 +25,15 @@ use crate::app::keys::{
     EncryptRequest, KeyQuery, MacRequest, MacVerifyRequest, ScheduleDeletionRequest, SignRequest,
     UpdateKeyRequest, VerifyRequest,
 };
+use crate::app::kms::Bucketing;
 use crate::app::Authorized;
 use crate::state::AppState;
 use crate::views::keys::{
-    BatchResults, CiphertextView, DataKeyView, KeyUsageView, KeyView, MacView, PlaintextView,
-    PublicKeyView, SharedSecretView, SignatureView, ValidView,
+    BatchResults, CiphertextView, DataKeyView, KeyView, MacView, PlaintextView, PublicKeyView,
+    SharedSecretView, SignatureView, ValidView,
 };
-use palisade_infra::readmodel::{Granularity, KeyFilter, KeySort, KeyWithVersions};
+use crate::views::kms::UsageAnalytics;
+use palisade_infra::readmodel::{KeyFilter, KeySort, KeyWithVersions};
 
 /// The routes of this resource (behind API-key authentication).
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -63,10 +65,6 @@ fn detail(found: KeyWithVersions) -> Envelope<KeyView> {
 
 fn key_sorts() -> utoipa::openapi::Object {
     super::openapi::one_of(&["created_at", "name", "last_used_at"])
-}
-
-fn hour_or_day() -> utoipa::openapi::Object {
-    super::openapi::one_of(&["hour", "day"])
 }
 
 /// The query of `GET /v1/keys`.
@@ -244,8 +242,7 @@ pub async fn schedule_deletion(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
-    /// `hour` (default) or `day`.
-    #[param(schema_with = hour_or_day)]
+    /// `hour` (default), `day` or `week` (ISO weeks, from Monday).
     granularity: Option<String>,
     /// RFC 3339; 7 days before `until` by default.
     since: Option<String>,
@@ -254,30 +251,20 @@ pub struct UsageQuery {
 }
 
 #[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys", security(("api_key" = []), ("bearer_api_key" = [])),
-    description = "Scope keys:admin. Operations counted per bucket and operation (from the KeyUsageRecorded events, flushed once a minute).",
+    description = "Scope keys:admin. The key's operations per bucket and operation, with a summary: `/v1/kms/analytics/usage` for this one key (from the KeyUsageRecorded events, flushed once a minute; this replica's first).",
     params(("id" = String, Path, description = "Key id (key_…) or name"), UsageQuery),
-    responses((status = 200, description = "The key's usage", body = Success<KeyUsageView>), KeyErrors, ReadErrors))]
+    responses((status = 200, description = "The key's usage", body = Success<UsageAnalytics>), KeyErrors, ReadErrors))]
 pub async fn key_usage(
     caller: Authorized<KeysAdmin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<UsageQuery>,
-) -> Result<Envelope<KeyUsageView>, ApiError> {
-    let (granularity, name) = match text(&query.granularity).as_deref() {
-        None | Some("hour") => (Granularity::Hour, "hour"),
-        Some("day") => (Granularity::Day, "day"),
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "granularity",
-                "must be hour or day",
-            ))
-        }
-    };
+) -> Result<Envelope<UsageAnalytics>, ApiError> {
+    let bucketing = Bucketing::parse(text(&query.granularity).as_deref())?;
     let since = time("since", &query.since)?;
     let until = time("until", &query.until)?;
-    let (key_id, buckets) =
-        keys::usage(&state.app, &caller, &id, granularity, since, until).await?;
-    Ok(Envelope::ok(KeyUsageView::new(key_id, name, buckets)))
+    let usage = keys::usage(&state.app, &caller, &id, bucketing, since, until).await?;
+    Ok(Envelope::ok(usage.into()))
 }
 
 /// The query of `GET /v1/keys/{id}/public-key`.

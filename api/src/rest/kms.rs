@@ -11,12 +11,13 @@ use super::openapi::{KeyErrors, ReadErrors, Success};
 use super::query::{text, time, ApiQuery};
 use super::{ApiError, Envelope};
 use crate::app::auth::KeysAdmin;
-use crate::app::kms::{
-    self, AlgorithmInventory, ApplicationUsage, Bucketing, KeySummary, PolicyRow, PqcAdoption,
-    RiskAssessment, UsageAnalytics,
-};
+use crate::app::kms::{self, Bucketing};
 use crate::app::Authorized;
 use crate::state::AppState;
+use crate::views::kms::{
+    AlgorithmInventory, ApplicationUsage, KeySummary, PolicyRow, PqcAdoption, RiskAssessment,
+    UsageAnalytics,
+};
 
 /// The routes of this resource (behind API-key authentication).
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -30,10 +31,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(risk_assessment))
 }
 
-fn granularities() -> utoipa::openapi::Object {
-    super::openapi::one_of(&["hour", "day", "week"])
-}
-
 /// The query of `GET /v1/kms/analytics/usage`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -44,7 +41,6 @@ pub struct UsageQuery {
     /// One operation (`encrypt`, `decrypt`, `sign`, …).
     operation: Option<String>,
     /// `hour` (default), `day` or `week` (ISO weeks, from Monday).
-    #[param(schema_with = granularities)]
     granularity: Option<String>,
     /// RFC 3339; 7 days before `until` by default.
     since: Option<String>,
@@ -72,7 +68,7 @@ pub async fn usage(
         time("until", &query.until)?,
     )
     .await?;
-    Ok(Envelope::ok(analytics))
+    Ok(Envelope::ok(analytics.into()))
 }
 
 /// A time range: `since` and `until` (RFC 3339).
@@ -97,8 +93,9 @@ pub async fn applications(
 ) -> Result<Envelope<Vec<ApplicationUsage>>, ApiError> {
     let since = time("since", &query.since)?;
     let until = time("until", &query.until)?;
+    let applications = kms::applications(&state.app, &caller, since, until).await?;
     Ok(Envelope::ok(
-        kms::applications(&state.app, &caller, since, until).await?,
+        applications.into_iter().map(Into::into).collect(),
     ))
 }
 
@@ -114,16 +111,20 @@ pub async fn key_summary(
 ) -> Result<Envelope<KeySummary>, ApiError> {
     let since = time("since", &query.since)?;
     let until = time("until", &query.until)?;
-    Ok(Envelope::ok(
-        kms::key_summary(&state.app, &caller, &id, since, until).await?,
-    ))
+    let summary = kms::key_summary(&state.app, &caller, &id, since, until).await?;
+    Ok(Envelope::ok(summary.into()))
 }
 
 #[utoipa::path(get, path = "/v1/kms/crypto-agility/policy", tag = "kms", security(("api_key" = []), ("bearer_api_key" = [])),
     description = "Scope keys:admin. The crypto policy: each algorithm's category, status, quantum risk, replacement and rationale (docs/crypto-policy.md).",
     responses((status = 200, description = "The policy", body = Success<Vec<PolicyRow>>), KeyErrors))]
 pub async fn policy(caller: Authorized<KeysAdmin>) -> Result<Envelope<Vec<PolicyRow>>, ApiError> {
-    Ok(Envelope::ok(kms::crypto_policy(&caller)))
+    Ok(Envelope::ok(
+        kms::crypto_policy(&caller)
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/kms/crypto-agility/algorithm-usage", tag = "kms", security(("api_key" = []), ("bearer_api_key" = [])),
@@ -137,9 +138,8 @@ pub async fn algorithm_usage(
 ) -> Result<Envelope<AlgorithmInventory>, ApiError> {
     let since = time("since", &query.since)?;
     let until = time("until", &query.until)?;
-    Ok(Envelope::ok(
-        kms::algorithm_usage(&state.app, &caller, since, until).await?,
-    ))
+    let inventory = kms::algorithm_usage(&state.app, &caller, since, until).await?;
+    Ok(Envelope::ok(inventory.into()))
 }
 
 #[utoipa::path(get, path = "/v1/kms/crypto-agility/pqc-adoption", tag = "kms", security(("api_key" = []), ("bearer_api_key" = [])),
@@ -153,9 +153,8 @@ pub async fn pqc_adoption(
 ) -> Result<Envelope<PqcAdoption>, ApiError> {
     let since = time("since", &query.since)?;
     let until = time("until", &query.until)?;
-    Ok(Envelope::ok(
-        kms::pqc_adoption(&state.app, &caller, since, until).await?,
-    ))
+    let adoption = kms::pqc_adoption(&state.app, &caller, since, until).await?;
+    Ok(Envelope::ok(adoption.into()))
 }
 
 #[utoipa::path(get, path = "/v1/kms/crypto-agility/risk-assessment", tag = "kms", security(("api_key" = []), ("bearer_api_key" = [])),
@@ -165,7 +164,6 @@ pub async fn risk_assessment(
     caller: Authorized<KeysAdmin>,
     State(state): State<AppState>,
 ) -> Result<Envelope<RiskAssessment>, ApiError> {
-    Ok(Envelope::ok(
-        kms::risk_assessment(&state.app, &caller).await?,
-    ))
+    let assessment = kms::risk_assessment(&state.app, &caller).await?;
+    Ok(Envelope::ok(assessment.into()))
 }

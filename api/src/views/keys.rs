@@ -4,9 +4,9 @@
 //! idempotent replay shows them redacted.
 
 use base64::Engine;
-use palisade_domain::key::{KeyState, Operation};
+use palisade_domain::key::KeyState;
 use palisade_infra::crypto::kms;
-use palisade_infra::readmodel::{KeyWithVersions, UsageBucket};
+use palisade_infra::readmodel::KeyWithVersions;
 use palisade_projections::{KeyRow, KeyVersionRow};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -359,54 +359,4 @@ impl PublicKeyView {
             pem: text.text,
         }
     }
-}
-
-/// One bucket of a key's usage.
-#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
-#[graphql(name = "KeyUsageBucket")]
-pub struct UsageBucketView {
-    pub timestamp: String,
-    pub operation: String,
-    pub count: i64,
-    pub errors: i64,
-    pub bytes_processed: i64,
-}
-
-/// `GET /v1/keys/{id}/usage`.
-#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
-#[graphql(name = "KeyUsage")]
-pub struct KeyUsageView {
-    pub key_id: String,
-    pub granularity: String,
-    pub buckets: Vec<UsageBucketView>,
-    pub total_operations: i64,
-    pub total_bytes_processed: i64,
-}
-
-impl KeyUsageView {
-    pub fn new(key_id: String, granularity: &str, buckets: Vec<UsageBucket>) -> Self {
-        let total_operations = buckets.iter().map(|b| b.count).sum();
-        let total_bytes_processed = buckets.iter().map(|b| b.bytes).sum();
-        Self {
-            key_id,
-            granularity: granularity.to_string(),
-            buckets: buckets
-                .into_iter()
-                .map(|b| UsageBucketView {
-                    timestamp: format_time(&b.timestamp),
-                    operation: b.operation,
-                    count: b.count,
-                    errors: b.errors,
-                    bytes_processed: b.bytes,
-                })
-                .collect(),
-            total_operations,
-            total_bytes_processed,
-        }
-    }
-}
-
-/// The operation names, for documentation.
-pub fn operation_names() -> Vec<&'static str> {
-    Operation::ALL.iter().map(Operation::as_str).collect()
 }

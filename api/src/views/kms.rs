@@ -1,13 +1,19 @@
-//! KMS analytics and crypto agility as GraphQL shows them: the application
-//! layer's results (`app::kms`, which REST serves as they are), as typed
-//! objects.
+//! KMS analytics and crypto agility as the API shows them (`/v1/kms` and
+//! the GraphQL fields alike), from the application layer's results
+//! (`app::kms`). A count per operation is a JSON object in REST and a list
+//! of `{operation, count}` in GraphQL (`graphql::kms`).
+
+use std::collections::BTreeMap;
 
 use async_graphql::SimpleObject;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::format_time;
 use crate::app::kms as app;
 
-/// A count per operation name.
+/// A count per operation name (GraphQL's form of an operation map).
 #[derive(SimpleObject, Debug, Clone)]
 #[graphql(name = "KmsOperationCount")]
 pub struct OperationCount {
@@ -15,16 +21,20 @@ pub struct OperationCount {
     pub count: i64,
 }
 
-fn counts(map: std::collections::BTreeMap<String, i64>) -> Vec<OperationCount> {
-    map.into_iter()
-        .map(|(operation, count)| OperationCount { operation, count })
+/// An operation map as GraphQL lists it.
+pub fn counts(map: &BTreeMap<String, i64>) -> Vec<OperationCount> {
+    map.iter()
+        .map(|(operation, count)| OperationCount {
+            operation: operation.clone(),
+            count: *count,
+        })
         .collect()
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "KmsUsageBucket")]
 pub struct UsageBucket {
-    pub timestamp: DateTime<Utc>,
+    pub timestamp: String,
     pub key_id: String,
     pub operation: String,
     pub count: i64,
@@ -32,7 +42,7 @@ pub struct UsageBucket {
     pub bytes_processed: i64,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "KmsUsageSummary")]
 pub struct UsageSummary {
     pub total_operations: i64,
@@ -41,12 +51,12 @@ pub struct UsageSummary {
     pub unique_keys: usize,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "KmsUsage")]
 pub struct UsageAnalytics {
     pub granularity: String,
-    pub since: DateTime<Utc>,
-    pub until: DateTime<Utc>,
+    pub since: String,
+    pub until: String,
     pub buckets: Vec<UsageBucket>,
     pub summary: UsageSummary,
 }
@@ -55,13 +65,13 @@ impl From<app::UsageAnalytics> for UsageAnalytics {
     fn from(usage: app::UsageAnalytics) -> Self {
         Self {
             granularity: usage.granularity,
-            since: usage.since,
-            until: usage.until,
+            since: format_time(&usage.since),
+            until: format_time(&usage.until),
             buckets: usage
                 .buckets
                 .into_iter()
                 .map(|b| UsageBucket {
-                    timestamp: b.timestamp,
+                    timestamp: format_time(&b.timestamp),
                     key_id: b.key_id,
                     operation: b.operation,
                     count: b.count,
@@ -79,13 +89,15 @@ impl From<app::UsageAnalytics> for UsageAnalytics {
     }
 }
 
-#[derive(SimpleObject, Debug, Clone)]
-#[graphql(name = "KmsApplication")]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsApplication", complex)]
 pub struct ApplicationUsage {
     pub application: String,
     pub keys_used: usize,
-    pub last_access_at: DateTime<Utc>,
-    pub operation_counts: Vec<OperationCount>,
+    pub last_access_at: String,
+    /// Operations per operation name.
+    #[graphql(skip)]
+    pub operation_counts: BTreeMap<String, i64>,
     pub total_operations: i64,
 }
 
@@ -94,31 +106,33 @@ impl From<app::ApplicationUsage> for ApplicationUsage {
         Self {
             application: a.application,
             keys_used: a.keys_used,
-            last_access_at: a.last_access_at,
-            operation_counts: counts(a.operation_counts),
+            last_access_at: format_time(&a.last_access_at),
+            operation_counts: a.operation_counts,
             total_operations: a.total_operations,
         }
     }
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "KmsTopApplication")]
 pub struct TopApplication {
     pub application: String,
     pub operations: i64,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
-#[graphql(name = "KmsKeySummary")]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsKeySummary", complex)]
 pub struct KeySummary {
     pub key_id: String,
     pub name: String,
     pub algorithm: String,
     pub state: String,
     pub total_operations: i64,
-    pub operation_breakdown: Vec<OperationCount>,
+    /// Operations per operation name.
+    #[graphql(skip)]
+    pub operation_breakdown: BTreeMap<String, i64>,
     pub top_applications: Vec<TopApplication>,
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<String>,
 }
 
 impl From<app::KeySummary> for KeySummary {
@@ -129,7 +143,7 @@ impl From<app::KeySummary> for KeySummary {
             algorithm: k.algorithm,
             state: k.state,
             total_operations: k.total_operations,
-            operation_breakdown: counts(k.operation_breakdown),
+            operation_breakdown: k.operation_breakdown,
             top_applications: k
                 .top_applications
                 .into_iter()
@@ -138,12 +152,12 @@ impl From<app::KeySummary> for KeySummary {
                     operations: t.operations,
                 })
                 .collect(),
-            last_used_at: k.last_used_at,
+            last_used_at: k.last_used_at.as_ref().map(format_time),
         }
     }
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "CryptoPolicyRow")]
 pub struct PolicyRow {
     pub algorithm: String,
@@ -169,7 +183,7 @@ impl From<app::PolicyRow> for PolicyRow {
     }
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "KmsAlgorithmUsage")]
 pub struct AlgorithmUsage {
     pub algorithm: String,
@@ -179,10 +193,10 @@ pub struct AlgorithmUsage {
     pub post_quantum: bool,
     pub key_count: i64,
     pub usage_count: i64,
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<String>,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "KmsAlgorithmInventory")]
 pub struct AlgorithmInventory {
     pub algorithms: Vec<AlgorithmUsage>,
@@ -204,7 +218,7 @@ impl From<app::AlgorithmInventory> for AlgorithmInventory {
                     post_quantum: a.post_quantum,
                     key_count: a.key_count,
                     usage_count: a.usage_count,
-                    last_used_at: a.last_used_at,
+                    last_used_at: a.last_used_at.as_ref().map(format_time),
                 })
                 .collect(),
             pqc_adoption_rate: i.pqc_adoption_rate,
@@ -213,7 +227,7 @@ impl From<app::AlgorithmInventory> for AlgorithmInventory {
     }
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "PqcCurrent")]
 pub struct PqcCurrent {
     pub pqc_keys: i64,
@@ -221,7 +235,7 @@ pub struct PqcCurrent {
     pub adoption_rate: f64,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "PqcTrend")]
 pub struct PqcTrend {
     pub date: NaiveDate,
@@ -229,7 +243,7 @@ pub struct PqcTrend {
     pub classical_operations: i64,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "PqcByAlgorithm")]
 pub struct PqcByAlgorithm {
     pub algorithm: String,
@@ -237,7 +251,7 @@ pub struct PqcByAlgorithm {
     pub keys: i64,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "PqcAdoption")]
 pub struct PqcAdoption {
     pub current: PqcCurrent,
@@ -275,7 +289,7 @@ impl From<app::PqcAdoption> for PqcAdoption {
     }
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "QuantumAlgorithmRisk")]
 pub struct AlgorithmRisk {
     pub algorithm: String,
@@ -285,7 +299,7 @@ pub struct AlgorithmRisk {
     pub affected_keys: i64,
 }
 
-#[derive(SimpleObject, Debug, Clone)]
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "QuantumRiskAssessment")]
 pub struct RiskAssessment {
     pub overall_risk: String,

@@ -43,6 +43,28 @@ struct Pending {
     counts: BTreeMap<(u32, Operation, String), (u64, u64, u64)>,
 }
 
+/// Which pending counts a flush writes.
+#[derive(Debug, Clone, Copy)]
+pub enum FlushScope<'a> {
+    All,
+    /// One tenant environment's keys.
+    Partition(&'a str, Environment),
+    /// One key's.
+    Key(&'a str),
+}
+
+impl FlushScope<'_> {
+    fn covers(&self, bucket: &Bucket, pending: &Pending) -> bool {
+        match self {
+            FlushScope::All => true,
+            FlushScope::Partition(tenant, environment) => {
+                pending.tenant_id == *tenant && pending.environment == *environment
+            }
+            FlushScope::Key(key_id) => bucket.key_id == *key_id,
+        }
+    }
+}
+
 /// One operation to count.
 pub struct UsedKey<'a> {
     pub key_id: &'a str,
@@ -109,24 +131,24 @@ impl KeyUsageBuffer {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Flushes the minutes before `before` (all, with `None`) of every key
-    /// (only `key_id`'s, when given): one event per key and minute. What
-    /// cannot be written is kept for the next flush. Returns the usage logs
-    /// written: (log id, its version).
+    /// Flushes the minutes before `before` (all, with `None`) of the keys
+    /// `scope` covers: one event per key and minute. What cannot be written
+    /// is kept for the next flush. Returns the usage logs written: (log id,
+    /// its version).
     pub async fn flush(
         &self,
         commands: &Commands,
         before: Option<DateTime<Utc>>,
-        key_id: Option<&str>,
+        scope: FlushScope<'_>,
     ) -> Result<Vec<(String, usize)>, String> {
         let _one_at_a_time = self.flushing.lock().await;
         let taken: Vec<(Bucket, Pending)> = {
             let mut pending = self.lock();
             let due: Vec<Bucket> = pending
-                .keys()
-                .filter(|bucket| before.is_none_or(|before| bucket.minute < before))
-                .filter(|bucket| key_id.is_none_or(|key_id| bucket.key_id == key_id))
-                .cloned()
+                .iter()
+                .filter(|(bucket, _)| before.is_none_or(|before| bucket.minute < before))
+                .filter(|(bucket, counts)| scope.covers(bucket, counts))
+                .map(|(bucket, _)| bucket.clone())
                 .collect();
             due.into_iter()
                 .filter_map(|bucket| pending.remove(&bucket).map(|p| (bucket, p)))
@@ -183,7 +205,7 @@ impl KeyUsageBuffer {
                 } else {
                     Utc::now().duration_trunc(TimeDelta::minutes(1)).ok()
                 };
-                if let Err(error) = self.flush(&commands, before, None).await {
+                if let Err(error) = self.flush(&commands, before, FlushScope::All).await {
                     tracing::warn!(%error, "cannot record key usage; kept for the next flush");
                 }
                 if stopping {

@@ -857,10 +857,14 @@ async fn usage_is_recorded_and_secrets_are_never_kept(backend: &Backend) {
     let secret = b"the secret plaintext 0123456789";
     let ciphertext = kms.encrypt(&key, secret, json!(null)).await;
     kms.encrypt(&key, b"again", json!(null)).await;
-    let (status, _) = kms
+    let (status, refused) = kms
         .decrypt(&key, &ciphertext, json!({ "wrong": "context" }))
         .await;
     assert_eq!(status, 422);
+    assert!(
+        !refused.to_string().contains(&b64(secret)),
+        "an error body holds it: {refused}"
+    );
     // An idempotent decrypt: the replay shows the plaintext redacted.
     let body = json!({ "ciphertext": ciphertext });
     let path = format!("/v1/keys/{key}/decrypt");
@@ -940,6 +944,16 @@ async fn usage_is_recorded_and_secrets_are_never_kept(backend: &Backend) {
     for row in &sealed {
         assert!(events.iter().all(|e| !e.contains(row.as_str())));
     }
+    // Nor does any line the server logged (every request's access line,
+    // the warnings): neither the plaintext nor a sealed row.
+    let log = server.log();
+    assert!(
+        !log.contains(&needle) && !log.contains("the secret plaintext"),
+        "the log holds the plaintext"
+    );
+    for row in &sealed {
+        assert!(!log.contains(row.as_str()), "the log holds sealed material");
+    }
     store.close().await;
 }
 
@@ -980,7 +994,7 @@ async fn graphql_lists_keys_and_runs_their_lifecycle(backend: &Backend) {
     kms.post("/v1/keys/gql/sign", json!({ "message": "AA==" }))
         .await;
     let (_, body) = graphql(
-        r#"{ keys(algorithm: ["ml-dsa-65"]) { totalCount nodes { name versions { version state publicKeyFingerprint } usage(granularity: DAY) { totalOperations } } } }"#,
+        r#"{ keys(algorithm: ["ml-dsa-65"]) { totalCount nodes { name versions { version state publicKeyFingerprint } usage(granularity: DAY) { summary { totalOperations } } } } }"#,
     )
     .await;
     let keys = &body["data"]["keys"];
@@ -988,7 +1002,7 @@ async fn graphql_lists_keys_and_runs_their_lifecycle(backend: &Backend) {
     let node = &keys["nodes"][0];
     assert_eq!(node["versions"].as_array().unwrap().len(), 2, "{body}");
     assert_eq!(node["versions"][1]["state"], "current", "{body}");
-    assert_eq!(node["usage"]["totalOperations"], 1, "{body}");
+    assert_eq!(node["usage"]["summary"]["totalOperations"], 1, "{body}");
     let (_, body) = graphql(r#"mutation { disableKey(id: "gql") { state } }"#).await;
     assert_eq!(body["data"]["disableKey"]["state"], "disabled", "{body}");
     let (status, body) = kms

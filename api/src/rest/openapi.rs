@@ -458,6 +458,9 @@ fn parameter_constraint(name: &str) -> Option<Value> {
         "algorithm" => comma_list(
             json!({"type": "string", "enum": strings(palisade_domain::key::Algorithm::ALL.iter().map(|a| a.as_str()))}),
         ),
+        "granularity" => {
+            json!({"schema": {"type": "string", "enum": ["hour", "day", "week"]}})
+        }
         "operation" => {
             json!({"schema": {"type": "string", "enum": strings(palisade_domain::key::Operation::ALL.iter().map(|o| o.as_str()))}})
         }

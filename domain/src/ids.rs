@@ -109,6 +109,21 @@ typed_id!(
     KeyId, "key_", "key"
 );
 
+typed_id!(
+    /// A KMS alert rule.
+    AlertRuleId, "kar_", "alert rule"
+);
+
+typed_id!(
+    /// One alert a rule raised (derived from its rule, key and window).
+    AlertId, "kal_", "alert"
+);
+
+typed_id!(
+    /// A post-quantum migration plan.
+    MigrationPlanId, "kmp_", "migration plan"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

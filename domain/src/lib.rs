@@ -9,13 +9,16 @@
 pub mod finding;
 pub mod ids;
 pub mod key;
+pub mod kms;
 pub mod metadata;
 pub mod risk;
 pub mod scope;
 pub mod tenant;
 pub mod text;
 
-pub use ids::{ApiKeyId, AssetId, FindingId, IdError, KeyId, TenantId};
+pub use ids::{
+    AlertId, AlertRuleId, ApiKeyId, AssetId, FindingId, IdError, KeyId, MigrationPlanId, TenantId,
+};
 pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
 pub use scope::Scope;
 pub use text::{limits, optional_text, required_text, FieldProblem, TextLimit, MAX_LIST_ITEMS};

@@ -94,6 +94,8 @@ pub mod limits {
     pub const KEY_DESCRIPTION: TextLimit = TextLimit::multiline(2_000);
     /// The application an operation is counted under (`X-Palisade-Application`).
     pub const APPLICATION: TextLimit = TextLimit::line(200);
+    /// A KMS alert rule's or migration plan's name.
+    pub const KMS_NAME: TextLimit = TextLimit::line(100);
 
     /// A free-text query filter (`search`, `tag`, `product`, …, and each
     /// value of a multi-value filter).

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::commands::{valid_description, valid_rotation_period, valid_tags};
 use super::{
     Algorithm, KeyCommand, KeyEvent, KeyState, KeyUpdate, KeyVersion, NewKeyVersion, Operation,
-    DEFAULT_PENDING_WINDOW_DAYS, PENDING_WINDOW_DAYS,
+    DEFAULT_PENDING_WINDOW_DAYS, PENDING_WINDOW_DAYS, ROTATION_GRACE_DAYS,
 };
 use crate::text::FieldProblem;
 use crate::KeyId;
@@ -127,6 +127,11 @@ struct CreatedKey {
     /// When the latest version was made (creation or the last rotation).
     last_rotated_at: DateTime<Utc>,
     deletion_date: Option<DateTime<Utc>>,
+    /// The version the scheduler recorded as overdue a rotation.
+    #[serde(default)]
+    overdue_version: Option<u32>,
+    #[serde(default)]
+    replaced_by: Option<KeyId>,
 }
 
 impl CreatedKey {
@@ -145,6 +150,26 @@ impl CreatedKey {
         self.rotation_period_days
             .map(|days| self.last_rotated_at + Duration::days(i64::from(days)))
     }
+
+    fn rotation_due_at(&self) -> DateTime<Utc> {
+        rotation_due_at(
+            self.usage.algorithm,
+            self.rotation_period_days,
+            self.last_rotated_at,
+        )
+    }
+}
+
+/// When a key's latest version is due a rotation: its rotation period
+/// after it was made, or without one the policy's cryptoperiod for its
+/// algorithm ([`super::policy::AlgorithmPolicy::cryptoperiod_days`]).
+pub fn rotation_due_at(
+    algorithm: Algorithm,
+    rotation_period_days: Option<u32>,
+    last_rotated_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let days = rotation_period_days.unwrap_or(super::policy::policy(algorithm).cryptoperiod_days);
+    last_rotated_at + Duration::days(i64::from(days))
 }
 
 impl Key {
@@ -230,6 +255,24 @@ impl Key {
                 }]
             }
             KeyCommand::Update { update, at } => update_events(key, update, at)?,
+            KeyCommand::MarkRotationOverdue { at } => {
+                let latest = key.usage.latest_version;
+                if state != KeyState::Enabled || key.overdue_version == Some(latest) {
+                    return Ok(Vec::new());
+                }
+                let due_at = key.rotation_due_at();
+                if due_at + Duration::days(ROTATION_GRACE_DAYS) > at {
+                    return Err(KeyError::NotDue {
+                        due: due_at + Duration::days(ROTATION_GRACE_DAYS),
+                    });
+                }
+                vec![KeyEvent::KeyRotationOverdue {
+                    key_id,
+                    version: latest,
+                    due_at,
+                    marked_at: at,
+                }]
+            }
             KeyCommand::Disable { at } => match state {
                 KeyState::Enabled => vec![KeyEvent::KeyDisabled {
                     key_id,
@@ -349,6 +392,12 @@ fn update_events(
         None => key.rotation_period_days,
     };
     let latest = key.usage.latest_version;
+    if update.replaced_by == Some(Some(key.id)) {
+        problems.push(FieldProblem::new(
+            "replaced_by",
+            "a key cannot replace itself",
+        ));
+    }
     if let Some(min) = update.min_decryption_version {
         if min == 0 || min > latest {
             problems.push(FieldProblem::new(
@@ -380,6 +429,16 @@ fn update_events(
         events.push(KeyEvent::MinDecryptionVersionSet {
             key_id: key.id,
             min_decryption_version: min,
+            set_at: at,
+        });
+    }
+    if let Some(replaced_by) = update
+        .replaced_by
+        .filter(|replaced_by| *replaced_by != key.replaced_by)
+    {
+        events.push(KeyEvent::KeyReplacementSet {
+            key_id: key.id,
+            replaced_by,
             set_at: at,
         });
     }
@@ -429,6 +488,8 @@ impl Aggregate for Key {
                 rotation_period_days,
                 last_rotated_at: created_at,
                 deletion_date: None,
+                overdue_version: None,
+                replaced_by: None,
             });
             return;
         }
@@ -445,6 +506,8 @@ impl Aggregate for Key {
                 key.usage.latest_version = new_version.version;
                 key.last_rotated_at = rotated_at;
             }
+            KeyEvent::KeyReplacementSet { replaced_by, .. } => key.replaced_by = replaced_by,
+            KeyEvent::KeyRotationOverdue { version, .. } => key.overdue_version = Some(version),
             KeyEvent::KeyUpdated {
                 description,
                 tags,
@@ -620,6 +683,96 @@ mod tests {
             key.apply(event);
         }
         key.decide(command).expect_err("the command was accepted")
+    }
+
+    #[test]
+    fn given_a_key_past_its_cryptoperiod_when_the_scheduler_looks_then_it_is_overdue_once_per_version(
+    ) {
+        // No rotation period: AES-256's policy cryptoperiod, two years.
+        let due = t0() + Duration::days(730);
+        let overdue = |version, marked_at| KeyEvent::KeyRotationOverdue {
+            key_id: id(),
+            version,
+            due_at: due,
+            marked_at,
+        };
+        assert_eq!(
+            refused(vec![aes()], KeyCommand::MarkRotationOverdue { at: due }),
+            KeyError::NotDue {
+                due: due + Duration::days(1)
+            }
+        );
+        let late = due + Duration::days(1);
+        KeyTest::with(())
+            .given(vec![aes()])
+            .when(KeyCommand::MarkRotationOverdue { at: late })
+            .then_expect_events(vec![overdue(1, late)]);
+        // Already recorded for version 1: nothing more.
+        KeyTest::with(())
+            .given(vec![aes(), overdue(1, late)])
+            .when(KeyCommand::MarkRotationOverdue { at: late })
+            .then_expect_events(Vec::new());
+        // A disabled key is not in use: nothing to record.
+        KeyTest::with(())
+            .given(vec![aes(), disabled()])
+            .when(KeyCommand::MarkRotationOverdue { at: late })
+            .then_expect_events(Vec::new());
+        // A rotation starts a new period.
+        assert!(matches!(
+            refused(
+                vec![aes(), overdue(1, late), rotated(2, late, false)],
+                KeyCommand::MarkRotationOverdue { at: late }
+            ),
+            KeyError::NotDue { .. }
+        ));
+        // A rotation period of its own wins over the policy's.
+        let period = t0() + Duration::days(91);
+        KeyTest::with(())
+            .given(vec![created(Algorithm::Aes256Gcm, Some(90))])
+            .when(KeyCommand::MarkRotationOverdue { at: period })
+            .then_expect_events(vec![KeyEvent::KeyRotationOverdue {
+                key_id: id(),
+                version: 1,
+                due_at: t0() + Duration::days(90),
+                marked_at: period,
+            }]);
+    }
+
+    #[test]
+    fn given_a_key_when_a_replacement_is_named_then_it_is_linked_never_to_itself() {
+        let other = KeyId::from_uuid(Uuid::from_u128(99));
+        let replace = |replaced_by| KeyCommand::Update {
+            update: KeyUpdate {
+                replaced_by: Some(replaced_by),
+                ..KeyUpdate::default()
+            },
+            at: days(1),
+        };
+        let linked = KeyEvent::KeyReplacementSet {
+            key_id: id(),
+            replaced_by: Some(other),
+            set_at: days(1),
+        };
+        KeyTest::with(())
+            .given(vec![aes()])
+            .when(replace(Some(other)))
+            .then_expect_events(vec![linked.clone()]);
+        KeyTest::with(())
+            .given(vec![aes(), linked.clone()])
+            .when(replace(Some(other)))
+            .then_expect_events(Vec::new());
+        KeyTest::with(())
+            .given(vec![aes(), linked])
+            .when(replace(None))
+            .then_expect_events(vec![KeyEvent::KeyReplacementSet {
+                key_id: id(),
+                replaced_by: None,
+                set_at: days(1),
+            }]);
+        assert_eq!(
+            fields(refused(vec![aes()], replace(Some(id())))),
+            vec!["replaced_by"]
+        );
     }
 
     #[test]

@@ -9,6 +9,9 @@ use crate::{Environment, KeyId, TenantId};
 
 /// Days between automatic rotations, when set (AWS KMS's range).
 pub const ROTATION_PERIOD_DAYS: RangeInclusive<u32> = 90..=2560;
+/// How long after a rotation falls due the scheduler waits before it
+/// records the key as overdue (its own rotation job runs first).
+pub const ROTATION_GRACE_DAYS: i64 = 1;
 /// Days a scheduled deletion waits (AWS KMS's range and default).
 pub const PENDING_WINDOW_DAYS: RangeInclusive<u32> = 7..=30;
 pub const DEFAULT_PENDING_WINDOW_DAYS: u32 = 30;
@@ -85,6 +88,8 @@ pub struct KeyUpdate {
     /// `Some(None)` turns automatic rotation off.
     pub rotation_period_days: Option<Option<u32>>,
     pub min_decryption_version: Option<u32>,
+    /// `Some(None)` removes the link to a replacement key.
+    pub replaced_by: Option<Option<KeyId>>,
 }
 
 /// What may be asked of a key. Time comes in with the command (`at`): the
@@ -113,6 +118,12 @@ pub enum KeyCommand {
         at: DateTime<Utc>,
     },
     Enable {
+        at: DateTime<Utc>,
+    },
+    /// From the scheduler: records that the latest version is overdue a
+    /// rotation. Records nothing when already recorded for this version,
+    /// or when the key is not enabled; refused before it is due.
+    MarkRotationOverdue {
         at: DateTime<Utc>,
     },
     ScheduleDeletion {

@@ -96,6 +96,22 @@ pub enum KeyEvent {
         key_id: KeyId,
         destroyed_at: DateTime<Utc>,
     },
+    /// The key that takes this one's place (a migration to another
+    /// algorithm), or `None` when the link is removed.
+    KeyReplacementSet {
+        key_id: KeyId,
+        replaced_by: Option<KeyId>,
+        set_at: DateTime<Utc>,
+    },
+    /// By the scheduler: the latest version outlived its rotation period
+    /// (or, without one, the policy's cryptoperiod) and a day's grace.
+    /// Cleared by the next rotation.
+    KeyRotationOverdue {
+        key_id: KeyId,
+        version: u32,
+        due_at: DateTime<Utc>,
+        marked_at: DateTime<Utc>,
+    },
 }
 
 impl KeyEvent {
@@ -109,7 +125,9 @@ impl KeyEvent {
             | KeyEvent::KeyEnabled { key_id, .. }
             | KeyEvent::KeyDeletionScheduled { key_id, .. }
             | KeyEvent::KeyDeletionCancelled { key_id, .. }
-            | KeyEvent::KeyDestroyed { key_id, .. } => *key_id,
+            | KeyEvent::KeyDestroyed { key_id, .. }
+            | KeyEvent::KeyReplacementSet { key_id, .. }
+            | KeyEvent::KeyRotationOverdue { key_id, .. } => *key_id,
         }
     }
 }
@@ -126,6 +144,8 @@ impl DomainEvent for KeyEvent {
             KeyEvent::KeyDeletionScheduled { .. } => "KeyDeletionScheduled",
             KeyEvent::KeyDeletionCancelled { .. } => "KeyDeletionCancelled",
             KeyEvent::KeyDestroyed { .. } => "KeyDestroyed",
+            KeyEvent::KeyReplacementSet { .. } => "KeyReplacementSet",
+            KeyEvent::KeyRotationOverdue { .. } => "KeyRotationOverdue",
         }
         .to_string()
     }

@@ -17,10 +17,10 @@ mod events;
 pub mod policy;
 mod usage;
 
-pub use aggregate::{Key, KeyError, KeyUse};
+pub use aggregate::{rotation_due_at, Key, KeyError, KeyUse};
 pub use commands::{
     key_id_for, KeyCommand, KeyName, KeyUpdate, NewKey, NewKeyVersion, DEFAULT_PENDING_WINDOW_DAYS,
-    MAX_KEY_TAGS, PENDING_WINDOW_DAYS, ROTATION_PERIOD_DAYS,
+    MAX_KEY_TAGS, PENDING_WINDOW_DAYS, ROTATION_GRACE_DAYS, ROTATION_PERIOD_DAYS,
 };
 pub use events::{KeyEvent, KeyUsage, KeyUsageEvent, KeyVersion};
 pub use usage::{key_usage_id, KeyUsageCommand, KeyUsageMinute};

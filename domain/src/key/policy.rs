@@ -81,6 +81,12 @@ pub struct AlgorithmPolicy {
     pub post_quantum: bool,
     /// What new keys of this category should use instead, if anything.
     pub replacement: Option<Algorithm>,
+    /// How long a version may be used before it is due a rotation when
+    /// the key sets no rotation period of its own: within the
+    /// originator-usage periods NIST SP 800-57 Part 1 Rev. 5 (§5.3.6)
+    /// suggests — two years for symmetric encryption and MAC keys, one
+    /// year for private signing and key-establishment keys.
+    pub cryptoperiod_days: u32,
     /// Why, with the source.
     pub rationale: &'static str,
 }
@@ -96,6 +102,10 @@ pub fn policy(algorithm: Algorithm) -> AlgorithmPolicy {
             quantum_risk,
             post_quantum,
             replacement,
+            cryptoperiod_days: match category {
+                Category::Encryption | Category::Mac => 730,
+                Category::Signing | Category::KeyExchange => 365,
+            },
             rationale,
         };
     match algorithm {

@@ -61,6 +61,19 @@ impl Commands {
         Self { store }
     }
 
+    /// The aggregate's current state and version (0 when it has no events).
+    pub async fn load<A>(&self, aggregate_id: &str) -> Result<(A, usize), CommandError<A::Error>>
+    where
+        A: Aggregate + 'static,
+    {
+        let context = self
+            .store
+            .event_store::<A>()
+            .load_aggregate(aggregate_id)
+            .await?;
+        Ok((context.aggregate, context.current_sequence))
+    }
+
     /// Decides `command` against the aggregate's current state and appends
     /// the resulting events (none is fine). Returns the aggregate's version
     /// afterwards: the sequence of its last event (0 when it has none).

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod idempotency;
 pub mod keyfile;
 pub mod keyring;
+pub mod process;
 pub mod projection;
 pub mod readmodel;
 pub mod scheduler;

@@ -13,7 +13,8 @@
 //! deleted ([`IdempotencyPruning`]); a key whose rotation period has
 //! elapsed gets a new version ([`KeyRotation`]); a key whose deletion
 //! window has ended is destroyed and its material deleted
-//! ([`KeyDestruction`]). Later: grant and request expiry — each one more
+//! ([`KeyDestruction`]); a key overdue a rotation is recorded as such
+//! ([`KeyRotationOverdue`]). Later: grant and request expiry — each one more
 //! [`Job`] in [`jobs`].
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,6 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use palisade_domain::finding::{Finding, FindingCommand};
+use palisade_domain::key::{Key, KeyCommand, ROTATION_GRACE_DAYS};
 use palisade_domain::{ActorType, Environment, EventMetadata};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -30,7 +32,9 @@ use crate::crypto::seal::Sealer;
 use crate::keyring::lifecycle::{self, KeyToRotate};
 use crate::keyring::material;
 use crate::projection::lock::LockSession;
-use crate::readmodel::{due_risk_acceptances, keys_due_destruction, keys_due_rotation};
+use crate::readmodel::{
+    due_risk_acceptances, keys_due_destruction, keys_due_rotation, keys_overdue_rotation,
+};
 use crate::{CommandError, Commands, Store, StoreError};
 
 /// Where the scheduler gets the time.
@@ -140,6 +144,7 @@ pub fn jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(RiskAcceptanceExpiry),
         Arc::new(IdempotencyPruning),
         Arc::new(KeyRotation),
+        Arc::new(KeyRotationOverdue),
         Arc::new(KeyDestruction),
     ]
 }
@@ -231,6 +236,43 @@ impl Job for KeyRotation {
                 Err(CommandError::Rejected(_)) | Err(CommandError::Conflict) => {}
                 Err(error) => {
                     tracing::warn!(key_id = due.id, %error, "automatic key rotation failed");
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// A key whose latest version outlived its rotation period (or the
+/// policy's cryptoperiod) by the grace day is recorded as overdue, which
+/// the key-hygiene process manager turns into a finding. It runs after
+/// [`KeyRotation`], so a key with automatic rotation is rotated, not
+/// reported.
+pub struct KeyRotationOverdue;
+
+#[async_trait]
+impl Job for KeyRotationOverdue {
+    fn name(&self) -> &'static str {
+        "key_rotation_overdue"
+    }
+
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        let mut outcome = JobOutcome::default();
+        let before = now - chrono::Duration::days(ROTATION_GRACE_DAYS);
+        for due in keys_overdue_rotation(ctx.store.read_pool(), before, BATCH as u32).await? {
+            let metadata = JobContext::metadata(&due.tenant_id, due.environment, now);
+            outcome.fired += 1;
+            let command = KeyCommand::MarkRotationOverdue { at: now };
+            match ctx
+                .commands
+                .execute::<Key>(&due.id, command, (), &metadata)
+                .await
+            {
+                Ok(_) => {}
+                // Rotated or disabled meanwhile: the view shows it next pass.
+                Err(CommandError::Rejected(_)) | Err(CommandError::Conflict) => {}
+                Err(error) => {
+                    tracing::warn!(key_id = due.id, %error, "recording an overdue rotation failed");
                 }
             }
         }

@@ -254,6 +254,9 @@ fn describe(event: &FeedEvent) -> Result<String, ProjectionError> {
         "RiskLedger" => crate::summary::risk_ledger(&event.decode::<RiskLedgerEvent>()?),
         "Key" => crate::summary::key(&event.decode::<KeyEvent>()?, &event.aggregate_id),
         "KeyUsage" => crate::summary::key_usage(&event.decode::<KeyUsageEvent>()?),
+        "KmsAlertRule" => crate::summary::kms_alert_rule(&event.decode()?),
+        "KmsAlert" => crate::summary::kms_alert(&event.decode()?),
+        "KmsMigrationPlan" => crate::summary::kms_migration_plan(&event.decode()?),
         other => format!("{} on {other} {}", event.event_type, event.aggregate_id),
     })
 }

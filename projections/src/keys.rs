@@ -4,10 +4,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use palisade_domain::key::{Algorithm, KeyEvent, KeyState, KeyUsageEvent, KeyUse, Operation};
+use palisade_domain::key::{
+    rotation_due_at, Algorithm, KeyEvent, KeyState, KeyUsageEvent, KeyUse, Operation,
+};
 use palisade_domain::Environment;
 use serde::{Deserialize, Serialize};
 
+use crate::kms::{AlertRow, AlertRuleRow, MigrationPlanRow};
 use crate::{FeedEvent, Projection, ProjectionError, ReadModelStore, StoreError};
 
 /// A key as the view holds it.
@@ -30,6 +33,16 @@ pub struct KeyRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The key that takes this one's place (a migration).
+    #[serde(default)]
+    pub replaced_by: Option<String>,
+    /// The scheduler recorded the latest version as overdue a rotation.
+    #[serde(default)]
+    pub rotation_overdue: bool,
+    /// When an enabled key's latest version is due a rotation: its period,
+    /// or the policy's cryptoperiod (the overdue check's column).
+    #[serde(default)]
+    pub rotation_due_at: Option<DateTime<Utc>>,
     /// The aggregate's version: its last event's sequence.
     pub version: i64,
 }
@@ -50,6 +63,9 @@ impl KeyRow {
             .rotation_period_days
             .filter(|_| self.state == KeyState::Enabled)
             .map(|days| self.last_rotated_at + Duration::days(i64::from(days)));
+        self.rotation_due_at = (self.state == KeyState::Enabled && !self.rotation_overdue).then(
+            || rotation_due_at(self.algorithm, self.rotation_period_days, self.last_rotated_at),
+        );
     }
 }
 
@@ -88,6 +104,13 @@ pub trait KeysStore: Send {
     /// Adds to the counts already kept for the same minute (a replayed
     /// flush of one minute from two replicas adds up).
     async fn add_key_usage(&mut self, usage: &[KeyUsageRow]) -> Result<(), StoreError>;
+    async fn alert_rule(&mut self, id: &str) -> Result<Option<AlertRuleRow>, StoreError>;
+    async fn save_alert_rule(&mut self, rule: &AlertRuleRow) -> Result<(), StoreError>;
+    async fn delete_alert_rule(&mut self, id: &str) -> Result<(), StoreError>;
+    async fn alert(&mut self, id: &str) -> Result<Option<AlertRow>, StoreError>;
+    async fn save_alert(&mut self, alert: &AlertRow) -> Result<(), StoreError>;
+    async fn migration_plan(&mut self, id: &str) -> Result<Option<MigrationPlanRow>, StoreError>;
+    async fn save_migration_plan(&mut self, plan: &MigrationPlanRow) -> Result<(), StoreError>;
 }
 
 /// Keeps the keys view.
@@ -104,11 +127,20 @@ impl Projection for KeysProjection {
     }
 
     fn version(&self) -> i64 {
-        1
+        // 2: replacement links, overdue rotations, alert rules, alerts and
+        // migration plans.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["keys", "key_versions", "key_usage"]
+        &[
+            "keys",
+            "key_versions",
+            "key_usage",
+            "kms_alert_rules",
+            "kms_alerts",
+            "kms_migration_plans",
+        ]
     }
 
     async fn apply(
@@ -119,6 +151,9 @@ impl Projection for KeysProjection {
         match event.aggregate_type.as_str() {
             "Key" => {}
             "KeyUsage" => return apply_usage(event, store).await,
+            "KmsAlertRule" => return crate::kms::apply_alert_rule(event, store).await,
+            "KmsAlert" => return crate::kms::apply_alert(event, store).await,
+            "KmsMigrationPlan" => return crate::kms::apply_plan(event, store).await,
             _ => return Ok(()),
         }
         let store = store.view::<dyn KeysStore>()?;
@@ -154,6 +189,9 @@ impl Projection for KeysProjection {
                 created_at,
                 updated_at: created_at,
                 last_used_at: None,
+                replaced_by: None,
+                rotation_overdue: false,
+                rotation_due_at: None,
                 version: event.sequence,
             };
             row.schedule_rotation();
@@ -185,6 +223,7 @@ impl Projection for KeysProjection {
             } => {
                 row.latest_version = new_version.version;
                 row.last_rotated_at = rotated_at;
+                row.rotation_overdue = false;
                 row.updated_at = rotated_at;
                 store
                     .insert_key_version(&KeyVersionRow {
@@ -242,6 +281,18 @@ impl Projection for KeysProjection {
             KeyEvent::KeyDestroyed { destroyed_at, .. } => {
                 row.state = KeyState::Destroyed;
                 row.updated_at = destroyed_at;
+            }
+            KeyEvent::KeyReplacementSet {
+                replaced_by,
+                set_at,
+                ..
+            } => {
+                row.replaced_by = replaced_by.map(|id| id.to_string());
+                row.updated_at = set_at;
+            }
+            KeyEvent::KeyRotationOverdue { marked_at, .. } => {
+                row.rotation_overdue = true;
+                row.updated_at = marked_at;
             }
         }
         row.schedule_rotation();

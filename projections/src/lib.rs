@@ -19,6 +19,7 @@ mod audit;
 mod feed;
 mod findings;
 mod keys;
+mod kms;
 #[cfg(test)]
 mod memory;
 mod summary;
@@ -36,6 +37,7 @@ pub use findings::{
     SeverityCounts, TicketLink,
 };
 pub use keys::{KeyRow, KeyUsageRow, KeyVersionRow, KeysProjection, KeysStore};
+pub use kms::{AlertRow, AlertRuleRow, MigrationPlanRow};
 pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
 pub use timeline::{TimelineEntry, TimelineProjection, TimelineStore, TimelineSubject};
 pub use view::{no_store_of, ReadModelStore, ViewRef};

@@ -12,7 +12,7 @@ use palisade_domain::tenant::{Plan, TenantStatus};
 use palisade_domain::Environment;
 
 use crate::{
-    ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow, FindingsStore, KeyRow,
+    AlertRow, AlertRuleRow, MigrationPlanRow, ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow, FindingsStore, KeyRow,
     KeyUsageRow, KeyVersionRow, KeysStore, ReadModelStore, RiskSummaryRow, StoreError, TenantRow,
     TenantsStore, TimelineEntry, TimelineStore, TimelineSubject, ViewRef,
 };
@@ -29,6 +29,9 @@ pub struct InMemory {
     pub subjects: HashMap<String, TimelineSubject>,
     pub audit: Vec<AuditRecord>,
     pub keys: HashMap<String, KeyRow>,
+    pub alert_rules: HashMap<String, AlertRuleRow>,
+    pub alerts: HashMap<String, AlertRow>,
+    pub migration_plans: HashMap<String, MigrationPlanRow>,
     pub key_versions: BTreeMap<(String, u32), KeyVersionRow>,
     pub key_usage: Vec<KeyUsageRow>,
 }
@@ -71,6 +74,38 @@ impl KeysStore for InMemory {
 
     async fn add_key_usage(&mut self, usage: &[KeyUsageRow]) -> Result<(), StoreError> {
         self.key_usage.extend_from_slice(usage);
+        Ok(())
+    }
+
+    async fn alert_rule(&mut self, id: &str) -> Result<Option<AlertRuleRow>, StoreError> {
+        Ok(self.alert_rules.get(id).cloned())
+    }
+
+    async fn save_alert_rule(&mut self, rule: &AlertRuleRow) -> Result<(), StoreError> {
+        self.alert_rules.insert(rule.id.clone(), rule.clone());
+        Ok(())
+    }
+
+    async fn delete_alert_rule(&mut self, id: &str) -> Result<(), StoreError> {
+        self.alert_rules.remove(id);
+        Ok(())
+    }
+
+    async fn alert(&mut self, id: &str) -> Result<Option<AlertRow>, StoreError> {
+        Ok(self.alerts.get(id).cloned())
+    }
+
+    async fn save_alert(&mut self, alert: &AlertRow) -> Result<(), StoreError> {
+        self.alerts.insert(alert.id.clone(), alert.clone());
+        Ok(())
+    }
+
+    async fn migration_plan(&mut self, id: &str) -> Result<Option<MigrationPlanRow>, StoreError> {
+        Ok(self.migration_plans.get(id).cloned())
+    }
+
+    async fn save_migration_plan(&mut self, plan: &MigrationPlanRow) -> Result<(), StoreError> {
+        self.migration_plans.insert(plan.id.clone(), plan.clone());
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 use palisade_domain::finding::FindingEvent;
 use palisade_domain::key::{KeyEvent, KeyUsageEvent};
+use palisade_domain::kms::{AlertEvent, AlertRuleEvent, PlanEvent};
 use palisade_domain::risk::RiskLedgerEvent;
 use palisade_domain::tenant::TenantEvent;
 
@@ -123,6 +124,83 @@ pub fn key(event: &KeyEvent, subject: &str) -> String {
             format!("Deletion of key {subject} cancelled; the key is disabled")
         }
         E::KeyDestroyed { .. } => format!("Key {subject} destroyed; its material is deleted"),
+        E::KeyReplacementSet {
+            replaced_by: Some(by),
+            ..
+        } => format!("Key {subject} is replaced by key {by}"),
+        E::KeyReplacementSet { .. } => format!("Key {subject} no longer names a replacement"),
+        E::KeyRotationOverdue {
+            version, due_at, ..
+        } => format!(
+            "Key {subject} version {version} is overdue for rotation (due {})",
+            due_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+    }
+}
+
+/// An alert rule's event.
+pub fn kms_alert_rule(event: &AlertRuleEvent) -> String {
+    match event {
+        AlertRuleEvent::KmsAlertRuleCreated {
+            name, condition, ..
+        } => format!(
+            "KMS alert rule '{name}' created: {} {} {} in {}",
+            condition.metric.as_str(),
+            condition.operator.as_str(),
+            condition.threshold,
+            condition.window.as_str()
+        ),
+        AlertRuleEvent::KmsAlertRuleUpdated { name, .. } => {
+            format!("KMS alert rule '{name}' changed")
+        }
+        AlertRuleEvent::KmsAlertRuleDeleted { rule_id, .. } => {
+            format!("KMS alert rule {rule_id} deleted")
+        }
+    }
+}
+
+/// An alert's event.
+pub fn kms_alert(event: &AlertEvent) -> String {
+    match event {
+        AlertEvent::KmsAlertTriggered {
+            rule_name,
+            key_id,
+            condition,
+            value,
+            ..
+        } => format!(
+            "KMS alert '{rule_name}' on key {key_id}: {} {value} {} {} in {}",
+            condition.metric.as_str(),
+            condition.operator.as_str(),
+            condition.threshold,
+            condition.window.as_str()
+        ),
+        AlertEvent::KmsAlertAcknowledged {
+            alert_id,
+            acknowledged_by,
+            ..
+        } => format!("KMS alert {alert_id} acknowledged by {acknowledged_by}"),
+    }
+}
+
+/// A migration plan's event.
+pub fn kms_migration_plan(event: &PlanEvent) -> String {
+    match event {
+        PlanEvent::MigrationPlanCreated { name, .. } => {
+            format!("Migration plan '{name}' drafted")
+        }
+        PlanEvent::MigrationPlanUpdated { name, .. } => {
+            format!("Migration plan '{name}' changed")
+        }
+        PlanEvent::MigrationPlanActivated { plan_id, .. } => {
+            format!("Migration plan {plan_id} activated")
+        }
+        PlanEvent::MigrationPlanCompleted { plan_id, .. } => {
+            format!("Migration plan {plan_id} completed")
+        }
+        PlanEvent::MigrationPlanCancelled { plan_id, .. } => {
+            format!("Migration plan {plan_id} cancelled")
+        }
     }
 }
 

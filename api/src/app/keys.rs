@@ -136,6 +136,11 @@ pub struct UpdateKeyRequest {
     /// 1 to the latest version: older versions refuse decrypt and verify.
     #[serde(default, deserialize_with = "optional_whole")]
     pub min_decryption_version: Option<u32>,
+    /// The key (id or name) that takes this one's place, e.g. its
+    /// post-quantum successor in a migration plan; `null` removes the link.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub replaced_by: Option<Option<String>>,
 }
 
 /// The body of `POST /v1/keys/{id}/schedule-deletion`.
@@ -482,6 +487,19 @@ fn checked(
 }
 
 /// The caller's key with its versions, from the keys view.
+/// A replacement key: one of the partition's, not destroyed.
+async fn replacement(app: &App, partition: &Partition, id_or_name: &str) -> Result<KeyId> {
+    let unknown = || Error::invalid("replaced_by", "names no key of this environment");
+    let id = key_id(partition, id_or_name).map_err(|_| unknown())?;
+    let found = get_key(app.store.read_pool(), partition, &id.to_string())
+        .await?
+        .ok_or_else(unknown)?;
+    if found.key.state == palisade_domain::key::KeyState::Destroyed {
+        return Err(Error::invalid("replaced_by", "names a destroyed key"));
+    }
+    Ok(id)
+}
+
 async fn view_key(app: &App, partition: &Partition, id: &str) -> Result<KeyWithVersions> {
     get_key(app.store.read_pool(), partition, id)
         .await?
@@ -628,11 +646,18 @@ pub async fn update(
     request: UpdateKeyRequest,
     expected_version: Option<usize>,
 ) -> Result<KeyWithVersions> {
+    let partition = context.principal.partition();
+    let replaced_by = match request.replaced_by {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(other)) => Some(Some(replacement(app, &partition, &other).await?)),
+    };
     let update = KeyUpdate {
         description: request.description,
         tags: request.tags,
         rotation_period_days: request.rotation_period_days,
         min_decryption_version: request.min_decryption_version,
+        replaced_by,
     };
     let at = Utc::now();
     command(

@@ -107,9 +107,10 @@ impl App {
             &config.data_dir,
         )?;
         let redactor = palisade_projections::Redactor::new(root_key.derive("audit redaction"));
-        let runner = ProjectionRunner::new(
+        let runner = ProjectionRunner::with_consumers(
             store.clone(),
             palisade_projections::catalogue(redactor),
+            palisade_infra::process::process_managers(&store),
             config,
         );
         let app = Self {

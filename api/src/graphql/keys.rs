@@ -163,6 +163,9 @@ pub struct UpdateKeyInput {
     /// Absent leaves it; null turns automatic rotation off.
     pub rotation_period_days: async_graphql::MaybeUndefined<u32>,
     pub min_decryption_version: Option<u32>,
+    /// The key (id or name) that replaces this one; absent leaves it, null
+    /// removes the link.
+    pub replaced_by: async_graphql::MaybeUndefined<String>,
 }
 
 fn maybe<T>(value: async_graphql::MaybeUndefined<T>) -> Option<Option<T>> {
@@ -210,6 +213,7 @@ impl KeysMutation {
             tags: input.tags,
             rotation_period_days: maybe(input.rotation_period_days),
             min_decryption_version: input.min_decryption_version,
+            replaced_by: maybe(input.replaced_by),
         };
         Ok(keys::update(app(ctx), &caller, &input.id, request, None)
             .await

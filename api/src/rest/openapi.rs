@@ -689,6 +689,11 @@ fn kms_fields() -> Vec<(&'static str, &'static str, Value)> {
             version.clone(),
         ),
         (
+            "UpdateKeyRequest",
+            "replaced_by",
+            json!({"type": ["string", "null"], "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9._-]+$"}),
+        ),
+        (
             "ScheduleDeletionRequest",
             "pending_window_days",
             json!({"minimum": PENDING_WINDOW_DAYS.start(), "maximum": PENDING_WINDOW_DAYS.end()}),

@@ -43,6 +43,13 @@ pub struct KeyView {
     pub created_at: String,
     pub updated_at: String,
     pub last_used_at: Option<String>,
+    /// The key that takes this one's place (a migration), if named.
+    pub replaced_by: Option<String>,
+    /// The latest version outlived its rotation period (or the policy's
+    /// cryptoperiod) and was not rotated: a `crypto` finding says so too.
+    pub rotation_overdue: bool,
+    /// When an enabled key's latest version is due a rotation.
+    pub rotation_due_at: Option<String>,
     /// Oldest first; only on a single key's answers (GraphQL resolves it
     /// for every key).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,6 +116,9 @@ impl From<KeyRow> for KeyView {
             created_at: format_time(&key.created_at),
             updated_at: format_time(&key.updated_at),
             last_used_at: key.last_used_at.as_ref().map(format_time),
+            replaced_by: key.replaced_by,
+            rotation_overdue: key.rotation_overdue,
+            rotation_due_at: key.rotation_due_at.as_ref().map(format_time),
             versions: None,
         }
     }

@@ -134,6 +134,11 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// The metric's value over the window.
+    pub fn metric_value(&self, usage: &UsageWindow) -> f64 {
+        usage.value(self.metric)
+    }
+
     pub fn holds(&self, usage: &UsageWindow) -> bool {
         let value = usage.value(self.metric);
         match self.operator {

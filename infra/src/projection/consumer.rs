@@ -3,9 +3,10 @@
 //! checkpoint, and waits for the feed to change. The worker loop
 //! (`worker.rs`: lock, resume from the checkpoint, apply batches, back off
 //! after errors) and the checkpoints (`checkpoint.rs`) serve any
-//! [`FeedConsumer`]; projections are one kind ([`ProjectionConsumer`]).
-//! Webhook delivery and process managers will be others: they implement
-//! [`FeedConsumer`] and run under the same runner.
+//! [`FeedConsumer`]; projections are one kind ([`ProjectionConsumer`]),
+//! process managers (`crate::process`) another: they act on each batch in
+//! [`FeedConsumer::react`], before the checkpoint moves, and webhook
+//! delivery will be a third.
 
 use std::sync::Arc;
 
@@ -24,6 +25,16 @@ pub trait FeedConsumer: Send + Sync {
     /// A changed version rewinds the checkpoint to the start of the feed,
     /// after [`FeedConsumer::reset`].
     fn version(&self) -> i64;
+
+    /// Acts on one batch before its transaction opens (a process manager
+    /// issues its commands here, which would otherwise wait on the write
+    /// turn the batch holds). The checkpoint moves only after this returns
+    /// Ok, so an effect is never lost; it may happen again after a crash
+    /// or a rewind, so it must be idempotent. Projections do nothing here,
+    /// and only consumers that are not projections are ever asked.
+    async fn react(&self, _batch: &[FeedEvent]) -> Result<(), RunnerError> {
+        Ok(())
+    }
 
     /// Handles one batch (in feed order) in `tx`, the transaction that has
     /// already moved the checkpoint past it, and hands `tx` back to be

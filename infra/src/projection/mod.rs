@@ -248,23 +248,7 @@ impl ProjectionRunner {
         position: FeedPosition,
         limit: Duration,
     ) -> Result<bool, StoreError> {
-        if position == FeedPosition::START {
-            return Ok(true);
-        }
-        let deadline = Instant::now() + limit;
-        let mut changes = self.store.feed_changes();
-        loop {
-            let applied = checkpoint::load(&self.store, name).await?;
-            if applied.is_some_and(|c| c.position >= position) {
-                return Ok(true);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(false);
-            }
-            let pause = (deadline - now).min(Duration::from_millis(10));
-            let _ = tokio::time::timeout(pause, changes.changed()).await;
-        }
+        wait_until_applied(&self.store, &[name], position, limit).await
     }
 
     /// Clears a projection's tables and rewinds its checkpoint to 0, in one
@@ -290,5 +274,41 @@ impl ProjectionRunner {
             events: result?,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+/// Waits until every named consumer has applied the event at `position`
+/// (whichever process runs it); false when `limit` passes first. A process
+/// manager waits so for the views it reads.
+pub async fn wait_until_applied(
+    store: &Store,
+    names: &[&str],
+    position: FeedPosition,
+    limit: Duration,
+) -> Result<bool, StoreError> {
+    if position == FeedPosition::START {
+        return Ok(true);
+    }
+    let deadline = Instant::now() + limit;
+    let mut changes = store.feed_changes();
+    let mut pending: Vec<&str> = names.to_vec();
+    loop {
+        let mut still = Vec::with_capacity(pending.len());
+        for name in pending {
+            let applied = checkpoint::load(store, name).await?;
+            if !applied.is_some_and(|c| c.position >= position) {
+                still.push(name);
+            }
+        }
+        if still.is_empty() {
+            return Ok(true);
+        }
+        pending = still;
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        let pause = (deadline - now).min(Duration::from_millis(10));
+        let _ = tokio::time::timeout(pause, changes.changed()).await;
     }
 }

@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use palisade_domain::key::{Algorithm, KeyState};
-use palisade_projections::{KeyRow, KeyUsageRow, KeyVersionRow, KeysStore, StoreError, ViewRef};
+use palisade_projections::{
+    AlertRow, AlertRuleRow, KeyRow, KeyUsageRow, KeyVersionRow, KeysStore, MigrationPlanRow,
+    StoreError, ViewRef,
+};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -53,13 +56,15 @@ impl KeysStore for KeysSql {
     async fn save_key(&mut self, key: &KeyRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO keys (id, tenant_id, environment, name, algorithm, state, tags,
-                               created_at, last_used_at, next_rotation_at, deletion_date, doc)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                               created_at, last_used_at, next_rotation_at, deletion_date,
+                               rotation_due_at, doc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (id) DO UPDATE SET
                 state = excluded.state, tags = excluded.tags,
                 last_used_at = excluded.last_used_at,
                 next_rotation_at = excluded.next_rotation_at,
-                deletion_date = excluded.deletion_date, doc = excluded.doc",
+                deletion_date = excluded.deletion_date,
+                rotation_due_at = excluded.rotation_due_at, doc = excluded.doc",
         )
         .bind(&key.id)
         .bind(&key.tenant_id)
@@ -72,6 +77,7 @@ impl KeysStore for KeysSql {
         .bind(key.last_used_at.as_ref().map(timestamp))
         .bind(key.next_rotation_at.as_ref().map(timestamp))
         .bind(key.deletion_date.as_ref().map(timestamp))
+        .bind(key.rotation_due_at.as_ref().map(timestamp))
         .bind(serde_json::to_string(key).map_err(json_error)?)
         .execute(&mut *self.tx)
         .await
@@ -122,6 +128,98 @@ impl KeysStore for KeysSql {
             .map_err(store_error)?;
         }
         Ok(())
+    }
+
+    async fn alert_rule(&mut self, id: &str) -> Result<Option<AlertRuleRow>, StoreError> {
+        self.doc("kms_alert_rules", id).await
+    }
+
+    async fn save_alert_rule(&mut self, rule: &AlertRuleRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO kms_alert_rules (id, tenant_id, environment, created_at, doc)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(&rule.id)
+        .bind(&rule.tenant_id)
+        .bind(rule.environment.as_str())
+        .bind(timestamp(&rule.created_at))
+        .bind(serde_json::to_string(rule).map_err(json_error)?)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn delete_alert_rule(&mut self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM kms_alert_rules WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn alert(&mut self, id: &str) -> Result<Option<AlertRow>, StoreError> {
+        self.doc("kms_alerts", id).await
+    }
+
+    async fn save_alert(&mut self, alert: &AlertRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO kms_alerts (id, tenant_id, environment, severity, acknowledged,
+                                     triggered_at, doc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET acknowledged = excluded.acknowledged,
+                                            doc = excluded.doc",
+        )
+        .bind(&alert.id)
+        .bind(&alert.tenant_id)
+        .bind(alert.environment.as_str())
+        .bind(alert.severity.as_str())
+        .bind(i64::from(alert.acknowledged))
+        .bind(timestamp(&alert.triggered_at))
+        .bind(serde_json::to_string(alert).map_err(json_error)?)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn migration_plan(&mut self, id: &str) -> Result<Option<MigrationPlanRow>, StoreError> {
+        self.doc("kms_migration_plans", id).await
+    }
+
+    async fn save_migration_plan(&mut self, plan: &MigrationPlanRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO kms_migration_plans (id, tenant_id, environment, status, created_at, doc)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+        )
+        .bind(&plan.id)
+        .bind(&plan.tenant_id)
+        .bind(plan.environment.as_str())
+        .bind(plan.status.as_str())
+        .bind(timestamp(&plan.created_at))
+        .bind(serde_json::to_string(plan).map_err(json_error)?)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+impl KeysSql {
+    async fn doc<T: serde::de::DeserializeOwned>(
+        &mut self,
+        table: &str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(&format!("SELECT doc FROM {table} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(from_doc).transpose().map_err(store_error)
     }
 }
 
@@ -269,5 +367,39 @@ pub async fn keys_due_destruction(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
+    rows.iter().map(from_doc).collect()
+}
+
+/// Enabled keys whose latest version was due a rotation before `before`
+/// (the overdue check passes `now` − the grace) and not yet recorded as
+/// overdue, oldest due first.
+pub async fn keys_overdue_rotation(
+    pool: &AnyPool,
+    before: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<KeyRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT doc FROM keys WHERE rotation_due_at <= $1 AND state = 'enabled'
+          ORDER BY rotation_due_at LIMIT $2",
+    )
+    .bind(timestamp(&before))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_doc).collect()
+}
+
+/// Every key of a partition, any state, up to `limit` (the migration
+/// views count over them).
+pub async fn partition_keys(
+    pool: &AnyPool,
+    partition: &Partition,
+    limit: u32,
+) -> Result<Vec<KeyRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM keys");
+    partition.restrict(&mut sql);
+    sql.push(" ORDER BY created_at, id LIMIT ")
+        .bind(Value::Int(i64::from(limit)));
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     rows.iter().map(from_doc).collect()
 }

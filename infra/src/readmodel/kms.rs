@@ -6,8 +6,13 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
 
+use palisade_domain::finding::Severity;
+use palisade_domain::kms::{PlanStatus, UsageWindow};
+use palisade_projections::{AlertRow, AlertRuleRow, MigrationPlanRow};
+
+use super::findings::{from_doc, paged};
 use super::sql::{Sql, Value};
-use super::{parse_timestamp, timestamp, Partition};
+use super::{parse_timestamp, timestamp, Page, Partition, Window};
 use crate::store::dialect_of;
 
 /// One (bucket, key, operation) of usage; the bucket is the stored
@@ -181,4 +186,170 @@ pub async fn key_inventory(
             ))
         })
         .collect()
+}
+
+/// One key's usage summed over `[from, until)`: what an alert rule judges.
+pub async fn usage_window(
+    pool: &AnyPool,
+    key_id: &str,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<UsageWindow, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(count), 0) AS bigint) AS count,
+                CAST(COALESCE(SUM(errors), 0) AS bigint) AS errors,
+                CAST(COALESCE(SUM(bytes), 0) AS bigint) AS bytes
+           FROM key_usage WHERE key_id = $1 AND minute >= $2 AND minute < $3",
+    )
+    .bind(key_id)
+    .bind(timestamp(&from))
+    .bind(timestamp(&until))
+    .fetch_one(pool)
+    .await?;
+    let unsigned = |name: &str| -> Result<u64, sqlx::Error> {
+        Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
+    };
+    Ok(UsageWindow {
+        succeeded: unsigned("count")?,
+        errors: unsigned("errors")?,
+        bytes: unsigned("bytes")?,
+    })
+}
+
+/// One row of a partition's table of documents (`kms_alert_rules`,
+/// `kms_alerts`, `kms_migration_plans`) by id.
+async fn partition_doc<T: serde::de::DeserializeOwned>(
+    pool: &AnyPool,
+    table: &'static str,
+    partition: &Partition,
+    id: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    let mut sql = Sql::new(&format!("SELECT doc FROM {table}"));
+    partition.restrict(&mut sql);
+    sql.push(" AND id = ").bind(Value::Text(id.into()));
+    let row = sql.query(dialect_of(pool)).fetch_optional(pool).await?;
+    row.as_ref().map(from_doc).transpose()
+}
+
+pub async fn get_alert_rule(
+    pool: &AnyPool,
+    partition: &Partition,
+    id: &str,
+) -> Result<Option<AlertRuleRow>, sqlx::Error> {
+    partition_doc(pool, "kms_alert_rules", partition, id).await
+}
+
+/// A page of a partition's alert rules, newest first.
+pub async fn list_alert_rules(
+    pool: &AnyPool,
+    partition: &Partition,
+    window: impl Into<Window>,
+) -> Result<Page<AlertRuleRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM kms_alert_rules");
+    partition.restrict(&mut sql);
+    paged(
+        pool,
+        sql,
+        " ORDER BY created_at DESC, id DESC",
+        window.into(),
+        from_doc,
+    )
+    .await
+}
+
+/// Most rules one partition may hold (the evaluator reads them all).
+pub const MAX_ALERT_RULES: u32 = 1_000;
+
+/// A partition's rules, every one (at most [`MAX_ALERT_RULES`]).
+pub async fn partition_alert_rules(
+    pool: &AnyPool,
+    partition: &Partition,
+) -> Result<Vec<AlertRuleRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM kms_alert_rules");
+    partition.restrict(&mut sql);
+    sql.push(" ORDER BY created_at, id LIMIT ")
+        .bind(Value::Int(i64::from(MAX_ALERT_RULES)));
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
+    rows.iter().map(from_doc).collect()
+}
+
+pub async fn get_alert(
+    pool: &AnyPool,
+    partition: &Partition,
+    id: &str,
+) -> Result<Option<AlertRow>, sqlx::Error> {
+    partition_doc(pool, "kms_alerts", partition, id).await
+}
+
+/// What `GET /v1/kms/analytics/alerts` filters by.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub acknowledged: Option<bool>,
+    pub severity: Vec<Severity>,
+}
+
+/// A page of a partition's alerts, newest first.
+pub async fn list_alerts(
+    pool: &AnyPool,
+    partition: &Partition,
+    filter: &AlertFilter,
+    window: impl Into<Window>,
+) -> Result<Page<AlertRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM kms_alerts");
+    partition.restrict(&mut sql);
+    if let Some(acknowledged) = filter.acknowledged {
+        sql.push(" AND acknowledged = ")
+            .bind(Value::Int(i64::from(acknowledged)));
+    }
+    let severities: Vec<&str> = filter.severity.iter().map(Severity::as_str).collect();
+    sql.and_in("severity", &severities);
+    paged(
+        pool,
+        sql,
+        " ORDER BY triggered_at DESC, id DESC",
+        window.into(),
+        from_doc,
+    )
+    .await
+}
+
+pub async fn get_migration_plan(
+    pool: &AnyPool,
+    partition: &Partition,
+    id: &str,
+) -> Result<Option<MigrationPlanRow>, sqlx::Error> {
+    partition_doc(pool, "kms_migration_plans", partition, id).await
+}
+
+/// A page of a partition's migration plans, newest first.
+pub async fn list_migration_plans(
+    pool: &AnyPool,
+    partition: &Partition,
+    status: &[PlanStatus],
+    window: impl Into<Window>,
+) -> Result<Page<MigrationPlanRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM kms_migration_plans");
+    partition.restrict(&mut sql);
+    let statuses: Vec<&str> = status.iter().map(PlanStatus::as_str).collect();
+    sql.and_in("status", &statuses);
+    paged(
+        pool,
+        sql,
+        " ORDER BY created_at DESC, id DESC",
+        window.into(),
+        from_doc,
+    )
+    .await
+}
+
+/// A partition's active migration plans (at most 1,000).
+pub async fn active_migration_plans(
+    pool: &AnyPool,
+    partition: &Partition,
+) -> Result<Vec<MigrationPlanRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM kms_migration_plans");
+    partition.restrict(&mut sql);
+    sql.push(" AND status = 'active' ORDER BY created_at, id LIMIT 1000");
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
+    rows.iter().map(from_doc).collect()
 }

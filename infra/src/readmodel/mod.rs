@@ -31,8 +31,8 @@ pub use findings::{
 pub use follow::{follow, FollowedCache, FOLLOW_EVERY};
 pub use key_cache::ApiKeyCache;
 pub use keys::{
-    get_key, key_versions, keys_due_destruction, keys_due_rotation, list_keys, KeyFilter, KeySort,
-    KeyWithVersions,
+    get_key, key_versions, keys_due_destruction, keys_due_rotation, keys_overdue_rotation,
+    list_keys, partition_keys, KeyFilter, KeySort, KeyWithVersions,
 };
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
 pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};

@@ -1,0 +1,223 @@
+//! Key hygiene (`kms-hygiene`): after every batch that changes a key (or a
+//! migration plan, which may change every key of its tenant environment),
+//! each reason of `palisade_domain::kms::hygiene` is judged on the key as
+//! the keys view has it, and the reason's finding is brought in line with
+//! one ordinary Finding command as `system:kms-hygiene`: reported,
+//! re-observed (a remediated one reopens as a regression) or remediated.
+//! The finding's status is read from its aggregate, so a replay or a
+//! second pass issues nothing new; a user's dismissal or risk acceptance
+//! is left alone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use palisade_domain::finding::{finding_id_for, Finding, FindingCommand, NewFinding};
+use palisade_domain::key::Algorithm;
+use palisade_domain::kms::hygiene::{self, Action, KeyFacts, Reason};
+use palisade_domain::KeyId;
+use palisade_projections::{FeedEvent, KeyRow, KeysProjection, MigrationPlanRow};
+
+use super::{await_views, failed, metadata, partition_of, recorded_at};
+use crate::projection::{FeedConsumer, RunnerError};
+use crate::readmodel::kms::active_migration_plans;
+use crate::readmodel::{get_key, partition_keys, BatchTransaction, Partition};
+use crate::{CommandError, Commands, Store};
+
+/// Keys of one tenant environment judged after a plan changes.
+const MAX_PARTITION_KEYS: u32 = 10_000;
+
+pub struct KeyHygiene {
+    store: Store,
+    commands: Commands,
+}
+
+impl KeyHygiene {
+    pub const NAME: &'static str = "kms-hygiene";
+
+    pub fn new(store: Store, commands: Commands) -> Self {
+        Self { store, commands }
+    }
+
+    /// Brings the key's findings in line with its reasons.
+    async fn judge(
+        &self,
+        partition: &Partition,
+        key: &KeyRow,
+        plans: &[MigrationPlanRow],
+        at: DateTime<Utc>,
+        event: &FeedEvent,
+    ) -> Result<(), RunnerError> {
+        let Ok(key_id) = KeyId::parse(&key.id) else {
+            return Err(failed(Self::NAME, event, format!("bad key id {}", key.id)));
+        };
+        let facts = KeyFacts {
+            key_id,
+            name: key.name.clone(),
+            algorithm: key.algorithm,
+            state: key.state,
+            rotation_overdue: key.rotation_overdue,
+            replaced: key.replaced_by.is_some(),
+            awaiting_migration: awaiting_migration(plans, &key_id, key),
+        };
+        for reason in Reason::ALL {
+            self.align(partition, &facts, reason, at, event).await?;
+        }
+        Ok(())
+    }
+
+    async fn align(
+        &self,
+        partition: &Partition,
+        facts: &KeyFacts,
+        reason: Reason,
+        at: DateTime<Utc>,
+        event: &FeedEvent,
+    ) -> Result<(), RunnerError> {
+        let fingerprint = hygiene::fingerprint(&facts.key_id, reason);
+        let finding_id = finding_id_for(
+            &partition.tenant_id,
+            partition.environment,
+            fingerprint.as_str(),
+        )
+        .to_string();
+        let status = match self.commands.load::<Finding>(&finding_id).await {
+            Ok((finding, _)) => finding.status(),
+            Err(error) => {
+                return Err(failed(
+                    Self::NAME,
+                    event,
+                    format!("loading finding {finding_id}: {error}"),
+                ))
+            }
+        };
+        let holds = hygiene::holds(reason, facts);
+        let command = match hygiene::action(holds, status) {
+            None => return Ok(()),
+            Some(Action::Report) => {
+                let details = hygiene::details(reason, facts).validated().map_err(|e| {
+                    failed(Self::NAME, event, format!("a hygiene finding is invalid: {e}"))
+                })?;
+                FindingCommand::Ingest(Box::new(NewFinding::in_partition(
+                    &partition.tenant_id,
+                    partition.environment,
+                    details,
+                    fingerprint,
+                    at,
+                )))
+            }
+            Some(Action::Reobserve) => FindingCommand::Reobserve { observed_at: at },
+            Some(Action::Remediate) => FindingCommand::Remediate { at },
+        };
+        let metadata = metadata(hygiene::ACTOR, partition, at);
+        match self
+            .commands
+            .execute::<Finding>(&finding_id, command, (), &metadata)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Someone (a user's triage) changed it meanwhile: judged again
+            // with the next change of the key, and the user's call stands.
+            Err(CommandError::Conflict) | Err(CommandError::Rejected(_)) => Ok(()),
+            Err(error) => Err(failed(
+                Self::NAME,
+                event,
+                format!("aligning finding {finding_id}: {error}"),
+            )),
+        }
+    }
+}
+
+/// In the scope of an active plan that has not migrated it.
+fn awaiting_migration(plans: &[MigrationPlanRow], key_id: &KeyId, key: &KeyRow) -> bool {
+    plans.iter().any(|plan| {
+        plan.terms.covers(key_id, key.algorithm)
+            && !plan
+                .terms
+                .migrated(key.algorithm, key.state, None::<Algorithm>)
+    })
+}
+
+#[async_trait]
+impl FeedConsumer for KeyHygiene {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn version(&self) -> i64 {
+        1
+    }
+
+    async fn react(&self, batch: &[FeedEvent]) -> Result<(), RunnerError> {
+        // Per tenant environment: the keys changed (or all of them, when a
+        // plan changed), and the last event, whose time the commands carry.
+        let mut touched: BTreeMap<String, (Partition, Option<Vec<String>>, &FeedEvent)> =
+            BTreeMap::new();
+        for event in batch {
+            let whole = match event.aggregate_type.as_str() {
+                "Key" => false,
+                "KmsMigrationPlan" => true,
+                _ => continue,
+            };
+            let Some(partition) = partition_of(event) else {
+                continue;
+            };
+            let scope = format!("{}/{}", partition.tenant_id, partition.environment.as_str());
+            let entry = touched
+                .entry(scope)
+                .or_insert_with(|| (partition, Some(Vec::new()), event));
+            entry.2 = event;
+            match (&mut entry.1, whole) {
+                (keys, true) => *keys = None,
+                (Some(keys), false) => keys.push(event.aggregate_id.clone()),
+                (None, false) => {}
+            }
+        }
+        if touched.is_empty() {
+            return Ok(());
+        }
+        await_views(&self.store, Self::NAME, &[KeysProjection::NAME], batch).await?;
+        let pool = self.store.read_pool();
+        let store_error = |e: sqlx::Error| RunnerError::Store(e.into());
+        for (partition, keys, event) in touched.into_values() {
+            let plans = active_migration_plans(pool, &partition)
+                .await
+                .map_err(store_error)?;
+            let rows: Vec<KeyRow> = match keys {
+                None => partition_keys(pool, &partition, MAX_PARTITION_KEYS)
+                    .await
+                    .map_err(store_error)?,
+                Some(mut ids) => {
+                    ids.sort();
+                    ids.dedup();
+                    let mut rows = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        if let Some(found) = get_key(pool, &partition, &id)
+                            .await
+                            .map_err(store_error)?
+                        {
+                            rows.push(found.key);
+                        }
+                    }
+                    rows
+                }
+            };
+            let at = recorded_at(event);
+            let mut seen = HashMap::new();
+            for key in rows {
+                if seen.insert(key.id.clone(), ()).is_none() {
+                    self.judge(&partition, &key, &plans, at, event).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _batch: &[FeedEvent],
+        tx: BatchTransaction,
+    ) -> Result<BatchTransaction, RunnerError> {
+        Ok(tx)
+    }
+}

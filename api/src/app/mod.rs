@@ -17,6 +17,8 @@ pub mod findings;
 pub mod input;
 pub mod keys;
 pub mod kms;
+pub mod kms_alerts;
+pub mod kms_migrations;
 pub mod risk;
 pub mod tenants;
 pub mod timeline;
@@ -222,6 +224,23 @@ impl App {
             }
         }
         Ok(())
+    }
+
+    /// Waits until the feed consumer `name` (a process manager) has handled
+    /// the feed as it stands now, or 503 `consistency_timeout`.
+    pub async fn await_consumer(&self, name: &str) -> Result<()> {
+        let head = self.store.feed_head_position().await?;
+        if self
+            .runner
+            .wait_until_applied(name, head, self.strong_read_timeout)
+            .await?
+        {
+            return Ok(());
+        }
+        Err(Error::ConsistencyTimeout(format!(
+            "{name} did not catch up within {} ms; retry",
+            self.strong_read_timeout.as_millis()
+        )))
     }
 
     /// Waits until the tenants view shows a tenant at `version` (so that,

@@ -74,6 +74,7 @@ pub struct Query(
     audit::AuditQuery,
     keys::KeysQuery,
     kms::KmsQuery,
+    kms::KmsAlertsQuery,
     tenants::ProjectionsQuery,
 );
 
@@ -84,6 +85,7 @@ pub struct Mutation(
     risk::RiskMutation,
     api_keys::ApiKeysMutation,
     keys::KeysMutation,
+    kms::KmsMutation,
 );
 
 // Every subscription, one object per resource.

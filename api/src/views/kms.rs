@@ -10,8 +10,13 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use palisade_domain::key::Algorithm;
+use palisade_domain::kms::{Condition, PlanScope};
+use palisade_projections::{AlertRow, AlertRuleRow};
+
 use super::format_time;
 use crate::app::kms as app;
+use crate::app::kms_migrations::{MigrationReadiness, PlanWithProgress};
 
 /// A count per operation name (GraphQL's form of an operation map).
 #[derive(SimpleObject, Debug, Clone)]
@@ -321,6 +326,237 @@ impl From<app::RiskAssessment> for RiskAssessment {
                     affected_keys: a.affected_keys,
                 })
                 .collect(),
+        }
+    }
+}
+
+/// An alert rule's condition.
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsAlertCondition")]
+pub struct ConditionView {
+    /// `operation_count`, `bytes_processed` or `error_rate`.
+    pub metric: String,
+    /// `gt` or `lt`.
+    pub operator: String,
+    pub threshold: f64,
+    /// `1h` or `24h`.
+    pub window: String,
+}
+
+impl From<&Condition> for ConditionView {
+    fn from(condition: &Condition) -> Self {
+        Self {
+            metric: condition.metric.as_str().to_string(),
+            operator: condition.operator.as_str().to_string(),
+            threshold: condition.threshold,
+            window: condition.window.as_str().to_string(),
+        }
+    }
+}
+
+/// A KMS alert rule.
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsAlertRule")]
+pub struct AlertRuleView {
+    #[schema(example = "kar_0190f0e4c3a87d2f9b1c2d3e4f5a6b7c")]
+    pub id: String,
+    pub name: String,
+    /// The keys it watches; empty: every key.
+    pub key_ids: Vec<String>,
+    pub condition: ConditionView,
+    pub severity: String,
+    pub enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<AlertRuleRow> for AlertRuleView {
+    fn from(rule: AlertRuleRow) -> Self {
+        Self {
+            condition: ConditionView::from(&rule.condition),
+            id: rule.id,
+            name: rule.name,
+            key_ids: rule.key_ids,
+            severity: rule.severity.as_str().to_string(),
+            enabled: rule.enabled,
+            created_at: format_time(&rule.created_at),
+            updated_at: format_time(&rule.updated_at),
+        }
+    }
+}
+
+/// An alert a rule raised on a key's window.
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsAlert")]
+pub struct AlertView {
+    #[schema(example = "kal_0190f0e4c3a87d2f9b1c2d3e4f5a6b7c")]
+    pub id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub key_id: String,
+    pub condition: ConditionView,
+    /// The start of the window (the hour or the UTC day) judged.
+    pub window_start: String,
+    /// The metric's value when the rule fired.
+    pub value: f64,
+    pub severity: String,
+    pub triggered_at: String,
+    pub acknowledged: bool,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+}
+
+impl From<AlertRow> for AlertView {
+    fn from(alert: AlertRow) -> Self {
+        Self {
+            condition: ConditionView::from(&alert.condition),
+            id: alert.id,
+            rule_id: alert.rule_id,
+            rule_name: alert.rule_name,
+            key_id: alert.key_id,
+            window_start: format_time(&alert.window_start),
+            value: alert.value,
+            severity: alert.severity.as_str().to_string(),
+            triggered_at: format_time(&alert.triggered_at),
+            acknowledged: alert.acknowledged,
+            acknowledged_by: alert.acknowledged_by,
+            acknowledged_at: alert.acknowledged_at.as_ref().map(format_time),
+        }
+    }
+}
+
+/// The algorithm each category migrates to.
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsTargetAlgorithms")]
+pub struct TargetAlgorithmsView {
+    pub signing: Option<String>,
+    pub encryption: Option<String>,
+    pub key_exchange: Option<String>,
+}
+
+/// The keys a plan covers: `key_ids` or `algorithms` (the other is null).
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsPlanScope")]
+pub struct PlanScopeView {
+    pub key_ids: Option<Vec<String>>,
+    pub algorithms: Option<Vec<String>>,
+}
+
+/// How far a plan has come: keys in scope, and those destroyed or
+/// replaced by a key on the target algorithm.
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsPlanProgress")]
+pub struct PlanProgressView {
+    pub total_keys: usize,
+    pub migrated_keys: usize,
+    pub pending_keys: usize,
+    pub percent_complete: f64,
+}
+
+/// A post-quantum migration plan.
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsMigrationPlan")]
+pub struct MigrationPlanView {
+    #[schema(example = "kmp_0190f0e4c3a87d2f9b1c2d3e4f5a6b7c")]
+    pub id: String,
+    pub name: String,
+    /// `draft`, `active`, `completed` or `cancelled`.
+    pub status: String,
+    pub target_algorithms: TargetAlgorithmsView,
+    pub scope: PlanScopeView,
+    pub progress: PlanProgressView,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip)]
+    #[graphql(skip)]
+    pub version: i64,
+}
+
+impl From<PlanWithProgress> for MigrationPlanView {
+    fn from(found: PlanWithProgress) -> Self {
+        let plan = found.plan;
+        let name = |a: Option<Algorithm>| a.map(|a| a.as_str().to_string());
+        let targets = plan.terms.target_algorithms;
+        let scope = match &plan.terms.scope {
+            PlanScope::KeyIds(keys) => PlanScopeView {
+                key_ids: Some(keys.iter().map(ToString::to_string).collect()),
+                algorithms: None,
+            },
+            PlanScope::Algorithms(algorithms) => PlanScopeView {
+                key_ids: None,
+                algorithms: Some(algorithms.iter().map(|a| a.as_str().to_string()).collect()),
+            },
+        };
+        Self {
+            id: plan.id,
+            name: plan.name,
+            status: plan.status.as_str().to_string(),
+            target_algorithms: TargetAlgorithmsView {
+                signing: name(targets.signing),
+                encryption: name(targets.encryption),
+                key_exchange: name(targets.key_exchange),
+            },
+            scope,
+            progress: PlanProgressView {
+                total_keys: found.progress.total_keys,
+                migrated_keys: found.progress.migrated_keys,
+                pending_keys: found.progress.pending_keys,
+                percent_complete: found.progress.percent_complete,
+            },
+            created_at: format_time(&plan.created_at),
+            updated_at: format_time(&plan.updated_at),
+            version: plan.version,
+        }
+    }
+}
+
+/// Keys on quantum-vulnerable algorithms, and how many have moved.
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsKeyMigrationStatus")]
+pub struct KeyMigrationStatus {
+    pub total: usize,
+    pub migrated: usize,
+    pub pending_migration: usize,
+}
+
+/// The parts of the readiness score, each 0–1 (docs/crypto-policy.md).
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsReadinessComponents")]
+pub struct ReadinessComponents {
+    /// Weight 0.6: quantum-vulnerable keys destroyed or replaced.
+    pub migration: f64,
+    /// Weight 0.25: live signing and key-exchange keys that are post-quantum.
+    pub pqc_coverage: f64,
+    /// Weight 0.15: live keys not on a deprecated or forbidden algorithm.
+    pub algorithm_hygiene: f64,
+}
+
+/// `GET /v1/kms/crypto-agility/migration-readiness`.
+#[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "KmsMigrationReadiness")]
+pub struct MigrationReadinessView {
+    /// 0–100.
+    pub overall_score: u32,
+    pub key_migration_status: KeyMigrationStatus,
+    pub components: ReadinessComponents,
+    pub active_plans: usize,
+}
+
+impl From<MigrationReadiness> for MigrationReadinessView {
+    fn from(r: MigrationReadiness) -> Self {
+        Self {
+            overall_score: r.overall_score,
+            key_migration_status: KeyMigrationStatus {
+                total: r.total,
+                migrated: r.migrated,
+                pending_migration: r.pending_migration,
+            },
+            components: ReadinessComponents {
+                migration: r.migration,
+                pqc_coverage: r.pqc_coverage,
+                algorithm_hygiene: r.algorithm_hygiene,
+            },
+            active_plans: r.active_plans,
         }
     }
 }

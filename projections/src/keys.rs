@@ -63,9 +63,14 @@ impl KeyRow {
             .rotation_period_days
             .filter(|_| self.state == KeyState::Enabled)
             .map(|days| self.last_rotated_at + Duration::days(i64::from(days)));
-        self.rotation_due_at = (self.state == KeyState::Enabled && !self.rotation_overdue).then(
-            || rotation_due_at(self.algorithm, self.rotation_period_days, self.last_rotated_at),
-        );
+        self.rotation_due_at =
+            (self.state == KeyState::Enabled && !self.rotation_overdue).then(|| {
+                rotation_due_at(
+                    self.algorithm,
+                    self.rotation_period_days,
+                    self.last_rotated_at,
+                )
+            });
     }
 }
 

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use palisade_domain::finding::Severity;
-use palisade_domain::kms::{AlertEvent, AlertRuleEvent, Condition, PlanEvent, PlanStatus, PlanTerms};
+use palisade_domain::kms::{
+    AlertEvent, AlertRuleEvent, Condition, PlanEvent, PlanStatus, PlanTerms,
+};
 use palisade_domain::Environment;
 use serde::{Deserialize, Serialize};
 

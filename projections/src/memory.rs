@@ -12,9 +12,10 @@ use palisade_domain::tenant::{Plan, TenantStatus};
 use palisade_domain::Environment;
 
 use crate::{
-    AlertRow, AlertRuleRow, MigrationPlanRow, ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow, FindingsStore, KeyRow,
-    KeyUsageRow, KeyVersionRow, KeysStore, ReadModelStore, RiskSummaryRow, StoreError, TenantRow,
-    TenantsStore, TimelineEntry, TimelineStore, TimelineSubject, ViewRef,
+    AlertRow, AlertRuleRow, ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow,
+    FindingsStore, KeyRow, KeyUsageRow, KeyVersionRow, KeysStore, MigrationPlanRow, ReadModelStore,
+    RiskSummaryRow, StoreError, TenantRow, TenantsStore, TimelineEntry, TimelineStore,
+    TimelineSubject, ViewRef,
 };
 
 #[derive(Default)]

@@ -147,9 +147,13 @@ async fn rule_keys(app: &App, partition: &Partition, keys: &[String]) -> Result<
     }
     let mut ids = Vec::with_capacity(keys.len());
     for (i, key) in keys.iter().enumerate() {
-        let unknown = || Error::invalid(&format!("key_ids[{i}]"), "names no key of this environment");
+        let unknown =
+            || Error::invalid(&format!("key_ids[{i}]"), "names no key of this environment");
         let id = super::keys::resolve(partition, key).map_err(|_| unknown())?;
-        if get_key(app.store.read_pool(), partition, &id).await?.is_none() {
+        if get_key(app.store.read_pool(), partition, &id)
+            .await?
+            .is_none()
+        {
             return Err(unknown());
         }
         ids.push(KeyId::parse(&id).map_err(|_| unknown())?);
@@ -230,7 +234,12 @@ pub async fn list_rules(
     context: &Authorized<KeysAdmin>,
     window: impl Into<Window>,
 ) -> Result<Page<AlertRuleRow>> {
-    Ok(list_alert_rules(app.store.read_pool(), &context.principal.partition(), window).await?)
+    Ok(list_alert_rules(
+        app.store.read_pool(),
+        &context.principal.partition(),
+        window,
+    )
+    .await?)
 }
 
 pub async fn update_rule(
@@ -247,8 +256,16 @@ pub async fn update_rule(
             Some(keys) => Some(rule_keys(app, &partition, keys).await?),
             None => None,
         },
-        condition: request.condition.as_ref().map(parse_condition).transpose()?,
-        severity: request.severity.as_deref().map(parse_severity).transpose()?,
+        condition: request
+            .condition
+            .as_ref()
+            .map(parse_condition)
+            .transpose()?,
+        severity: request
+            .severity
+            .as_deref()
+            .map(parse_severity)
+            .transpose()?,
         enabled: request.enabled,
     };
     let command = AlertRuleCommand::Update {
@@ -312,11 +329,7 @@ pub async fn alerts(
     Ok(list_alerts(app.store.read_pool(), &partition, &filter, window).await?)
 }
 
-pub async fn acknowledge(
-    app: &App,
-    context: &Authorized<KeysAdmin>,
-    id: &str,
-) -> Result<AlertRow> {
+pub async fn acknowledge(app: &App, context: &Authorized<KeysAdmin>, id: &str) -> Result<AlertRow> {
     let partition = context.principal.partition();
     let pool = app.store.read_pool();
     get_alert(pool, &partition, id)

@@ -127,13 +127,18 @@ fn scope(partition: &Partition, request: &PlanScopeRequest) -> Result<PlanScope>
     match (&request.key_ids, &request.algorithms) {
         (Some(keys), None) => {
             if keys.len() > limit {
-                return Err(Error::invalid("scope.key_ids", format!("name 1 to {limit}")));
+                return Err(Error::invalid(
+                    "scope.key_ids",
+                    format!("name 1 to {limit}"),
+                ));
             }
             let ids = keys
                 .iter()
                 .enumerate()
                 .map(|(i, key)| {
-                    let unknown = || Error::invalid(&format!("scope.key_ids[{i}]"), "is not a key id or name");
+                    let unknown = || {
+                        Error::invalid(&format!("scope.key_ids[{i}]"), "is not a key id or name")
+                    };
                     let id = super::keys::resolve(partition, key).map_err(|_| unknown())?;
                     KeyId::parse(&id).map_err(|_| unknown())
                 })
@@ -154,20 +159,13 @@ fn scope(partition: &Partition, request: &PlanScopeRequest) -> Result<PlanScope>
                 .collect::<Result<Vec<_>>>()?;
             Ok(PlanScope::Algorithms(parsed))
         }
-        _ => Err(Error::invalid(
-            "scope",
-            "give either key_ids or algorithms",
-        )),
+        _ => Err(Error::invalid("scope", "give either key_ids or algorithms")),
     }
 }
 
 fn status(text: &str) -> Result<PlanStatus> {
-    PlanStatus::parse(text.trim()).ok_or_else(|| {
-        Error::invalid(
-            "status",
-            "must be draft, active, completed or cancelled",
-        )
-    })
+    PlanStatus::parse(text.trim())
+        .ok_or_else(|| Error::invalid("status", "must be draft, active, completed or cancelled"))
 }
 
 async fn settle(app: &App, id: &str, version: usize) -> Result<()> {
@@ -226,7 +224,11 @@ pub fn progress(plan: &PlanTerms, keys: &HashMap<String, KeyRow>) -> PlanProgres
     }
 }
 
-async fn with_progress(app: &App, partition: &Partition, plan: MigrationPlanRow) -> Result<PlanWithProgress> {
+async fn with_progress(
+    app: &App,
+    partition: &Partition,
+    plan: MigrationPlanRow,
+) -> Result<PlanWithProgress> {
     let keys = keys_by_id(app, partition).await?;
     Ok(PlanWithProgress {
         progress: progress(&plan.terms, &keys),
@@ -288,13 +290,11 @@ pub async fn list_plans(
     window: impl Into<Window>,
 ) -> Result<Page<PlanWithProgress>> {
     let partition = context.principal.partition();
-    let statuses = super::input::filter_values(
-        "status",
-        statuses.as_deref().unwrap_or("").split(','),
-    )?
-    .iter()
-    .map(|s| status(s))
-    .collect::<Result<Vec<_>>>()?;
+    let statuses =
+        super::input::filter_values("status", statuses.as_deref().unwrap_or("").split(','))?
+            .iter()
+            .map(|s| status(s))
+            .collect::<Result<Vec<_>>>()?;
     let page = list_migration_plans(app.store.read_pool(), &partition, &statuses, window).await?;
     let keys = keys_by_id(app, &partition).await?;
     Ok(Page {
@@ -320,7 +320,11 @@ pub async fn update_plan(
     view_plan(app, &partition, id).await?;
     let update = PlanUpdate {
         name: request.name,
-        target_algorithms: request.target_algorithms.as_ref().map(targets).transpose()?,
+        target_algorithms: request
+            .target_algorithms
+            .as_ref()
+            .map(targets)
+            .transpose()?,
         scope: request
             .scope
             .as_ref()
@@ -395,7 +399,10 @@ pub fn score(keys: &HashMap<String, KeyRow>, active_plans: usize) -> MigrationRe
         let alive = key.state != KeyState::Destroyed;
         if alive {
             live += 1;
-            if matches!(row.status, PolicyStatus::Deprecated | PolicyStatus::Forbidden) {
+            if matches!(
+                row.status,
+                PolicyStatus::Deprecated | PolicyStatus::Forbidden
+            ) {
                 weak += 1;
             }
             if matches!(row.category, Category::Signing | Category::KeyExchange) {
@@ -512,7 +519,11 @@ mod tests {
         ]);
         let progress = progress(&terms, &keys);
         assert_eq!(
-            (progress.total_keys, progress.migrated_keys, progress.pending_keys),
+            (
+                progress.total_keys,
+                progress.migrated_keys,
+                progress.pending_keys
+            ),
             (4, 2, 2)
         );
         assert_eq!(progress.percent_complete, 50.0);

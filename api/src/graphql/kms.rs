@@ -405,10 +405,12 @@ impl KmsMutation {
             severity: input.severity,
             enabled: input.enabled,
         };
-        Ok(kms_alerts::update_rule(app(ctx), &caller, &input.id, request)
-            .await
-            .graphql()?
-            .into())
+        Ok(
+            kms_alerts::update_rule(app(ctx), &caller, &input.id, request)
+                .await
+                .graphql()?
+                .into(),
+        )
     }
 
     /// Deletes an alert rule (its alerts stay). Scope `keys:admin`.

@@ -15,15 +15,12 @@ use super::{ApiError, ApiJson, Envelope};
 use crate::app::auth::KeysAdmin;
 use crate::app::kms::{self, Bucketing};
 use crate::app::kms_alerts::{self, CreateAlertRuleRequest, UpdateAlertRuleRequest};
-use crate::app::kms_migrations::{
-    self, CreateMigrationPlanRequest, UpdateMigrationPlanRequest,
-};
+use crate::app::kms_migrations::{self, CreateMigrationPlanRequest, UpdateMigrationPlanRequest};
 use crate::app::Authorized;
 use crate::state::AppState;
 use crate::views::kms::{
-    AlertRuleView, AlertView, AlgorithmInventory, ApplicationUsage, KeySummary,
-    MigrationPlanView, MigrationReadinessView, PolicyRow, PqcAdoption, RiskAssessment,
-    UsageAnalytics,
+    AlertRuleView, AlertView, AlgorithmInventory, ApplicationUsage, KeySummary, MigrationPlanView,
+    MigrationReadinessView, PolicyRow, PqcAdoption, RiskAssessment, UsageAnalytics,
 };
 
 /// The routes of this resource (behind API-key authentication).
@@ -37,7 +34,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pqc_adoption))
         .routes(routes!(risk_assessment))
         .routes(routes!(create_alert_rule, list_alert_rules))
-        .routes(routes!(get_alert_rule, update_alert_rule, delete_alert_rule))
+        .routes(routes!(
+            get_alert_rule,
+            update_alert_rule,
+            delete_alert_rule
+        ))
         .routes(routes!(list_alerts))
         .routes(routes!(acknowledge_alert))
         .routes(routes!(create_migration_plan, list_migration_plans))
@@ -299,7 +300,12 @@ pub async fn list_alerts(
         None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
-        Some(_) => return Err(ApiError::invalid_field("acknowledged", "must be true or false")),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "acknowledged",
+                "must be true or false",
+            ))
+        }
     };
     let paging = parse_paging(&query.page, &query.per_page)?;
     let page =

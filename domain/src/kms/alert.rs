@@ -676,7 +676,11 @@ mod tests {
             );
         }
         assert_eq!(
-            refused_fields(create(bad(condition(Metric::ErrorRate, Comparison::Gt, 2.0)))),
+            refused_fields(create(bad(condition(
+                Metric::ErrorRate,
+                Comparison::Gt,
+                2.0
+            )))),
             vec!["condition.threshold"]
         );
         let many = (0..=MAX_RULE_KEYS as u128)

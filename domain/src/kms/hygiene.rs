@@ -19,7 +19,7 @@
 //! status into the one command to issue: a user's dismissal or risk
 //! acceptance is never overridden.
 
-use crate::finding::{Fingerprint, FindingDetails, Severity, Status};
+use crate::finding::{FindingDetails, Fingerprint, Severity, Status};
 use crate::key::policy::{policy, Category, PolicyStatus, QuantumRisk};
 use crate::key::{Algorithm, KeyState};
 use crate::KeyId;
@@ -76,7 +76,10 @@ pub fn holds(reason: Reason, key: &KeyFacts) -> bool {
     match reason {
         Reason::RotationOverdue => key.rotation_overdue,
         Reason::WeakAlgorithm => {
-            matches!(row.status, PolicyStatus::Deprecated | PolicyStatus::Forbidden)
+            matches!(
+                row.status,
+                PolicyStatus::Deprecated | PolicyStatus::Forbidden
+            )
         }
         Reason::QuantumVulnerable => {
             key.awaiting_migration
@@ -238,7 +241,10 @@ mod tests {
             Reason::QuantumVulnerable,
             &awaiting(Algorithm::EcdsaP256)
         ));
-        assert!(holds(Reason::QuantumVulnerable, &awaiting(Algorithm::Ed25519)));
+        assert!(holds(
+            Reason::QuantumVulnerable,
+            &awaiting(Algorithm::Ed25519)
+        ));
         assert!(!holds(
             Reason::QuantumVulnerable,
             &awaiting(Algorithm::MlDsa65)
@@ -277,11 +283,17 @@ mod tests {
     fn a_users_triage_wins_over_the_process_manager() {
         assert_eq!(action(true, None), Some(Action::Report));
         assert_eq!(action(true, Some(Status::Open)), None);
-        assert_eq!(action(true, Some(Status::Remediated)), Some(Action::Reobserve));
+        assert_eq!(
+            action(true, Some(Status::Remediated)),
+            Some(Action::Reobserve)
+        );
         assert_eq!(action(true, Some(Status::Dismissed)), None);
         assert_eq!(action(true, Some(Status::RiskAccepted)), None);
         assert_eq!(action(false, Some(Status::Open)), Some(Action::Remediate));
-        assert_eq!(action(false, Some(Status::Confirmed)), Some(Action::Remediate));
+        assert_eq!(
+            action(false, Some(Status::Confirmed)),
+            Some(Action::Remediate)
+        );
         assert_eq!(action(false, Some(Status::Dismissed)), None);
         assert_eq!(action(false, Some(Status::RiskAccepted)), None);
         assert_eq!(action(false, None), None);

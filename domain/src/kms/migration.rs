@@ -500,10 +500,9 @@ mod tests {
     #[test]
     fn a_plan_needs_targets_of_the_right_category_and_a_scope() {
         let fields = |terms| match MigrationPlan::default().decide(create(terms)) {
-            Err(KmsError::Invalid(problems)) => problems
-                .into_iter()
-                .map(|p| p.field)
-                .collect::<Vec<_>>(),
+            Err(KmsError::Invalid(problems)) => {
+                problems.into_iter().map(|p| p.field).collect::<Vec<_>>()
+            }
             other => panic!("expected a validation error, got {other:?}"),
         };
         assert_eq!(

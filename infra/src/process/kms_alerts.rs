@@ -136,10 +136,10 @@ impl FeedConsumer for KmsAlertEvaluator {
             touched.insert((scope.clone(), key_id.to_string(), minute));
             partitions.insert(scope, (partition, event));
         }
-        if touched.is_empty() {
+        let Some(last) = batch.iter().rev().find(|e| e.aggregate_type == "KeyUsage") else {
             return Ok(());
-        }
-        await_views(&self.store, Self::NAME, &[KeysProjection::NAME], batch).await?;
+        };
+        await_views(&self.store, Self::NAME, &[KeysProjection::NAME], last).await?;
         let mut rules: HashMap<String, Vec<AlertRuleRow>> = HashMap::new();
         let mut judged: BTreeSet<(String, String, DateTime<Utc>)> = BTreeSet::new();
         for (scope, key_id, minute) in touched {
@@ -151,7 +151,10 @@ impl FeedConsumer for KmsAlertEvaluator {
                 rules.insert(scope.clone(), found);
             }
             let at = recorded_at(event);
-            for rule in rules[&scope].iter().filter(|r| r.enabled && r.watches(&key_id)) {
+            for rule in rules[&scope]
+                .iter()
+                .filter(|r| r.enabled && r.watches(&key_id))
+            {
                 let window: Window = rule.condition.window;
                 let start = window.start(minute);
                 let start = match rule.condition.operator {
@@ -160,7 +163,8 @@ impl FeedConsumer for KmsAlertEvaluator {
                     Comparison::Lt => start - window.length(),
                 };
                 if judged.insert((rule.id.clone(), key_id.clone(), start)) {
-                    self.judge(partition, rule, &key_id, start, at, event).await?;
+                    self.judge(partition, rule, &key_id, start, at, event)
+                        .await?;
                 }
             }
         }

@@ -96,7 +96,11 @@ impl KeyHygiene {
             None => return Ok(()),
             Some(Action::Report) => {
                 let details = hygiene::details(reason, facts).validated().map_err(|e| {
-                    failed(Self::NAME, event, format!("a hygiene finding is invalid: {e}"))
+                    failed(
+                        Self::NAME,
+                        event,
+                        format!("a hygiene finding is invalid: {e}"),
+                    )
                 })?;
                 FindingCommand::Ingest(Box::new(NewFinding::in_partition(
                     &partition.tenant_id,
@@ -173,10 +177,14 @@ impl FeedConsumer for KeyHygiene {
                 (None, false) => {}
             }
         }
-        if touched.is_empty() {
+        let Some(last) = touched
+            .values()
+            .map(|(_, _, event)| *event)
+            .max_by_key(|e| e.position)
+        else {
             return Ok(());
-        }
-        await_views(&self.store, Self::NAME, &[KeysProjection::NAME], batch).await?;
+        };
+        await_views(&self.store, Self::NAME, &[KeysProjection::NAME], last).await?;
         let pool = self.store.read_pool();
         let store_error = |e: sqlx::Error| RunnerError::Store(e.into());
         for (partition, keys, event) in touched.into_values() {
@@ -192,9 +200,8 @@ impl FeedConsumer for KeyHygiene {
                     ids.dedup();
                     let mut rows = Vec::with_capacity(ids.len());
                     for id in ids {
-                        if let Some(found) = get_key(pool, &partition, &id)
-                            .await
-                            .map_err(store_error)?
+                        if let Some(found) =
+                            get_key(pool, &partition, &id).await.map_err(store_error)?
                         {
                             rows.push(found.key);
                         }

@@ -48,23 +48,21 @@ pub fn process_managers(store: &Store) -> Vec<Arc<dyn FeedConsumer>> {
 /// batch up (and the runner retries it with backoff).
 const VIEW_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Waits until `views` have applied the batch; an error when they do not
-/// in time (the batch is handed over again later).
+/// Waits until `views` have applied `event` (the last of a batch that the
+/// manager acts on); an error when they do not in time (the batch is
+/// handed over again later).
 async fn await_views(
     store: &Store,
     manager: &'static str,
     views: &[&str],
-    batch: &[FeedEvent],
+    event: &FeedEvent,
 ) -> Result<(), RunnerError> {
-    let Some(last) = batch.last() else {
-        return Ok(());
-    };
-    if crate::projection::wait_until_applied(store, views, last.position, VIEW_PATIENCE).await? {
+    if crate::projection::wait_until_applied(store, views, event.position, VIEW_PATIENCE).await? {
         return Ok(());
     }
     Err(RunnerError::Projection {
         name: manager,
-        position: last.position,
+        position: event.position,
         source: ProjectionError::Failed(format!(
             "the views {views:?} did not apply the batch within {VIEW_PATIENCE:?}"
         )),

@@ -135,10 +135,7 @@ impl Worker {
             projection = self.name(),
             events = batch.len()
         );
-        self.consumer
-            .react(&batch)
-            .instrument(span.clone())
-            .await?;
+        self.consumer.react(&batch).instrument(span.clone()).await?;
         let next =
             checkpoint::apply_batch(&self.store, &[self.consumer.as_ref()], position, &batch)
                 .instrument(span)

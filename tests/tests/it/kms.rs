@@ -1,7 +1,10 @@
 //! Black-box tests of KMS analytics and crypto agility (`/v1/kms`), on both
 //! stores: usage buckets sum to the operations performed, per application
 //! and per key; the algorithm inventory and post-quantum adoption match
-//! the keys created.
+//! the keys created; an alert rule triggers once per window, reaches the
+//! audit trail and is acknowledged once; migration plans count the keys
+//! replaced, move through their states, score readiness, and make
+//! quantum-vulnerable keys findings while active.
 #![allow(clippy::unwrap_used)]
 
 use palisade_tests::{on_both_stores, Auth, Backend, Server};
@@ -10,7 +13,9 @@ use serde_json::{json, Value};
 
 on_both_stores!(
     usage_analytics_sum_to_the_operations_performed,
-    crypto_agility_counts_the_keys_by_policy
+    crypto_agility_counts_the_keys_by_policy,
+    an_alert_rule_triggers_once_and_is_acknowledged_once,
+    migration_plans_count_replacements_and_feed_the_findings
 );
 
 async fn call(
@@ -311,5 +316,417 @@ async fn crypto_agility_counts_the_keys_by_policy(backend: &Backend) {
     assert_eq!(
         data["kmsKeySummary"]["topApplications"][0]["application"], "ci",
         "{body}"
+    );
+}
+
+async fn encrypt(server: &Server, key: &str, times: usize) {
+    for _ in 0..times {
+        let (status, body) = call(
+            server,
+            key,
+            Method::POST,
+            "/v1/keys/data/encrypt",
+            Some(json!({ "plaintext": "aGVsbG8=" })),
+            "billing",
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+async fn send(server: &Server, key: &str, method: Method, path: &str, body: Value) -> (u16, Value) {
+    server
+        .call(method, path, Auth::ApiKey(key), Some(body))
+        .await
+}
+
+async fn an_alert_rule_triggers_once_and_is_acknowledged_once(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let (_, owner) = server.create_tenant("Acme", "unlimited").await;
+    create(&server, &owner, "data", "aes-256-gcm").await;
+    // The UTC day as the window: the test cannot straddle an hour.
+    let rule = json!({
+        "name": "burst",
+        "key_ids": ["data"],
+        "condition": { "metric": "operation_count", "operator": "gt", "threshold": 5, "window": "24h" },
+        "severity": "high"
+    });
+    let (status, created) = send(
+        &server,
+        &owner,
+        Method::POST,
+        "/v1/kms/analytics/alert-rules",
+        rule,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let rule_id = created["data"]["id"].as_str().unwrap().to_string();
+    assert!(rule_id.starts_with("kar_"), "{created}");
+    assert_eq!(created["data"]["key_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(created["data"]["enabled"], true);
+    let rules = get(&server, &owner, "/v1/kms/analytics/alert-rules").await;
+    assert_eq!(rules.as_array().unwrap().len(), 1, "{rules}");
+
+    for bad in [
+        json!({ "name": "x", "condition": { "metric": "bogus", "operator": "gt", "threshold": 1, "window": "1h" } }),
+        json!({ "name": "x", "condition": { "metric": "error_rate", "operator": "gt", "threshold": 2, "window": "1h" } }),
+        json!({ "name": "x", "condition": { "metric": "operation_count", "operator": "ge", "threshold": 1, "window": "1h" } }),
+        json!({ "name": "x", "condition": { "metric": "operation_count", "operator": "gt", "threshold": -1, "window": "1h" } }),
+        json!({ "name": "x", "condition": { "metric": "operation_count", "operator": "gt", "threshold": 1, "window": "7d" } }),
+        json!({ "name": "", "condition": { "metric": "operation_count", "operator": "gt", "threshold": 1, "window": "1h" } }),
+        json!({ "name": "x", "key_ids": ["missing"], "condition": { "metric": "operation_count", "operator": "gt", "threshold": 1, "window": "1h" } }),
+    ] {
+        let (status, body) = send(
+            &server,
+            &owner,
+            Method::POST,
+            "/v1/kms/analytics/alert-rules",
+            bad.clone(),
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+
+    encrypt(&server, &owner, 5).await;
+    let alerts = get(&server, &owner, "/v1/kms/analytics/alerts").await;
+    assert_eq!(
+        alerts.as_array().unwrap().len(),
+        0,
+        "five is not above five: {alerts}"
+    );
+    encrypt(&server, &owner, 1).await;
+    let alerts = get(&server, &owner, "/v1/kms/analytics/alerts").await;
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    let alert = &alerts[0];
+    assert_eq!(alert["rule_id"], rule_id.as_str());
+    assert_eq!(alert["value"], 6.0, "{alert}");
+    assert_eq!(alert["severity"], "high");
+    assert_eq!(alert["acknowledged"], false);
+    let alert_id = alert["id"].as_str().unwrap().to_string();
+    // More usage in the same window raises nothing more.
+    encrypt(&server, &owner, 2).await;
+    let alerts = get(&server, &owner, "/v1/kms/analytics/alerts?severity=high").await;
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    let none = get(&server, &owner, "/v1/kms/analytics/alerts?severity=low").await;
+    assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
+
+    // In the audit trail, by the evaluator.
+    let audit = get(
+        &server,
+        &owner,
+        "/v1/audit/events?event_type=KmsAlertTriggered&consistency=strong",
+    )
+    .await;
+    let records = audit.as_array().unwrap();
+    assert_eq!(records.len(), 1, "{audit}");
+    assert_eq!(records[0]["actor"], "system:kms-alerts", "{audit}");
+
+    let path = format!("/v1/kms/analytics/alerts/{alert_id}/acknowledge");
+    let (status, body) = send(&server, &owner, Method::POST, &path, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["acknowledged"], true);
+    let (status, body) = send(&server, &owner, Method::POST, &path, json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_transition", "{body}");
+    let open = get(
+        &server,
+        &owner,
+        "/v1/kms/analytics/alerts?acknowledged=false",
+    )
+    .await;
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open}");
+    let done = get(
+        &server,
+        &owner,
+        "/v1/kms/analytics/alerts?acknowledged=true",
+    )
+    .await;
+    assert_eq!(done.as_array().unwrap().len(), 1, "{done}");
+
+    // Disabled, changed, deleted; the alert stays.
+    let rule_path = format!("/v1/kms/analytics/alert-rules/{rule_id}");
+    let (status, body) = send(
+        &server,
+        &owner,
+        Method::PATCH,
+        &rule_path,
+        json!({ "enabled": false, "severity": "low" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["data"]["enabled"].as_bool(),
+            body["data"]["severity"].as_str()
+        ),
+        (Some(false), Some("low"))
+    );
+    let (status, _) = server
+        .call(Method::DELETE, &rule_path, Auth::ApiKey(&owner), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .call(Method::GET, &rule_path, Auth::ApiKey(&owner), None)
+        .await;
+    assert_eq!(status, 404);
+    let alerts = get(&server, &owner, "/v1/kms/analytics/alerts").await;
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    // Another tenant sees none of it.
+    let (_, other) = server.create_tenant("Other", "pro").await;
+    let theirs = get(&server, &other, "/v1/kms/analytics/alerts").await;
+    assert_eq!(theirs.as_array().unwrap().len(), 0);
+    let (status, _) = send(&server, &other, Method::POST, &path, json!({})).await;
+    assert_eq!(status, 404);
+
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/graphql",
+            Auth::ApiKey(&owner),
+            Some(json!({ "query": "{ kmsAlerts(acknowledged: true) { totalCount nodes { ruleName value condition { metric window } } } kmsAlertRules { totalCount } }" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["kmsAlerts"]["totalCount"], 1, "{body}");
+    assert_eq!(body["data"]["kmsAlerts"]["nodes"][0]["ruleName"], "burst");
+    assert_eq!(body["data"]["kmsAlertRules"]["totalCount"], 0);
+}
+
+/// The hygiene findings of the caller's environment, once `done` holds
+/// (the process manager acts after the views; polled until then).
+async fn kms_findings_when(
+    server: &Server,
+    key: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = get(
+            server,
+            key,
+            "/v1/findings?product=palisade-kms&consistency=strong",
+        )
+        .await;
+        let found = found.as_array().unwrap().clone();
+        if done(&found) || std::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn migration_plans_count_replacements_and_feed_the_findings(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let (_, owner) = server.create_tenant("Acme", "unlimited").await;
+    for (name, algorithm) in [
+        ("old-signer", "ecdsa-p256"),
+        ("edge-signer", "ed25519"),
+        ("new-signer", "ml-dsa-65"),
+        ("data", "aes-256-gcm"),
+    ] {
+        create(&server, &owner, name, algorithm).await;
+    }
+    let plan = json!({
+        "name": "PQC 2030",
+        "target_algorithms": { "signing": "ml-dsa-65" },
+        "scope": { "algorithms": ["ecdsa-p256", "ed25519"] }
+    });
+    let (status, created) = send(
+        &server,
+        &owner,
+        Method::POST,
+        "/v1/kms/crypto-agility/migration-plans",
+        plan,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let plan = &created["data"];
+    assert_eq!(plan["status"], "draft");
+    assert_eq!(plan["progress"]["total_keys"], 2, "{plan}");
+    assert_eq!(plan["progress"]["migrated_keys"], 0, "{plan}");
+    let path = format!(
+        "/v1/kms/crypto-agility/migration-plans/{}",
+        plan["id"].as_str().unwrap()
+    );
+    for bad in [
+        json!({ "name": "x", "target_algorithms": { "signing": "ml-kem-768" }, "scope": { "algorithms": ["ed25519"] } }),
+        json!({ "name": "x", "target_algorithms": {}, "scope": { "algorithms": ["ed25519"] } }),
+        json!({ "name": "x", "target_algorithms": { "signing": "ml-dsa-65" }, "scope": {} }),
+        json!({ "name": "x", "target_algorithms": { "signing": "ml-dsa-65" }, "scope": { "algorithms": ["rsa"] } }),
+    ] {
+        let (status, body) = send(
+            &server,
+            &owner,
+            Method::POST,
+            "/v1/kms/crypto-agility/migration-plans",
+            bad.clone(),
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    // A draft raises no finding.
+    let (status, body) = send(
+        &server,
+        &owner,
+        Method::PATCH,
+        &path,
+        json!({ "status": "completed" }),
+    )
+    .await;
+    assert_eq!(status, 409, "a draft cannot complete: {body}");
+    let (status, body) = send(
+        &server,
+        &owner,
+        Method::PATCH,
+        &path,
+        json!({ "status": "active" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "active");
+
+    // Active: both quantum-vulnerable signing keys are crypto findings.
+    let found = kms_findings_when(&server, &owner, |f| f.len() == 2).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    let mut assets: Vec<&str> = found
+        .iter()
+        .map(|f| f["asset"]["identifier"].as_str().unwrap())
+        .collect();
+    assets.sort();
+    assert_eq!(assets, ["kms:key/edge-signer", "kms:key/old-signer"]);
+    assert!(
+        found
+            .iter()
+            .all(|f| f["category"] == "crypto" && f["status"] == "open"),
+        "{found:?}"
+    );
+    let overview = get(&server, &owner, "/v1/overview").await;
+    assert!(overview["risk_score"].as_f64().unwrap() > 0.0, "{overview}");
+
+    // The ECDSA key is replaced by the ML-DSA key: migrated, remediated.
+    let (status, body) = send(
+        &server,
+        &owner,
+        Method::PATCH,
+        "/v1/keys/old-signer",
+        json!({ "replaced_by": "new-signer" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"]["replaced_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("key_"),
+        "{body}"
+    );
+    let (status, body) = send(
+        &server,
+        &owner,
+        Method::PATCH,
+        "/v1/keys/data",
+        json!({ "replaced_by": "nope" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let plan = get(&server, &owner, &path).await;
+    assert_eq!(plan["progress"]["migrated_keys"], 1, "{plan}");
+    assert_eq!(plan["progress"]["pending_keys"], 1, "{plan}");
+    assert_eq!(plan["progress"]["percent_complete"], 50.0, "{plan}");
+    let found = kms_findings_when(&server, &owner, |f| {
+        f.iter().any(|f| {
+            f["asset"]["identifier"] == "kms:key/old-signer" && f["status"] == "remediated"
+        })
+    })
+    .await;
+    let status_of = |asset: &str| {
+        found
+            .iter()
+            .find(|f| f["asset"]["identifier"] == asset)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status_of("kms:key/old-signer"), "remediated", "{found:?}");
+    assert_eq!(status_of("kms:key/edge-signer"), "open", "{found:?}");
+
+    // Readiness: of 2 vulnerable keys 1 migrated (0.5); 1 of 3 live signing
+    // keys post-quantum (0.3333); no weak algorithm (1):
+    // 100 × (0.6 × 0.5 + 0.25 × 0.3333 + 0.15) = 53.
+    let readiness = get(
+        &server,
+        &owner,
+        "/v1/kms/crypto-agility/migration-readiness",
+    )
+    .await;
+    assert_eq!(
+        readiness["key_migration_status"],
+        json!({ "total": 2, "migrated": 1, "pending_migration": 1 }),
+        "{readiness}"
+    );
+    assert_eq!(readiness["overall_score"], 53, "{readiness}");
+    assert_eq!(readiness["active_plans"], 1, "{readiness}");
+
+    let (status, body) = send(
+        &server,
+        &owner,
+        Method::PATCH,
+        &path,
+        json!({ "status": "completed" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        &server,
+        &owner,
+        Method::PATCH,
+        &path,
+        json!({ "status": "active" }),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = send(
+        &server,
+        &owner,
+        Method::PATCH,
+        &path,
+        json!({ "status": "paused" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    // No active plan: the remaining finding is remediated too.
+    let found = kms_findings_when(&server, &owner, |f| {
+        f.iter().all(|f| f["status"] == "remediated")
+    })
+    .await;
+    assert!(
+        found.iter().all(|f| f["status"] == "remediated"),
+        "{found:?}"
+    );
+    let plans = get(
+        &server,
+        &owner,
+        "/v1/kms/crypto-agility/migration-plans?status=completed",
+    )
+    .await;
+    assert_eq!(plans.as_array().unwrap().len(), 1, "{plans}");
+
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/graphql",
+            Auth::ApiKey(&owner),
+            Some(json!({ "query": "{ migrationReadiness { overallScore keyMigrationStatus { pendingMigration } } migrationPlans { totalCount nodes { status progress { migratedKeys } targetAlgorithms { signing } } } }" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["migrationReadiness"]["overallScore"], 53,
+        "{body}"
+    );
+    assert_eq!(
+        body["data"]["migrationPlans"]["nodes"][0]["targetAlgorithms"]["signing"],
+        "ml-dsa-65"
     );
 }

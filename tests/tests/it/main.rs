@@ -15,6 +15,7 @@ mod idempotency;
 mod keyring;
 mod keys;
 mod kms;
+mod kms_hygiene;
 mod openapi;
 mod outage;
 mod rate_limits;

@@ -76,6 +76,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/kms/crypto-agility/algorithm-usage"),
     ("get", "/v1/kms/crypto-agility/pqc-adoption"),
     ("get", "/v1/kms/crypto-agility/risk-assessment"),
+    ("post", "/v1/kms/analytics/alert-rules"),
+    ("get", "/v1/kms/analytics/alert-rules"),
+    ("get", "/v1/kms/analytics/alert-rules/{id}"),
+    ("patch", "/v1/kms/analytics/alert-rules/{id}"),
+    ("delete", "/v1/kms/analytics/alert-rules/{id}"),
+    ("get", "/v1/kms/analytics/alerts"),
+    ("post", "/v1/kms/analytics/alerts/{id}/acknowledge"),
+    ("post", "/v1/kms/crypto-agility/migration-plans"),
+    ("get", "/v1/kms/crypto-agility/migration-plans"),
+    ("get", "/v1/kms/crypto-agility/migration-plans/{id}"),
+    ("patch", "/v1/kms/crypto-agility/migration-plans/{id}"),
+    ("get", "/v1/kms/crypto-agility/migration-readiness"),
 ];
 
 async fn document(server: &Server) -> (String, Value) {

@@ -296,7 +296,7 @@ pub async fn wait_until_applied(
         let mut still = Vec::with_capacity(pending.len());
         for name in pending {
             let applied = checkpoint::load(store, name).await?;
-            if !applied.is_some_and(|c| c.position >= position) {
+            if applied.is_none_or(|c| c.position < position) {
                 still.push(name);
             }
         }

@@ -13,6 +13,9 @@ negative.
   `since` is given, and spans at most a year.
 - min_decryption_version, key_version, version (KMS): a valid number becomes
   1, the version every key has (the latest is state no schema can know).
+- replaced_by (PATCH /v1/keys/{id}) and an alert rule's key_ids name keys
+  that must exist, which no schema can know: a valid name becomes null (no
+  replacement) and a valid list empty (every key).
 """
 
 import re
@@ -58,6 +61,10 @@ def before_call(ctx, case, **kwargs):
         if "version" in query and isinstance(query["version"], int) and query["version"] >= 1:
             query["version"] = 1
         if isinstance(case.body, dict):
+            if isinstance(case.body.get("replaced_by"), str):
+                case.body["replaced_by"] = None
+            if path.startswith("/v1/kms/analytics/alert-rules") and isinstance(case.body.get("key_ids"), list):
+                case.body["key_ids"] = []
             for field in ("min_decryption_version", "key_version"):
                 value = case.body.get(field)
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1:

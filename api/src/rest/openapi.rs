@@ -304,7 +304,7 @@ pub enum BodyErrors {
 pub fn contract(document: &utoipa::openapi::OpenApi) -> Value {
     let mut json = serde_json::to_value(document).unwrap_or_default();
     if let Some(paths) = json.get_mut("paths").and_then(Value::as_object_mut) {
-        for item in paths.values_mut() {
+        for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
@@ -316,7 +316,7 @@ pub fn contract(document: &utoipa::openapi::OpenApi) -> Value {
                     continue;
                 };
                 for parameter in parameters {
-                    constrain_parameter(parameter);
+                    constrain_parameter(path, parameter);
                 }
             }
         }
@@ -458,6 +458,7 @@ fn parameter_constraint(name: &str) -> Option<Value> {
         "algorithm" => comma_list(
             json!({"type": "string", "enum": strings(palisade_domain::key::Algorithm::ALL.iter().map(|a| a.as_str()))}),
         ),
+        "acknowledged" => json!({"schema": {"type": "boolean"}}),
         "granularity" => {
             json!({"schema": {"type": "string", "enum": ["hour", "day", "week"]}})
         }
@@ -476,11 +477,24 @@ fn parameter_constraint(name: &str) -> Option<Value> {
     })
 }
 
-fn constrain_parameter(parameter: &mut Value) {
+/// The one name with a second meaning: `status` of migration plans.
+fn parameter_constraint_at(path: &str, name: &str) -> Option<Value> {
+    if name == "status" && path.starts_with("/v1/kms/crypto-agility/migration-plans") {
+        let statuses = strings(
+            palisade_domain::kms::PlanStatus::ALL
+                .iter()
+                .map(|s| s.as_str()),
+        );
+        return Some(comma_list(json!({"type": "string", "enum": statuses})));
+    }
+    parameter_constraint(name)
+}
+
+fn constrain_parameter(path: &str, parameter: &mut Value) {
     let Some(name) = parameter.get("name").and_then(Value::as_str) else {
         return;
     };
-    let Some(constraint) = parameter_constraint(name) else {
+    let Some(constraint) = parameter_constraint_at(path, name) else {
         return;
     };
     let Some(parameter) = parameter.as_object_mut() else {
@@ -626,6 +640,7 @@ fn body_fields() -> Vec<(&'static str, &'static str, Value)> {
         json!({"enum": ["live", "test", null]}),
     ));
     fields.extend(kms_fields());
+    fields.extend(kms_analytics_fields());
     fields
 }
 
@@ -636,6 +651,98 @@ fn base64_of(bytes: usize) -> Value {
         "maxLength": bytes.div_ceil(3) * 4,
         "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
     })
+}
+
+/// The alert-rule and migration-plan request fields (`app::kms_alerts`,
+/// `app::kms_migrations`).
+fn kms_analytics_fields() -> Vec<(&'static str, &'static str, Value)> {
+    use palisade_domain::key::policy::{policy, Category};
+    use palisade_domain::key::Algorithm;
+    let name = required_text(limits::KMS_NAME);
+    let key = json!({"type": "string", "minLength": 1, "maxLength": limits::KEY_NAME.max_chars, "pattern": "^[A-Za-z0-9._-]+$"});
+    let keys = json!({"maxItems": MAX_LIST_ITEMS, "items": key.clone()});
+    let nullable = |mut schema: Value, kind: &str| {
+        if let Some(object) = schema.as_object_mut() {
+            object.insert("type".into(), json!([kind, "null"]));
+        }
+        schema
+    };
+    let mut severities: Vec<Value> = severities().into_iter().map(Value::from).collect();
+    severities.push(Value::Null);
+    let of = |category: Category| {
+        let mut values: Vec<Value> = Algorithm::ALL
+            .iter()
+            .filter(|a| policy(**a).category == category)
+            .map(|a| Value::from(a.as_str()))
+            .collect();
+        values.push(Value::Null);
+        json!({"enum": values})
+    };
+    let algorithms = json!({"minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": {"type": "string", "enum": strings(Algorithm::ALL.iter().map(Algorithm::as_str))}});
+    let plan_keys = json!({"minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": key});
+    let mut statuses: Vec<Value> = palisade_domain::kms::PlanStatus::ALL
+        .iter()
+        .map(|s| Value::from(s.as_str()))
+        .collect();
+    statuses.push(Value::Null);
+    vec![
+        ("CreateAlertRuleRequest", "name", string(name.clone())),
+        ("CreateAlertRuleRequest", "key_ids", keys.clone()),
+        (
+            "CreateAlertRuleRequest",
+            "severity",
+            json!({"enum": severities.clone()}),
+        ),
+        (
+            "UpdateAlertRuleRequest",
+            "name",
+            nullable(name.clone(), "string"),
+        ),
+        ("UpdateAlertRuleRequest", "key_ids", nullable(keys, "array")),
+        (
+            "UpdateAlertRuleRequest",
+            "severity",
+            json!({"enum": severities}),
+        ),
+        (
+            "ConditionRequest",
+            "metric",
+            enum_of(strings(
+                palisade_domain::kms::Metric::ALL.iter().map(|m| m.as_str()),
+            )),
+        ),
+        ("ConditionRequest", "operator", enum_of(vec!["gt", "lt"])),
+        ("ConditionRequest", "window", enum_of(vec!["1h", "24h"])),
+        (
+            "ConditionRequest",
+            "threshold",
+            json!({"minimum": 0, "maximum": 1e15}),
+        ),
+        ("TargetAlgorithmsRequest", "signing", of(Category::Signing)),
+        (
+            "TargetAlgorithmsRequest",
+            "encryption",
+            of(Category::Encryption),
+        ),
+        (
+            "TargetAlgorithmsRequest",
+            "key_exchange",
+            of(Category::KeyExchange),
+        ),
+        ("PlanScopeRequest", "key_ids", plan_keys),
+        ("PlanScopeRequest", "algorithms", algorithms),
+        ("CreateMigrationPlanRequest", "name", string(name.clone())),
+        (
+            "UpdateMigrationPlanRequest",
+            "name",
+            nullable(name, "string"),
+        ),
+        (
+            "UpdateMigrationPlanRequest",
+            "status",
+            json!({"enum": statuses}),
+        ),
+    ]
 }
 
 /// The KMS request fields (`app::keys`).
@@ -737,7 +844,18 @@ fn kms_fields() -> Vec<(&'static str, &'static str, Value)> {
 /// of two fields.
 fn schema_constraints() -> Vec<(&'static str, Value)> {
     let one_of = |a: &str, b: &str| json!({"oneOf": [{"required": [a], "not": {"required": [b]}}, {"required": [b], "not": {"required": [a]}}]});
+    let named =
+        |field: &str| json!({"required": [field], "properties": {field: {"type": "string"}}});
     vec![
+        ("PlanScopeRequest", one_of("key_ids", "algorithms")),
+        (
+            "TargetAlgorithmsRequest",
+            json!({"anyOf": [named("signing"), named("encryption"), named("key_exchange")]}),
+        ),
+        (
+            "ConditionRequest",
+            json!({"if": {"properties": {"metric": {"const": "error_rate"}}}, "then": {"properties": {"threshold": {"maximum": 1}}}}),
+        ),
         ("EncryptRequest", one_of("plaintext", "batch")),
         ("CiphertextRequest", one_of("ciphertext", "batch")),
         ("SignRequest", one_of("message", "digest")),

@@ -13,9 +13,10 @@ negative.
   `since` is given, and spans at most a year.
 - min_decryption_version, key_version, version (KMS): a valid number becomes
   1, the version every key has (the latest is state no schema can know).
-- replaced_by (PATCH /v1/keys/{id}) and an alert rule's key_ids name keys
-  that must exist, which no schema can know: a valid name becomes null (no
-  replacement) and a valid list empty (every key).
+- replaced_by (PATCH /v1/keys/{id}), an alert rule's key_ids and a
+  migration plan's scope.key_ids name keys that must exist, which no schema
+  can know: a valid name becomes null (no replacement), a rule's list empty
+  (every key), and a plan's key scope an algorithm scope.
 """
 
 import re
@@ -65,6 +66,10 @@ def before_call(ctx, case, **kwargs):
                 case.body["replaced_by"] = None
             if path.startswith("/v1/kms/analytics/alert-rules") and isinstance(case.body.get("key_ids"), list):
                 case.body["key_ids"] = []
+            scope = case.body.get("scope")
+            if path.startswith("/v1/kms/crypto-agility/migration-plans") and isinstance(scope, dict) \
+                    and isinstance(scope.get("key_ids"), list) and scope["key_ids"] and "algorithms" not in scope:
+                case.body["scope"] = {"algorithms": ["ed25519"]}
             for field in ("min_decryption_version", "key_version"):
                 value = case.body.get(field)
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1:

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use chrono::Utc;
 use palisade_domain::key::policy::{policy, Category, PolicyStatus, QuantumRisk};
 use palisade_domain::key::{Algorithm, KeyState};
+use palisade_domain::kms::hygiene;
 use palisade_domain::kms::{
     MigrationPlan, NewMigrationPlan, PlanCommand, PlanScope, PlanStatus, PlanTerms, PlanUpdate,
     TargetAlgorithms,
 };
 use palisade_domain::{KeyId, MigrationPlanId};
 use palisade_infra::readmodel::kms::{get_migration_plan, list_migration_plans};
-use palisade_infra::readmodel::{partition_keys, Page, Partition, Window};
+use palisade_infra::readmodel::{get_key, partition_keys, Page, Partition, Window};
 use palisade_projections::{KeyRow, KeysProjection, MigrationPlanRow};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -36,14 +37,26 @@ pub struct TargetAlgorithmsRequest {
     pub key_exchange: Option<String>,
 }
 
-/// The keys a plan covers: `key_ids` or `algorithms`, not both.
+/// The keys a plan covers: `key_ids` or `algorithms`, not both (a list,
+/// never null).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanScopeRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub key_ids: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub algorithms: Option<Vec<String>>,
+}
+
+/// A field that, when present, is a value (`null` is refused).
+fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The body of `POST /v1/kms/crypto-agility/migration-plans`.
@@ -122,7 +135,7 @@ fn targets(request: &TargetAlgorithmsRequest) -> Result<TargetAlgorithms> {
     })
 }
 
-fn scope(partition: &Partition, request: &PlanScopeRequest) -> Result<PlanScope> {
+async fn scope(app: &App, partition: &Partition, request: &PlanScopeRequest) -> Result<PlanScope> {
     let limit = palisade_domain::MAX_LIST_ITEMS;
     match (&request.key_ids, &request.algorithms) {
         (Some(keys), None) => {
@@ -132,17 +145,23 @@ fn scope(partition: &Partition, request: &PlanScopeRequest) -> Result<PlanScope>
                     format!("name 1 to {limit}"),
                 ));
             }
-            let ids = keys
-                .iter()
-                .enumerate()
-                .map(|(i, key)| {
-                    let unknown = || {
-                        Error::invalid(&format!("scope.key_ids[{i}]"), "is not a key id or name")
-                    };
-                    let id = super::keys::resolve(partition, key).map_err(|_| unknown())?;
-                    KeyId::parse(&id).map_err(|_| unknown())
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let mut ids = Vec::with_capacity(keys.len());
+            for (i, key) in keys.iter().enumerate() {
+                let unknown = || {
+                    Error::invalid(
+                        &format!("scope.key_ids[{i}]"),
+                        "names no key of this environment",
+                    )
+                };
+                let id = super::keys::resolve(partition, key).map_err(|_| unknown())?;
+                if get_key(app.store.read_pool(), partition, &id)
+                    .await?
+                    .is_none()
+                {
+                    return Err(unknown());
+                }
+                ids.push(KeyId::parse(&id).map_err(|_| unknown())?);
+            }
             Ok(PlanScope::KeyIds(ids))
         }
         (None, Some(algorithms)) => {
@@ -211,6 +230,7 @@ pub fn progress(plan: &PlanTerms, keys: &HashMap<String, KeyRow>) -> PlanProgres
             .replaced_by
             .as_ref()
             .and_then(|other| keys.get(other))
+            .filter(|other| matches!(other.state, KeyState::Enabled | KeyState::Disabled))
             .map(|other| other.algorithm);
         if plan.migrated(key.algorithm, key.state, replacement) {
             migrated += 1;
@@ -250,7 +270,7 @@ pub async fn create_plan(
     let partition = context.principal.partition();
     let terms = PlanTerms {
         target_algorithms: targets(&request.target_algorithms)?,
-        scope: scope(&partition, &request.scope)?,
+        scope: scope(app, &partition, &request.scope).await?,
     };
     let plan_id = MigrationPlanId::from_uuid(uuid::Uuid::new_v4());
     let command = PlanCommand::Create {
@@ -325,16 +345,24 @@ pub async fn update_plan(
             .as_ref()
             .map(targets)
             .transpose()?,
-        scope: request
-            .scope
-            .as_ref()
-            .map(|s| scope(&partition, s))
-            .transpose()?,
+        scope: match &request.scope {
+            Some(requested) => Some(scope(app, &partition, requested).await?),
+            None => None,
+        },
     };
     let moved = request.status.as_deref().map(status).transpose()?;
     let metadata = context.metadata();
+    let changes = update != PlanUpdate::default();
+    if let (true, Some(status)) = (changes, moved) {
+        // Both: the move is judged first, so a refused move writes nothing.
+        let (current, _) = app.commands.load::<MigrationPlan>(id).await?;
+        current.decide(PlanCommand::Move {
+            status,
+            at: Utc::now(),
+        })?;
+    }
     let mut version = 0;
-    if update != PlanUpdate::default() {
+    if changes {
         let command = PlanCommand::Update {
             update,
             at: Utc::now(),
@@ -418,8 +446,9 @@ pub fn score(keys: &HashMap<String, KeyRow>, active_plans: usize) -> MigrationRe
                 .replaced_by
                 .as_ref()
                 .and_then(|other| keys.get(other))
-                .map(|other| policy(other.algorithm))
-                .is_some_and(|r| r.quantum_risk == QuantumRisk::Low && r.category == row.category);
+                .is_some_and(|other| {
+                    hygiene::replaces(key.algorithm, other.algorithm, other.state)
+                });
             if !alive || replaced {
                 migrated += 1;
             }

@@ -202,7 +202,7 @@ pub struct PagingQuery {
     params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY)),
     request_body = CreateAlertRuleRequest,
     responses((status = 201, description = "The new rule", body = Success<AlertRuleView>), KeyErrors, BodyErrors,
-              (status = 409, description = "The environment holds 1,000 rules", body = ErrorEnvelope)))]
+              (status = 409, description = "The environment holds 100 rules", body = ErrorEnvelope)))]
 pub async fn create_alert_rule(
     caller: Authorized<KeysAdmin>,
     State(state): State<AppState>,

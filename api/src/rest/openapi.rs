@@ -678,8 +678,9 @@ fn kms_analytics_fields() -> Vec<(&'static str, &'static str, Value)> {
         values.push(Value::Null);
         json!({"enum": values})
     };
-    let algorithms = json!({"minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": {"type": "string", "enum": strings(Algorithm::ALL.iter().map(Algorithm::as_str))}});
-    let plan_keys = json!({"minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": key});
+    let algorithms = json!({"type": "array", "minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": {"type": "string", "enum": strings(Algorithm::ALL.iter().map(Algorithm::as_str))}});
+    let plan_keys =
+        json!({"type": "array", "minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": key});
     let mut statuses: Vec<Value> = palisade_domain::kms::PlanStatus::ALL
         .iter()
         .map(|s| Value::from(s.as_str()))

@@ -424,11 +424,17 @@ impl Aggregate for AlertRule {
 
 /// The alert a rule raises on a key's window: the same for every
 /// evaluation of that window.
-pub fn alert_id_for(rule_id: &AlertRuleId, key_id: &KeyId, window_start: DateTime<Utc>) -> AlertId {
+pub fn alert_id_for(
+    rule_id: &AlertRuleId,
+    key_id: &KeyId,
+    window: Window,
+    window_start: DateTime<Utc>,
+) -> AlertId {
     AlertId::from_uuid(derived_uuid(&[
         "kms-alert",
         &rule_id.to_string(),
         &key_id.to_string(),
+        window.as_str(),
         &window_start.to_rfc3339(),
     ]))
 }
@@ -762,7 +768,7 @@ mod tests {
     fn triggered_alert() -> TriggeredAlert {
         let window_start = Window::Hour.start(t0());
         TriggeredAlert {
-            alert_id: alert_id_for(&rule_id(), &key(), window_start),
+            alert_id: alert_id_for(&rule_id(), &key(), Window::Hour, window_start),
             rule_id: rule_id(),
             rule_name: "burst".into(),
             tenant_id: tenant(),
@@ -809,8 +815,13 @@ mod tests {
         // One id per rule, key and window.
         let next = Window::Hour.start(t0()) + Duration::hours(1);
         assert_ne!(
-            alert_id_for(&rule_id(), &key(), next),
+            alert_id_for(&rule_id(), &key(), Window::Hour, next),
             triggered_alert().alert_id
+        );
+        let start = Window::Hour.start(t0());
+        assert_ne!(
+            alert_id_for(&rule_id(), &key(), Window::Day, start),
+            alert_id_for(&rule_id(), &key(), Window::Hour, start),
         );
     }
 

@@ -14,8 +14,10 @@
 //!   migrated.
 //!
 //! A reason holds only while the key is `enabled` or `disabled` (a key
-//! pending deletion or destroyed is on its way out) and has no
-//! `replaced_by` key. [`action`] turns "holds or not" and the finding's
+//! pending deletion or destroyed is on its way out) and is not replaced
+//! ([`replaces`]: its `replaced_by` key is live, of the same category, on
+//! an algorithm the policy does not deprecate, and of low quantum risk
+//! when the key's is high — a link to just any key silences nothing). [`action`] turns "holds or not" and the finding's
 //! status into the one command to issue: a user's dismissal or risk
 //! acceptance is never overridden.
 
@@ -62,6 +64,7 @@ pub struct KeyFacts {
     pub state: KeyState,
     /// Recorded overdue by the scheduler, not rotated since.
     pub rotation_overdue: bool,
+    /// Its `replaced_by` key [`replaces`] it.
     pub replaced: bool,
     /// In the scope of an active migration plan and not migrated by it.
     pub awaiting_migration: bool,
@@ -87,6 +90,20 @@ pub fn holds(reason: Reason, key: &KeyFacts) -> bool {
                 && matches!(row.category, Category::Signing | Category::KeyExchange)
         }
     }
+}
+
+/// Whether a key on `replacement` (in `state`) takes the place of a key on
+/// `original`: live, the same category, not deprecated or forbidden, and
+/// of low quantum risk when the original's is high.
+pub fn replaces(original: Algorithm, replacement: Algorithm, state: KeyState) -> bool {
+    let (from, to) = (policy(original), policy(replacement));
+    matches!(state, KeyState::Enabled | KeyState::Disabled)
+        && from.category == to.category
+        && !matches!(
+            to.status,
+            PolicyStatus::Deprecated | PolicyStatus::Forbidden
+        )
+        && (from.quantum_risk == QuantumRisk::Low || to.quantum_risk == QuantumRisk::Low)
 }
 
 /// The finding's asset: one per key.
@@ -277,6 +294,21 @@ mod tests {
         assert_eq!(details.product, "palisade-kms");
         assert_eq!(details.category, "crypto");
         assert!(details.clone().validated().is_ok(), "{details:?}");
+    }
+
+    #[test]
+    fn only_a_live_stronger_key_of_the_same_category_replaces_one() {
+        use Algorithm::*;
+        let live = KeyState::Enabled;
+        assert!(replaces(EcdsaP256, MlDsa65, live));
+        assert!(replaces(Aes256Gcm, ChaCha20Poly1305, KeyState::Disabled));
+        assert!(
+            !replaces(EcdsaP256, Ed25519, live),
+            "still quantum-vulnerable"
+        );
+        assert!(!replaces(EcdsaP256, Aes256Gcm, live), "another category");
+        assert!(!replaces(EcdsaP256, MlDsa65, KeyState::Destroyed));
+        assert!(!replaces(EcdsaP256, MlDsa65, KeyState::PendingDeletion));
     }
 
     #[test]

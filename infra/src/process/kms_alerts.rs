@@ -1,14 +1,16 @@
 //! The alert evaluator (`kms-alerts`): for each key whose usage a batch
 //! records, every enabled rule of its tenant environment that watches it
 //! is judged over the window the usage falls in (`gt`) or the window
-//! before it, now ended (`lt`), from the keys view's `key_usage`. A rule
+//! before it, once it has been over for a minute (`lt`), from the keys
+//! view's `key_usage`; no rule judges a window that ended before the rule
+//! was made. A rule
 //! that holds records `KmsAlertTriggered` on the alert derived from (rule,
 //! key, window): judged again, the same window records nothing more.
 
 use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use palisade_domain::key::KeyUsageEvent;
 use palisade_domain::kms::{
     alert_id_for, Alert, AlertCommand, Comparison, TriggeredAlert, UsageWindow, Window,
@@ -25,6 +27,10 @@ use crate::{CommandError, Commands, Store};
 /// The actor of the alerts it records.
 pub const ACTOR: &str = "system:kms-alerts";
 
+/// How long after a window ends an `lt` rule waits before judging it: the
+/// replicas flush an ended minute within 10 s.
+const LT_SETTLING: Duration = Duration::minutes(1);
+
 pub struct KmsAlertEvaluator {
     store: Store,
     commands: Commands,
@@ -38,6 +44,7 @@ impl KmsAlertEvaluator {
     }
 
     /// Judges one rule on one key's window; records the alert when it holds.
+    #[allow(clippy::too_many_arguments)]
     async fn judge(
         &self,
         partition: &Partition,
@@ -46,16 +53,25 @@ impl KmsAlertEvaluator {
         window_start: DateTime<Utc>,
         at: DateTime<Utc>,
         event: &FeedEvent,
+        sums: &mut HashMap<(String, DateTime<Utc>, Window), UsageWindow>,
     ) -> Result<(), RunnerError> {
         let window = rule.condition.window;
-        let usage = usage_window(
-            self.store.read_pool(),
-            key_id,
-            window_start,
-            window_start + window.length(),
-        )
-        .await
-        .map_err(|e| RunnerError::Store(e.into()))?;
+        let cell = (key_id.to_string(), window_start, window);
+        let usage = match sums.get(&cell) {
+            Some(usage) => *usage,
+            None => {
+                let usage = usage_window(
+                    self.store.read_pool(),
+                    key_id,
+                    window_start,
+                    window_start + window.length(),
+                )
+                .await
+                .map_err(|e| RunnerError::Store(e.into()))?;
+                sums.insert(cell, usage);
+                usage
+            }
+        };
         let judged = rule.condition.operator == Comparison::Gt || has_usage(&usage);
         if !judged || !rule.condition.holds(&usage) {
             return Ok(());
@@ -64,7 +80,7 @@ impl KmsAlertEvaluator {
         let rule_id = AlertRuleId::parse(&rule.id).map_err(|_| bad("a bad rule id"))?;
         let key = KeyId::parse(key_id).map_err(|_| bad("a bad key id"))?;
         let tenant_id = TenantId::parse(&rule.tenant_id).map_err(|_| bad("a bad tenant id"))?;
-        let alert_id = alert_id_for(&rule_id, &key, window_start);
+        let alert_id = alert_id_for(&rule_id, &key, window, window_start);
         let command = AlertCommand::Trigger {
             alert: Box::new(TriggeredAlert {
                 alert_id,
@@ -142,6 +158,8 @@ impl FeedConsumer for KmsAlertEvaluator {
         await_views(&self.store, Self::NAME, &[KeysProjection::NAME], last).await?;
         let mut rules: HashMap<String, Vec<AlertRuleRow>> = HashMap::new();
         let mut judged: BTreeSet<(String, String, DateTime<Utc>)> = BTreeSet::new();
+        // Each key's window is summed once per batch, whatever the rules.
+        let mut sums = HashMap::new();
         for (scope, key_id, minute) in touched {
             let (partition, event) = &partitions[&scope];
             if !rules.contains_key(&scope) {
@@ -159,11 +177,18 @@ impl FeedConsumer for KmsAlertEvaluator {
                 let start = window.start(minute);
                 let start = match rule.condition.operator {
                     Comparison::Gt => start,
-                    // The window before this usage's has ended.
-                    Comparison::Lt => start - window.length(),
+                    // The window before this usage's, once it has been
+                    // over for LT_SETTLING (every replica has flushed it).
+                    Comparison::Lt if at >= start + LT_SETTLING => start - window.length(),
+                    Comparison::Lt => continue,
                 };
+                // A rule judges no window that ended before it existed (a
+                // first run or a rewind replays old usage).
+                if start + window.length() <= rule.created_at {
+                    continue;
+                }
                 if judged.insert((rule.id.clone(), key_id.clone(), start)) {
-                    self.judge(partition, rule, &key_id, start, at, event)
+                    self.judge(partition, rule, &key_id, start, at, event, &mut sums)
                         .await?;
                 }
             }

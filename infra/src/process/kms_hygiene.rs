@@ -12,16 +12,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use palisade_domain::finding::{finding_id_for, Finding, FindingCommand, NewFinding};
+use palisade_domain::finding::{finding_id_for, Finding, FindingCommand, NewFinding, Status};
 use palisade_domain::key::Algorithm;
 use palisade_domain::kms::hygiene::{self, Action, KeyFacts, Reason};
 use palisade_domain::KeyId;
 use palisade_projections::{FeedEvent, KeyRow, KeysProjection, MigrationPlanRow};
 
-use super::{await_views, failed, metadata, partition_of, recorded_at};
+use super::{await_views, failed, metadata, partition_of};
 use crate::projection::{FeedConsumer, RunnerError};
 use crate::readmodel::kms::active_migration_plans;
-use crate::readmodel::{get_key, partition_keys, BatchTransaction, Partition};
+use crate::readmodel::{get_key, keys_replaced_by, partition_keys, BatchTransaction, Partition};
 use crate::{CommandError, Commands, Store};
 
 /// Keys of one tenant environment judged after a plan changes.
@@ -51,13 +51,22 @@ impl KeyHygiene {
         let Ok(key_id) = KeyId::parse(&key.id) else {
             return Err(failed(Self::NAME, event, format!("bad key id {}", key.id)));
         };
+        let replacement = match &key.replaced_by {
+            Some(other) => get_key(self.store.read_pool(), partition, other)
+                .await
+                .map_err(|e| RunnerError::Store(e.into()))?
+                .map(|found| (found.key.algorithm, found.key.state)),
+            None => None,
+        };
         let facts = KeyFacts {
             key_id,
             name: key.name.clone(),
             algorithm: key.algorithm,
             state: key.state,
             rotation_overdue: key.rotation_overdue,
-            replaced: key.replaced_by.is_some(),
+            replaced: replacement.is_some_and(|(algorithm, state)| {
+                hygiene::replaces(key.algorithm, algorithm, state)
+            }),
             awaiting_migration: awaiting_migration(plans, &key_id, key),
         };
         for reason in Reason::ALL {
@@ -81,55 +90,86 @@ impl KeyHygiene {
             fingerprint.as_str(),
         )
         .to_string();
-        let status = match self.commands.load::<Finding>(&finding_id).await {
-            Ok((finding, _)) => finding.status(),
-            Err(error) => {
-                return Err(failed(
-                    Self::NAME,
-                    event,
-                    format!("loading finding {finding_id}: {error}"),
-                ))
-            }
-        };
         let holds = hygiene::holds(reason, facts);
-        let command = match hygiene::action(holds, status) {
-            None => return Ok(()),
-            Some(Action::Report) => {
-                let details = hygiene::details(reason, facts).validated().map_err(|e| {
-                    failed(
+        // Decided against the finding as loaded, and appended only at that
+        // version: a user's triage in between is never overridden, the
+        // decision is made again on it.
+        for _ in 0..ALIGN_ATTEMPTS {
+            let (status, version) = match self.commands.load::<Finding>(&finding_id).await {
+                Ok((finding, version)) => (finding.status(), version),
+                Err(error) => {
+                    return Err(failed(
                         Self::NAME,
                         event,
-                        format!("a hygiene finding is invalid: {e}"),
-                    )
-                })?;
-                FindingCommand::Ingest(Box::new(NewFinding::in_partition(
-                    &partition.tenant_id,
-                    partition.environment,
-                    details,
-                    fingerprint,
-                    at,
-                )))
+                        format!("loading finding {finding_id}: {error}"),
+                    ))
+                }
+            };
+            let Some(command) = command(reason, facts, holds, status, partition, at, event)? else {
+                return Ok(());
+            };
+            let metadata = metadata(hygiene::ACTOR, partition, at);
+            match self
+                .commands
+                .execute_if::<Finding>(&finding_id, command, (), &metadata, Some(version))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(CommandError::Conflict) | Err(CommandError::VersionMismatch { .. }) => continue,
+                // Refused as it stands: judged again with the key's next
+                // change.
+                Err(CommandError::Rejected(_)) => return Ok(()),
+                Err(error) => {
+                    return Err(failed(
+                        Self::NAME,
+                        event,
+                        format!("aligning finding {finding_id}: {error}"),
+                    ))
+                }
             }
-            Some(Action::Reobserve) => FindingCommand::Reobserve { observed_at: at },
-            Some(Action::Remediate) => FindingCommand::Remediate { at },
-        };
-        let metadata = metadata(hygiene::ACTOR, partition, at);
-        match self
-            .commands
-            .execute::<Finding>(&finding_id, command, (), &metadata)
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Someone (a user's triage) changed it meanwhile: judged again
-            // with the next change of the key, and the user's call stands.
-            Err(CommandError::Conflict) | Err(CommandError::Rejected(_)) => Ok(()),
-            Err(error) => Err(failed(
-                Self::NAME,
-                event,
-                format!("aligning finding {finding_id}: {error}"),
-            )),
         }
+        Err(failed(
+            Self::NAME,
+            event,
+            format!("finding {finding_id} kept changing; the batch is tried again"),
+        ))
     }
+}
+
+/// Loads and decisions per finding before the batch is given up.
+const ALIGN_ATTEMPTS: usize = 3;
+
+/// The command that brings the finding in line with `holds`, if any.
+fn command(
+    reason: Reason,
+    facts: &KeyFacts,
+    holds: bool,
+    status: Option<Status>,
+    partition: &Partition,
+    at: DateTime<Utc>,
+    event: &FeedEvent,
+) -> Result<Option<FindingCommand>, RunnerError> {
+    Ok(Some(match hygiene::action(holds, status) {
+        None => return Ok(None),
+        Some(Action::Report) => {
+            let details = hygiene::details(reason, facts).validated().map_err(|e| {
+                failed(
+                    KeyHygiene::NAME,
+                    event,
+                    format!("a hygiene finding is invalid: {e}"),
+                )
+            })?;
+            FindingCommand::Ingest(Box::new(NewFinding::in_partition(
+                &partition.tenant_id,
+                partition.environment,
+                details,
+                hygiene::fingerprint(&facts.key_id, reason),
+                at,
+            )))
+        }
+        Some(Action::Reobserve) => FindingCommand::Reobserve { observed_at: at },
+        Some(Action::Remediate) => FindingCommand::Remediate { at },
+    }))
 }
 
 /// In the scope of an active plan that has not migrated it.
@@ -205,11 +245,21 @@ impl FeedConsumer for KeyHygiene {
                         {
                             rows.push(found.key);
                         }
+                        // The keys it replaces are judged with it: whether
+                        // it still replaces them depends on its state.
+                        rows.extend(
+                            keys_replaced_by(pool, &partition, &id)
+                                .await
+                                .map_err(store_error)?,
+                        );
                     }
                     rows
                 }
             };
-            let at = recorded_at(event);
+            // The commands carry the time they are issued: a first run or a
+            // rewind must not backdate a new finding (the decisions do not
+            // depend on it).
+            let at = Utc::now();
             let mut seen = HashMap::new();
             for key in rows {
                 if seen.insert(key.id.clone(), ()).is_none() {

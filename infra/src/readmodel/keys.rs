@@ -403,3 +403,18 @@ pub async fn partition_keys(
     let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     rows.iter().map(from_doc).collect()
 }
+
+/// The keys of a partition that name `key_id` as their replacement.
+pub async fn keys_replaced_by(
+    pool: &AnyPool,
+    partition: &Partition,
+    key_id: &str,
+) -> Result<Vec<KeyRow>, sqlx::Error> {
+    let mut sql = Sql::new("SELECT doc FROM keys");
+    partition.restrict(&mut sql);
+    let needle = format!("\"replaced_by\":{}", serde_json::Value::from(key_id));
+    sql.and_contains("doc", &needle);
+    sql.push(" ORDER BY created_at, id LIMIT 1000");
+    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
+    rows.iter().map(from_doc).collect()
+}

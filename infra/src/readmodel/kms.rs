@@ -258,7 +258,7 @@ pub async fn list_alert_rules(
 }
 
 /// Most rules one partition may hold (the evaluator reads them all).
-pub const MAX_ALERT_RULES: u32 = 1_000;
+pub const MAX_ALERT_RULES: u32 = 100;
 
 /// A partition's rules, every one (at most [`MAX_ALERT_RULES`]).
 pub async fn partition_alert_rules(

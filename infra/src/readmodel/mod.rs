@@ -32,7 +32,7 @@ pub use follow::{follow, FollowedCache, FOLLOW_EVERY};
 pub use key_cache::ApiKeyCache;
 pub use keys::{
     get_key, key_versions, keys_due_destruction, keys_due_rotation, keys_overdue_rotation,
-    list_keys, partition_keys, KeyFilter, KeySort, KeyWithVersions,
+    keys_replaced_by, list_keys, partition_keys, KeyFilter, KeySort, KeyWithVersions,
 };
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
 pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};

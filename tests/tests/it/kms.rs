@@ -554,6 +554,8 @@ async fn migration_plans_count_replacements_and_feed_the_findings(backend: &Back
         json!({ "name": "x", "target_algorithms": {}, "scope": { "algorithms": ["ed25519"] } }),
         json!({ "name": "x", "target_algorithms": { "signing": "ml-dsa-65" }, "scope": {} }),
         json!({ "name": "x", "target_algorithms": { "signing": "ml-dsa-65" }, "scope": { "algorithms": ["rsa"] } }),
+        json!({ "name": "x", "target_algorithms": { "signing": "ml-dsa-65" }, "scope": { "key_ids": ["missing"] } }),
+        json!({ "name": "x", "target_algorithms": { "signing": "ml-dsa-65" }, "scope": { "algorithms": null } }),
     ] {
         let (status, body) = send(
             &server,
@@ -565,16 +567,17 @@ async fn migration_plans_count_replacements_and_feed_the_findings(backend: &Back
         .await;
         assert_eq!(status, 422, "{bad}: {body}");
     }
-    // A draft raises no finding.
+    // A draft cannot complete; a refused move writes nothing else either.
     let (status, body) = send(
         &server,
         &owner,
         Method::PATCH,
         &path,
-        json!({ "status": "completed" }),
+        json!({ "name": "renamed", "status": "completed" }),
     )
     .await;
     assert_eq!(status, 409, "a draft cannot complete: {body}");
+    assert_eq!(get(&server, &owner, &path).await["name"], "PQC 2030");
     let (status, body) = send(
         &server,
         &owner,

@@ -341,7 +341,8 @@ impl From<MaterialError> for Error {
     }
 }
 
-fn capitalized(text: &str) -> String {
+/// The first letter upper-cased (a domain error's text as a message).
+pub(super) fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

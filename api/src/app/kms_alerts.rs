@@ -81,7 +81,9 @@ impl From<KmsError> for Error {
             KmsError::NotFound => Error::not_found("Not found"),
             KmsError::AlreadyExists => Error::conflict("It exists already"),
             KmsError::Invalid(problems) => Error::Validation(problems),
-            KmsError::InvalidTransition { .. } => Error::InvalidTransition(capitalized(&message)),
+            KmsError::InvalidTransition { .. } => {
+                Error::InvalidTransition(super::keys::capitalized(&message))
+            }
         }
     }
 }
@@ -92,14 +94,6 @@ impl From<CommandError<KmsError>> for Error {
             CommandError::Rejected(error) => error.into(),
             other => Error::command(other, "KMS"),
         }
-    }
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 
@@ -168,7 +162,12 @@ async fn view_rule(app: &App, partition: &Partition, id: &str) -> Result<AlertRu
 }
 
 /// Waits until the keys view shows the aggregate at `version`.
-async fn settle(app: &App, aggregate_type: &str, id: &str, version: usize) -> Result<()> {
+pub(super) async fn settle(
+    app: &App,
+    aggregate_type: &str,
+    id: &str,
+    version: usize,
+) -> Result<()> {
     if !app
         .await_view(KeysProjection::NAME, aggregate_type, id, version)
         .await?

@@ -15,7 +15,7 @@ use palisade_domain::kms::{
 use palisade_domain::{KeyId, MigrationPlanId};
 use palisade_infra::readmodel::kms::{get_migration_plan, list_migration_plans};
 use palisade_infra::readmodel::{get_key, partition_keys, Page, Partition, Window};
-use palisade_projections::{KeyRow, KeysProjection, MigrationPlanRow};
+use palisade_projections::{KeyRow, MigrationPlanRow};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -187,18 +187,6 @@ fn status(text: &str) -> Result<PlanStatus> {
         .ok_or_else(|| Error::invalid("status", "must be draft, active, completed or cancelled"))
 }
 
-async fn settle(app: &App, id: &str, version: usize) -> Result<()> {
-    if !app
-        .await_view(KeysProjection::NAME, "KmsMigrationPlan", id, version)
-        .await?
-    {
-        return Err(Error::NotInEffect(
-            "The change is recorded, but the keys view did not apply it within 10 s; retry to see it".into(),
-        ));
-    }
-    Ok(())
-}
-
 async fn keys_by_id(app: &App, partition: &Partition) -> Result<HashMap<String, KeyRow>> {
     Ok(partition_keys(app.store.read_pool(), partition, MAX_KEYS)
         .await?
@@ -288,7 +276,7 @@ pub async fn create_plan(
         .commands
         .execute::<MigrationPlan>(&id, command, (), &context.metadata())
         .await?;
-    settle(app, &id, version).await?;
+    super::kms_alerts::settle(app, "KmsMigrationPlan", &id, version).await?;
     let plan = view_plan(app, &partition, &id).await?;
     with_progress(app, &partition, plan).await
 }
@@ -382,7 +370,7 @@ pub async fn update_plan(
             .execute::<MigrationPlan>(id, command, (), &metadata)
             .await?;
     }
-    settle(app, id, version).await?;
+    super::kms_alerts::settle(app, "KmsMigrationPlan", id, version).await?;
     let plan = view_plan(app, &partition, id).await?;
     with_progress(app, &partition, plan).await
 }

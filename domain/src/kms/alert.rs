@@ -13,7 +13,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use super::KmsError;
+use super::{valid_name, KmsError};
 use crate::finding::Severity;
 use crate::ids::derived_uuid;
 use crate::text::{limits, required_text, FieldProblem};
@@ -261,13 +261,6 @@ struct RuleState {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRule {
     state: Option<RuleState>,
-}
-
-fn valid_name(problems: &mut Vec<FieldProblem>, name: &str) -> String {
-    required_text("name", name, limits::KMS_NAME).unwrap_or_else(|problem| {
-        problems.push(problem);
-        String::new()
-    })
 }
 
 fn valid_keys(problems: &mut Vec<FieldProblem>, keys: &[KeyId]) -> Vec<KeyId> {

@@ -13,10 +13,10 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
-use super::KmsError;
+use super::{valid_name, KmsError};
 use crate::key::policy::{policy, Category};
 use crate::key::{Algorithm, KeyState};
-use crate::text::{limits, required_text, FieldProblem};
+use crate::text::FieldProblem;
 use crate::{Environment, KeyId, MigrationPlanId, TenantId, MAX_LIST_ITEMS};
 
 /// The algorithm each category migrates to; at least one is named.
@@ -264,13 +264,6 @@ struct PlanState {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MigrationPlan {
     state: Option<PlanState>,
-}
-
-fn valid_name(problems: &mut Vec<FieldProblem>, name: &str) -> String {
-    required_text("name", name, limits::KMS_NAME).unwrap_or_else(|problem| {
-        problems.push(problem);
-        String::new()
-    })
 }
 
 fn valid_terms(problems: &mut Vec<FieldProblem>, terms: PlanTerms) -> PlanTerms {

@@ -19,7 +19,15 @@ pub use migration::{
     PlanUpdate, TargetAlgorithms,
 };
 
-use crate::text::FieldProblem;
+use crate::text::{limits, required_text, FieldProblem};
+
+/// A rule's or a plan's name: trimmed, 1–100 characters of one line.
+fn valid_name(problems: &mut Vec<FieldProblem>, name: &str) -> String {
+    required_text("name", name, limits::KMS_NAME).unwrap_or_else(|problem| {
+        problems.push(problem);
+        String::new()
+    })
+}
 
 /// Why a command on an alert rule, an alert or a migration plan was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,7 +18,7 @@ use palisade_domain::kms::{
 use palisade_domain::{AlertRuleId, KeyId, TenantId};
 use palisade_projections::{AlertRuleRow, FeedEvent, KeysProjection};
 
-use super::{await_views, failed, metadata, partition_of, recorded_at};
+use super::{await_views, failed, metadata, partition_of, recorded_at, scope_of};
 use crate::projection::{FeedConsumer, RunnerError};
 use crate::readmodel::kms::{partition_alert_rules, usage_window};
 use crate::readmodel::{BatchTransaction, Partition};
@@ -148,7 +148,7 @@ impl FeedConsumer for KmsAlertEvaluator {
                     position: event.position,
                     source,
                 })?;
-            let scope = format!("{}/{}", partition.tenant_id, partition.environment.as_str());
+            let scope = scope_of(&partition);
             touched.insert((scope.clone(), key_id.to_string(), minute));
             partitions.insert(scope, (partition, event));
         }

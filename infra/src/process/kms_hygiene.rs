@@ -18,7 +18,7 @@ use palisade_domain::kms::hygiene::{self, Action, KeyFacts, Reason};
 use palisade_domain::KeyId;
 use palisade_projections::{FeedEvent, KeyRow, KeysProjection, MigrationPlanRow};
 
-use super::{await_views, failed, metadata, partition_of};
+use super::{await_views, failed, metadata, partition_of, scope_of};
 use crate::projection::{FeedConsumer, RunnerError};
 use crate::readmodel::kms::active_migration_plans;
 use crate::readmodel::{get_key, keys_replaced_by, partition_keys, BatchTransaction, Partition};
@@ -206,7 +206,7 @@ impl FeedConsumer for KeyHygiene {
             let Some(partition) = partition_of(event) else {
                 continue;
             };
-            let scope = format!("{}/{}", partition.tenant_id, partition.environment.as_str());
+            let scope = scope_of(&partition);
             let entry = touched
                 .entry(scope)
                 .or_insert_with(|| (partition, Some(Vec::new()), event));

@@ -112,3 +112,8 @@ fn failed(manager: &'static str, event: &FeedEvent, message: String) -> RunnerEr
         source: ProjectionError::Failed(message),
     }
 }
+
+/// A tenant environment as one map key (`<tenant>/<environment>`).
+fn scope_of(partition: &Partition) -> String {
+    format!("{}/{}", partition.tenant_id, partition.environment.as_str())
+}

@@ -132,6 +132,10 @@ impl FeedConsumer for KmsAlertEvaluator {
         1
     }
 
+    fn acts_on(&self, event: &FeedEvent) -> bool {
+        event.aggregate_type == "KeyUsage"
+    }
+
     async fn react(&self, batch: &[FeedEvent]) -> Result<(), RunnerError> {
         // (partition, key, minute) of every usage flush in the batch, and
         // the last event of each, whose time the alert carries.

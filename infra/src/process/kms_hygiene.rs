@@ -192,6 +192,10 @@ impl FeedConsumer for KeyHygiene {
         1
     }
 
+    fn acts_on(&self, event: &FeedEvent) -> bool {
+        matches!(event.aggregate_type.as_str(), "Key" | "KmsMigrationPlan")
+    }
+
     async fn react(&self, batch: &[FeedEvent]) -> Result<(), RunnerError> {
         // Per tenant environment: the keys changed (or all of them, when a
         // plan changed), and the last event, whose time the commands carry.

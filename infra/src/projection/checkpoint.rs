@@ -146,3 +146,33 @@ pub(super) async fn apply_batch(
     tx.commit().await?;
     Ok(to)
 }
+
+/// Moves one consumer's checkpoint from `from` to `to` with nothing to
+/// write beside it (the batches between were none of its business),
+/// fenced like a batch.
+pub(super) async fn advance(
+    store: &Store,
+    consumer: &dyn FeedConsumer,
+    from: FeedPosition,
+    to: FeedPosition,
+) -> Result<(), RunnerError> {
+    let _turn = store.write_turn().await;
+    let moved = sqlx::query(
+        "UPDATE projection_checkpoints SET tx = $1, position = $2, updated_at = $3
+          WHERE name = $4 AND version = $5 AND tx = $6 AND position = $7",
+    )
+    .bind(to.tx)
+    .bind(to.position)
+    .bind(now_ms())
+    .bind(consumer.name())
+    .bind(consumer.version())
+    .bind(from.tx)
+    .bind(from.position)
+    .execute(store.read_pool())
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        return Err(RunnerError::Fenced(consumer.name()));
+    }
+    Ok(())
+}

@@ -26,6 +26,15 @@ pub trait FeedConsumer: Send + Sync {
     /// after [`FeedConsumer::reset`].
     fn version(&self) -> i64;
 
+    /// Whether the consumer has anything to do with `event`. A batch with
+    /// none of them is read past and its checkpoint stored later (within a
+    /// second, or as soon as the consumer is idle), which saves a
+    /// transaction per batch for consumers that follow a few event types.
+    /// Projections act on every batch.
+    fn acts_on(&self, _event: &FeedEvent) -> bool {
+        true
+    }
+
     /// Acts on one batch before its transaction opens (a process manager
     /// issues its commands here, which would otherwise wait on the write
     /// turn the batch holds). The checkpoint moves only after this returns

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use palisade_projections::FeedPosition;
 use tokio::sync::watch;
@@ -15,6 +15,29 @@ use super::{checkpoint, FeedConsumer, RunnerError, Settings};
 use crate::Store;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a consumer may run ahead of its stored checkpoint over batches
+/// it has nothing to do with ([`FeedConsumer::acts_on`]); it saves as soon
+/// as it is idle, too.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Where a consumer has read to, and where its stored checkpoint stands
+/// (behind it only over batches the consumer had nothing to do with).
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    read: FeedPosition,
+    saved: FeedPosition,
+    saved_at: Instant,
+}
+
+impl Cursor {
+    fn at(position: FeedPosition) -> Self {
+        Self {
+            read: position,
+            saved: position,
+            saved_at: Instant::now(),
+        }
+    }
+}
 /// How long a catch-up waits for committed events the watermark holds back.
 const CATCH_UP_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -90,21 +113,22 @@ impl Worker {
         backoff: &mut Duration,
     ) -> Result<(), RunnerError> {
         let mut changes = self.store.feed_changes();
-        let mut position = checkpoint::prepare(&self.store, self.consumer.as_ref()).await?;
+        let mut cursor =
+            Cursor::at(checkpoint::prepare(&self.store, self.consumer.as_ref()).await?);
         loop {
             if *shutdown.borrow() {
-                return Ok(());
+                return self.save(&mut cursor).await;
             }
             changes.mark_unchanged();
-            match self.step(position).await {
-                Ok(Some((next, _))) => {
-                    position = next;
+            match self.step(&mut cursor).await {
+                Ok(Some(_)) => {
                     *backoff = self.settings.poll;
                     continue;
                 }
                 Ok(None) => {}
                 Err(RunnerError::Fenced(_)) => {
-                    position = checkpoint::prepare(&self.store, self.consumer.as_ref()).await?;
+                    cursor =
+                        Cursor::at(checkpoint::prepare(&self.store, self.consumer.as_ref()).await?);
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -120,15 +144,41 @@ impl Worker {
         }
     }
 
-    /// Reads and applies one batch after `position`: the new position and
-    /// how many events it applied, or None when caught up.
-    async fn step(
-        &self,
-        position: FeedPosition,
-    ) -> Result<Option<(FeedPosition, u64)>, RunnerError> {
-        let batch = self.store.read_feed(position, self.settings.batch).await?;
-        if batch.is_empty() {
+    /// Stores the checkpoint where the consumer has read to, if behind.
+    async fn save(&self, cursor: &mut Cursor) -> Result<(), RunnerError> {
+        if cursor.saved != cursor.read {
+            checkpoint::advance(
+                &self.store,
+                self.consumer.as_ref(),
+                cursor.saved,
+                cursor.read,
+            )
+            .await?;
+            cursor.saved = cursor.read;
+            if let Some(applied) = self.applied.get(self.name()) {
+                applied.send_replace(cursor.read);
+            }
+        }
+        cursor.saved_at = Instant::now();
+        Ok(())
+    }
+
+    /// Reads and applies one batch after the cursor: how many events it
+    /// read, or None when caught up (the checkpoint then stored).
+    async fn step(&self, cursor: &mut Cursor) -> Result<Option<u64>, RunnerError> {
+        let batch = self
+            .store
+            .read_feed(cursor.read, self.settings.batch)
+            .await?;
+        let Some(last) = batch.last() else {
+            self.save(cursor).await?;
             return Ok(None);
+        };
+        if !batch.iter().any(|e| self.consumer.acts_on(e)) && cursor.saved_at.elapsed() < SAVE_EVERY
+        {
+            // Nothing to do: read on, and store the checkpoint later.
+            cursor.read = last.position;
+            return Ok(Some(batch.len() as u64));
         }
         let span = tracing::debug_span!(
             "projection_batch",
@@ -137,29 +187,30 @@ impl Worker {
         );
         self.consumer.react(&batch).instrument(span.clone()).await?;
         let next =
-            checkpoint::apply_batch(&self.store, &[self.consumer.as_ref()], position, &batch)
+            checkpoint::apply_batch(&self.store, &[self.consumer.as_ref()], cursor.saved, &batch)
                 .instrument(span)
                 .await?;
+        *cursor = Cursor::at(next);
         if let Some(applied) = self.applied.get(self.name()) {
             applied.send_replace(next);
         }
-        Ok(Some((next, batch.len() as u64)))
+        Ok(Some(batch.len() as u64))
     }
 
     /// Applies everything committed so far; returns how many events.
     pub async fn catch_up(&self) -> Result<u64, RunnerError> {
-        let mut position = checkpoint::prepare(&self.store, self.consumer.as_ref()).await?;
+        let mut cursor =
+            Cursor::at(checkpoint::prepare(&self.store, self.consumer.as_ref()).await?);
         let mut applied = 0u64;
         // Committed events can be held back for a moment by the PostgreSQL
         // watermark (an older transaction anywhere in the cluster is still
         // open); keep going until none is left behind the checkpoint.
         let deadline = std::time::Instant::now() + CATCH_UP_PATIENCE;
         loop {
-            while let Some((next, events)) = self.step(position).await? {
-                position = next;
+            while let Some(events) = self.step(&mut cursor).await? {
                 applied += events;
             }
-            let backlog = self.store.feed_backlog(position).await?;
+            let backlog = self.store.feed_backlog(cursor.saved).await?;
             if backlog.events == 0 || std::time::Instant::now() > deadline {
                 return Ok(applied);
             }

@@ -1,4 +1,5 @@
-//! One feed consumer's loop (a projection's, today): take the lock, resume
+//! One feed consumer's loop (a process manager's; and a projection's when
+//! it catches up alone): take the lock, resume
 //! from the checkpoint, apply batches until told to stop, and start over
 //! after any error.
 
@@ -19,6 +20,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// it has nothing to do with ([`FeedConsumer::acts_on`]); it saves as soon
 /// as it is idle, too.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a worker (a consumer that is not a projection: a process
+/// manager) lets the feed gather after a change before it reads. The
+/// projections' groups read at once; a manager's effects may come 50 ms
+/// later, and it no longer costs a feed read per commit.
+const COALESCE: Duration = Duration::from_millis(50);
 
 /// Where a consumer has read to, and where its stored checkpoint stands
 /// (behind it only over batches the consumer had nothing to do with).
@@ -134,7 +141,14 @@ impl Worker {
                 Err(error) => return Err(error),
             }
             tokio::select! {
-                _ = changes.changed() => {}
+                _ = changes.changed() => {
+                    // Let the feed gather: under load one read then takes
+                    // many events, instead of one read per commit.
+                    tokio::select! {
+                        _ = tokio::time::sleep(COALESCE) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
                 _ = tokio::time::sleep(self.settings.poll) => {}
                 _ = shutdown.changed() => {}
             }

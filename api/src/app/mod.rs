@@ -232,7 +232,7 @@ impl App {
         let head = self.store.feed_head_position().await?;
         if self
             .runner
-            .wait_until_applied(name, head, self.strong_read_timeout)
+            .wait_until_handled(name, head, self.strong_read_timeout)
             .await?
         {
             return Ok(());

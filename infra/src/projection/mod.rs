@@ -251,6 +251,40 @@ impl ProjectionRunner {
         wait_until_applied(&self.store, &[name], position, limit).await
     }
 
+    /// Waits until the consumer has handled the event at `position`: as
+    /// this process's worker has it (which may be ahead of its stored
+    /// checkpoint over batches it had nothing to do with), or as stored by
+    /// whichever process runs it; false when `limit` passes first.
+    pub async fn wait_until_handled(
+        &self,
+        name: &str,
+        position: FeedPosition,
+        limit: Duration,
+    ) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + limit;
+        let mut here = self.applied_here(name);
+        loop {
+            if here.as_ref().is_some_and(|rx| *rx.borrow() >= position) {
+                return Ok(true);
+            }
+            let stored = checkpoint::load(&self.store, name).await?;
+            if stored.is_some_and(|c| c.position >= position) {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let pause = (deadline - now).min(Duration::from_millis(50));
+            match here.as_mut() {
+                Some(rx) => {
+                    let _ = tokio::time::timeout(pause, rx.changed()).await;
+                }
+                None => tokio::time::sleep(pause).await,
+            }
+        }
+    }
+
     /// Clears a projection's tables and rewinds its checkpoint to 0, in one
     /// transaction. Whichever process runs the projection then rebuilds it.
     pub async fn reset(&self, name: &str) -> Result<(), RunnerError> {

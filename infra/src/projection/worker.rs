@@ -17,8 +17,8 @@ use crate::Store;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a consumer may run ahead of its stored checkpoint over batches
-/// it has nothing to do with ([`FeedConsumer::acts_on`]); it saves as soon
-/// as it is idle, too.
+/// it has nothing to do with ([`FeedConsumer::acts_on`]); readers in this
+/// process see where it has read to at once.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a worker (a consumer that is not a projection: a process
@@ -122,6 +122,7 @@ impl Worker {
         let mut changes = self.store.feed_changes();
         let mut cursor =
             Cursor::at(checkpoint::prepare(&self.store, self.consumer.as_ref()).await?);
+        let mut lock_checked = Instant::now();
         loop {
             if *shutdown.borrow() {
                 return self.save(&mut cursor).await;
@@ -152,8 +153,13 @@ impl Worker {
                 _ = tokio::time::sleep(self.settings.poll) => {}
                 _ = shutdown.changed() => {}
             }
-            if !lock.still_held().await {
-                return Err(RunnerError::LockLost(self.name()));
+            // A round trip on the lock's connection, at most once a second
+            // (not once per commit).
+            if lock_checked.elapsed() >= SAVE_EVERY {
+                if !lock.still_held().await {
+                    return Err(RunnerError::LockLost(self.name()));
+                }
+                lock_checked = Instant::now();
             }
         }
     }
@@ -161,37 +167,42 @@ impl Worker {
     /// Stores the checkpoint where the consumer has read to, if behind.
     async fn save(&self, cursor: &mut Cursor) -> Result<(), RunnerError> {
         if cursor.saved != cursor.read {
-            checkpoint::advance(
-                &self.store,
-                self.consumer.as_ref(),
-                cursor.saved,
-                cursor.read,
-            )
-            .await?;
+            let consumer = self.consumer.as_ref();
+            checkpoint::advance(&self.store, consumer, cursor.saved, cursor.read).await?;
             cursor.saved = cursor.read;
-            if let Some(applied) = self.applied.get(self.name()) {
-                applied.send_replace(cursor.read);
-            }
         }
         cursor.saved_at = Instant::now();
         Ok(())
     }
 
+    /// What this process has handled, for readers that wait on it here
+    /// (`ProjectionRunner::wait_until_handled`): ahead of the stored
+    /// checkpoint over batches the consumer had nothing to do with.
+    fn handled(&self, position: FeedPosition) {
+        if let Some(applied) = self.applied.get(self.name()) {
+            applied.send_replace(position);
+        }
+    }
+
     /// Reads and applies one batch after the cursor: how many events it
-    /// read, or None when caught up (the checkpoint then stored).
+    /// read, or None when caught up (the checkpoint is stored then, at most
+    /// once a second).
     async fn step(&self, cursor: &mut Cursor) -> Result<Option<u64>, RunnerError> {
         let batch = self
             .store
             .read_feed(cursor.read, self.settings.batch)
             .await?;
         let Some(last) = batch.last() else {
-            self.save(cursor).await?;
+            if cursor.saved_at.elapsed() >= SAVE_EVERY {
+                self.save(cursor).await?;
+            }
             return Ok(None);
         };
-        if !batch.iter().any(|e| self.consumer.acts_on(e)) && cursor.saved_at.elapsed() < SAVE_EVERY
-        {
-            // Nothing to do: read on, and store the checkpoint later.
+        let nothing_to_do = !batch.iter().any(|e| self.consumer.acts_on(e));
+        if nothing_to_do && cursor.saved_at.elapsed() < SAVE_EVERY {
+            // Read on, and store the checkpoint later.
             cursor.read = last.position;
+            self.handled(cursor.read);
             return Ok(Some(batch.len() as u64));
         }
         let span = tracing::debug_span!(
@@ -200,14 +211,12 @@ impl Worker {
             events = batch.len()
         );
         self.consumer.react(&batch).instrument(span.clone()).await?;
-        let next =
-            checkpoint::apply_batch(&self.store, &[self.consumer.as_ref()], cursor.saved, &batch)
-                .instrument(span)
-                .await?;
+        let consumers = [self.consumer.as_ref()];
+        let next = checkpoint::apply_batch(&self.store, &consumers, cursor.saved, &batch)
+            .instrument(span)
+            .await?;
         *cursor = Cursor::at(next);
-        if let Some(applied) = self.applied.get(self.name()) {
-            applied.send_replace(next);
-        }
+        self.handled(next);
         Ok(Some(batch.len() as u64))
     }
 
@@ -224,6 +233,7 @@ impl Worker {
             while let Some(events) = self.step(&mut cursor).await? {
                 applied += events;
             }
+            self.save(&mut cursor).await?;
             let backlog = self.store.feed_backlog(cursor.saved).await?;
             if backlog.events == 0 || std::time::Instant::now() > deadline {
                 return Ok(applied);

@@ -14,8 +14,7 @@ use palisade_domain::{AlertRuleId, KeyId};
 use palisade_infra::keyring::usage::FlushScope;
 use palisade_infra::process::KmsAlertEvaluator;
 use palisade_infra::readmodel::kms::{
-    get_alert, get_alert_rule, list_alert_rules, list_alerts, partition_alert_rules, AlertFilter,
-    MAX_ALERT_RULES,
+    get_alert, get_alert_rule, list_alert_rules, list_alerts, AlertFilter, MAX_ALERT_RULES,
 };
 use palisade_infra::readmodel::{get_key, Page, Partition, Window};
 use palisade_infra::CommandError;
@@ -191,8 +190,13 @@ pub async fn create_rule(
         None => Severity::Medium,
     };
     let key_ids = rule_keys(app, &partition, &request.key_ids).await?;
-    let existing = partition_alert_rules(app.store.read_pool(), &partition).await?;
-    if existing.len() >= MAX_ALERT_RULES as usize {
+    // One count, not the rules themselves.
+    let one = Window {
+        offset: 0,
+        limit: 1,
+    };
+    let existing = list_alert_rules(app.store.read_pool(), &partition, one).await?;
+    if existing.total >= i64::from(MAX_ALERT_RULES) {
         return Err(Error::conflict(format!(
             "An environment holds at most {MAX_ALERT_RULES} alert rules; delete one first"
         )));

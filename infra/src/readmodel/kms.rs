@@ -265,10 +265,23 @@ pub async fn partition_alert_rules(
     pool: &AnyPool,
     partition: &Partition,
 ) -> Result<Vec<AlertRuleRow>, sqlx::Error> {
-    let mut sql = Sql::new("SELECT doc FROM kms_alert_rules");
+    partition_docs(pool, "kms_alert_rules", partition, "", MAX_ALERT_RULES).await
+}
+
+/// A partition's rows of a table of documents, oldest first, at most
+/// `limit`; `condition` (constant SQL, never input) narrows them.
+async fn partition_docs<T: serde::de::DeserializeOwned>(
+    pool: &AnyPool,
+    table: &'static str,
+    partition: &Partition,
+    condition: &'static str,
+    limit: u32,
+) -> Result<Vec<T>, sqlx::Error> {
+    let mut sql = Sql::new(&format!("SELECT doc FROM {table}"));
     partition.restrict(&mut sql);
-    sql.push(" ORDER BY created_at, id LIMIT ")
-        .bind(Value::Int(i64::from(MAX_ALERT_RULES)));
+    sql.push(condition)
+        .push(" ORDER BY created_at, id LIMIT ")
+        .bind(Value::Int(i64::from(limit)));
     let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     rows.iter().map(from_doc).collect()
 }
@@ -347,9 +360,12 @@ pub async fn active_migration_plans(
     pool: &AnyPool,
     partition: &Partition,
 ) -> Result<Vec<MigrationPlanRow>, sqlx::Error> {
-    let mut sql = Sql::new("SELECT doc FROM kms_migration_plans");
-    partition.restrict(&mut sql);
-    sql.push(" AND status = 'active' ORDER BY created_at, id LIMIT 1000");
-    let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
-    rows.iter().map(from_doc).collect()
+    partition_docs(
+        pool,
+        "kms_migration_plans",
+        partition,
+        " AND status = 'active'",
+        1_000,
+    )
+    .await
 }

@@ -24,4 +24,4 @@ pub use commands::{CommandError, Commands, Executed, NewAggregate};
 pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use projection::{ProjectionRunner, ProjectionStatus};
 pub use scheduler::{Clock, ManualClock, Scheduler, SystemClock};
-pub use store::{EventRepository, Store, StoreError, StoreKind};
+pub use store::{EventRepository, FeedSlice, Store, StoreError, StoreKind};

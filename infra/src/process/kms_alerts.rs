@@ -132,8 +132,8 @@ impl FeedConsumer for KmsAlertEvaluator {
         1
     }
 
-    fn acts_on(&self, event: &FeedEvent) -> bool {
-        event.aggregate_type == "KeyUsage"
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["KeyUsage"])
     }
 
     async fn react(&self, batch: &[FeedEvent]) -> Result<(), RunnerError> {

@@ -192,8 +192,8 @@ impl FeedConsumer for KeyHygiene {
         1
     }
 
-    fn acts_on(&self, event: &FeedEvent) -> bool {
-        matches!(event.aggregate_type.as_str(), "Key" | "KmsMigrationPlan")
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["Key", "KmsMigrationPlan"])
     }
 
     async fn react(&self, batch: &[FeedEvent]) -> Result<(), RunnerError> {

@@ -95,19 +95,23 @@ pub(super) async fn reset(store: &Store, projection: &dyn FeedConsumer) -> Resul
 }
 
 /// Hands one batch to each of `consumers` (all at the checkpoint `from`)
-/// and moves their checkpoints to the batch's last position, atomically:
-/// one transaction, one checkpoint statement for all of them. Returns the
-/// new checkpoint.
+/// and moves their checkpoints to `to` (the end of the window the batch
+/// was read from: its last event, or past it when the consumers follow
+/// some aggregate types only), atomically: one transaction, one
+/// checkpoint statement for all of them.
 pub(super) async fn apply_batch(
     store: &Store,
     consumers: &[&dyn FeedConsumer],
     from: FeedPosition,
+    to: FeedPosition,
     batch: &[FeedEvent],
-) -> Result<FeedPosition, RunnerError> {
-    let (Some(last), Some(first)) = (batch.last(), consumers.first()) else {
-        return Ok(from);
+) -> Result<(), RunnerError> {
+    let Some(first) = consumers.first() else {
+        return Ok(());
     };
-    let to = last.position;
+    if to == from {
+        return Ok(());
+    }
     let _turn = store.write_turn().await;
     let mut tx = store.read_pool().begin().await?;
     // The fence first: every checkpoint must still be at `from`, at its
@@ -144,7 +148,7 @@ pub(super) async fn apply_batch(
         tx = consumer.handle(batch, tx).await?;
     }
     tx.commit().await?;
-    Ok(to)
+    Ok(())
 }
 
 /// Moves one consumer's checkpoint from `from` to `to` with nothing to

@@ -26,13 +26,13 @@ pub trait FeedConsumer: Send + Sync {
     /// after [`FeedConsumer::reset`].
     fn version(&self) -> i64;
 
-    /// Whether the consumer has anything to do with `event`. A batch with
-    /// none of them is read past and its checkpoint stored later (within a
-    /// second, or as soon as the consumer is idle), which saves a
-    /// transaction per batch for consumers that follow a few event types.
-    /// Projections act on every batch.
-    fn acts_on(&self, _event: &FeedEvent) -> bool {
-        true
+    /// The aggregate types whose events the consumer acts on; None (what
+    /// projections say) for all. Its batches hold only those: the others
+    /// are read past without their payloads, and a window with none of
+    /// them stores its checkpoint later (within a second, or as soon as
+    /// the consumer is idle), which saves a transaction per batch.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
     }
 
     /// Acts on one batch before its transaction opens (a process manager

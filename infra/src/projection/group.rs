@@ -283,14 +283,15 @@ impl Group {
             projections = indexes.len(),
             events = batch.len()
         );
+        let to = batch.last().map_or(from, |last| last.position);
         let applied = {
             use tracing::Instrument;
-            checkpoint::apply_batch(&self.store, &consumers, from, &batch)
+            checkpoint::apply_batch(&self.store, &consumers, from, to, &batch)
                 .instrument(span)
                 .await
         };
         match applied {
-            Ok(to) => {
+            Ok(()) => {
                 for &index in indexes {
                     let member = &mut self.members[index];
                     member.position = to;

@@ -13,11 +13,11 @@ use tracing::Instrument;
 
 use super::lock::LockSession;
 use super::{checkpoint, FeedConsumer, RunnerError, Settings};
-use crate::Store;
+use crate::{FeedSlice, Store};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a consumer may run ahead of its stored checkpoint over batches
-/// it has nothing to do with ([`FeedConsumer::acts_on`]); readers in this
+/// it has nothing to do with ([`FeedConsumer::aggregate_types`]); readers in this
 /// process see where it has read to at once.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -186,38 +186,63 @@ impl Worker {
 
     /// Reads and applies one batch after the cursor: how many events it
     /// read, or None when caught up (the checkpoint is stored then, at most
-    /// once a second).
+    /// once a second). A consumer of some aggregate types gets only their
+    /// events; a window with none of them is read past.
     async fn step(&self, cursor: &mut Cursor) -> Result<Option<u64>, RunnerError> {
-        let batch = self
-            .store
-            .read_feed(cursor.read, self.settings.batch)
-            .await?;
-        let Some(last) = batch.last() else {
+        let slice = match self.consumer.aggregate_types() {
+            Some(types) => {
+                self.store
+                    .read_feed_of(cursor.read, self.settings.batch, types)
+                    .await?
+            }
+            None => {
+                let events = self
+                    .store
+                    .read_feed(cursor.read, self.settings.batch)
+                    .await?;
+                FeedSlice {
+                    read: events.len(),
+                    read_to: events.last().map(|e| e.position),
+                    events,
+                }
+            }
+        };
+        let Some(read_to) = slice.read_to else {
             if cursor.saved_at.elapsed() >= SAVE_EVERY {
                 self.save(cursor).await?;
             }
             return Ok(None);
         };
-        let nothing_to_do = !batch.iter().any(|e| self.consumer.acts_on(e));
-        if nothing_to_do && cursor.saved_at.elapsed() < SAVE_EVERY {
+        let read = slice.read as u64;
+        if slice.events.is_empty() && cursor.saved_at.elapsed() < SAVE_EVERY {
             // Read on, and store the checkpoint later.
-            cursor.read = last.position;
+            cursor.read = read_to;
             self.handled(cursor.read);
-            return Ok(Some(batch.len() as u64));
+            return Ok(Some(read));
         }
         let span = tracing::debug_span!(
             "projection_batch",
             projection = self.name(),
-            events = batch.len()
+            events = slice.events.len(),
+            read
         );
-        self.consumer.react(&batch).instrument(span.clone()).await?;
-        let consumers = [self.consumer.as_ref()];
-        let next = checkpoint::apply_batch(&self.store, &consumers, cursor.saved, &batch)
-            .instrument(span)
+        self.consumer
+            .react(&slice.events)
+            .instrument(span.clone())
             .await?;
-        *cursor = Cursor::at(next);
-        self.handled(next);
-        Ok(Some(batch.len() as u64))
+        let consumers = [self.consumer.as_ref()];
+        checkpoint::apply_batch(
+            &self.store,
+            &consumers,
+            cursor.saved,
+            read_to,
+            &slice.events,
+        )
+        .instrument(span)
+        .await?;
+        *cursor = Cursor::at(read_to);
+        self.handled(read_to);
+        Ok(Some(read))
     }
 
     /// Applies everything committed so far; returns how many events.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use palisade_projections::{FeedEvent, FeedPosition};
 use sqlx::{AnyPool, PgPool};
 
-use super::{Backlog, EventRepository, NewEventRow, StoreError, StoreKind};
+use super::{Backlog, EventRepository, FeedSlice, NewEventRow, StoreError, StoreKind};
 use crate::readmodel::sql::Sql;
 
 /// How SQL is written for one backend. Stateless: see [`dialect_of`] and
@@ -64,12 +64,15 @@ pub(crate) trait Backend: Send + Sync {
     fn event_repository(&self) -> EventRepository;
 
     /// Up to `limit` committed events after `after`, in feed order, never
-    /// past an event that may still commit before them.
+    /// past an event that may still commit before them. With `only`, just
+    /// the events of those aggregate types are decoded and returned (the
+    /// others are read as positions: the window is the same).
     async fn read_feed(
         &self,
         after: FeedPosition,
         limit: i64,
-    ) -> Result<Vec<FeedEvent>, StoreError>;
+        only: Option<&[&str]>,
+    ) -> Result<FeedSlice, StoreError>;
 
     /// One aggregate's committed events, oldest first.
     async fn read_aggregate(

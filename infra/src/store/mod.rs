@@ -71,6 +71,23 @@ pub enum StoreError {
     Malformed { position: i64, message: String },
 }
 
+/// One window of the feed: the events wanted from it, in feed order, and
+/// the position of its last event (wanted or not); None when it was empty.
+#[derive(Debug, Default)]
+pub struct FeedSlice {
+    pub events: Vec<FeedEvent>,
+    pub read_to: Option<FeedPosition>,
+    /// How many events the window held (wanted or not).
+    pub read: usize,
+}
+
+impl FeedSlice {
+    /// Whether `aggregate_type` is among `only` (None wants everything).
+    pub(crate) fn wants(only: Option<&[&str]>, aggregate_type: &str) -> bool {
+        only.is_none_or(|types| types.contains(&aggregate_type))
+    }
+}
+
 /// How far the feed runs past a position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backlog {
@@ -325,7 +342,29 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<FeedEvent>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.inner.backend.read_feed(after, limit).await
+        Ok(self
+            .inner
+            .backend
+            .read_feed(after, limit, None)
+            .await?
+            .events)
+    }
+
+    /// The same window of the feed as [`Store::read_feed`], but only the
+    /// events of `aggregate_types` are decoded and returned; `read_to` says
+    /// where the window ended. A consumer that follows a few aggregate
+    /// types reads past the rest without their payloads.
+    pub async fn read_feed_of(
+        &self,
+        after: FeedPosition,
+        limit: usize,
+        aggregate_types: &[&str],
+    ) -> Result<FeedSlice, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.inner
+            .backend
+            .read_feed(after, limit, Some(aggregate_types))
+            .await
     }
 
     /// One aggregate's committed events, oldest first (no watermark: what

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::backend::{distinct, Backend, Dialect, Lock};
 use super::batch::append_chunks;
-use super::{feed_event, Backlog, EventRepository, NewEventRow, StoreError, StoreKind};
+use super::{feed_event, Backlog, EventRepository, FeedSlice, NewEventRow, StoreError, StoreKind};
 use crate::readmodel::sql::{self, Sql};
 use crate::Config;
 
@@ -73,8 +73,9 @@ impl Backend for Sqlite {
         &self,
         after: FeedPosition,
         limit: i64,
-    ) -> Result<Vec<FeedEvent>, StoreError> {
-        read_feed(&self.pool, after, limit).await
+        only: Option<&[&str]>,
+    ) -> Result<FeedSlice, StoreError> {
+        read_feed(&self.pool, after, limit, only).await
     }
 
     async fn read_aggregate(
@@ -285,20 +286,48 @@ async fn read_feed(
     pool: &SqlitePool,
     after: FeedPosition,
     limit: i64,
-) -> Result<Vec<FeedEvent>, StoreError> {
-    let rows = sqlx::query(
+    only: Option<&[&str]>,
+) -> Result<FeedSlice, StoreError> {
+    // The payload and metadata of events not wanted stay in the database.
+    let wanted = match only {
+        None => "1".to_string(),
+        Some([]) => "0".to_string(),
+        Some(types) => {
+            let marks: Vec<String> = (0..types.len()).map(|i| format!("${}", i + 3)).collect();
+            format!("aggregate_type IN ({})", marks.join(", "))
+        }
+    };
+    let sql = format!(
         "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
-                payload, metadata, recorded_at
+                CASE WHEN {wanted} THEN payload END AS payload,
+                CASE WHEN {wanted} THEN metadata END AS metadata, recorded_at
            FROM events
           WHERE position > $1
           ORDER BY position
-          LIMIT $2",
-    )
-    .bind(after.position)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(row_event).collect()
+          LIMIT $2"
+    );
+    let mut query = sqlx::query(&sql).bind(after.position).bind(limit);
+    for aggregate_type in only.unwrap_or_default() {
+        query = query.bind(*aggregate_type);
+    }
+    let rows = query.fetch_all(pool).await?;
+    let mut slice = FeedSlice {
+        read: rows.len(),
+        ..FeedSlice::default()
+    };
+    for row in &rows {
+        let aggregate_type: &str = row.try_get("aggregate_type")?;
+        if FeedSlice::wants(only, aggregate_type) {
+            slice.events.push(row_event(row)?);
+        }
+    }
+    if let Some(row) = rows.last() {
+        slice.read_to = Some(FeedPosition {
+            tx: 0,
+            position: row.try_get("position")?,
+        });
+    }
+    Ok(slice)
 }
 
 /// One aggregate's events, oldest first.

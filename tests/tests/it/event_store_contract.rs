@@ -108,6 +108,16 @@ fn counter_event(id: &str, sequence: usize, by: u64) -> SerializedEvent {
 
 /// Appends one event inside `tx` with plain SQL, as the cqrs-es repositories do.
 async fn insert_raw(tx: &mut Transaction<'static, Any>, kind: StoreKind, id: &str, sequence: i64) {
+    insert_raw_of(tx, kind, "Counter", id, sequence).await;
+}
+
+async fn insert_raw_of(
+    tx: &mut Transaction<'static, Any>,
+    kind: StoreKind,
+    aggregate_type: &str,
+    id: &str,
+    sequence: i64,
+) {
     let sql = match kind {
         StoreKind::Sqlite => {
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -119,7 +129,7 @@ async fn insert_raw(tx: &mut Transaction<'static, Any>, kind: StoreKind, id: &st
         }
     };
     sqlx::query(sql)
-        .bind("Counter")
+        .bind(aggregate_type)
         .bind(id)
         .bind(sequence)
         .bind("Incremented")
@@ -140,6 +150,7 @@ palisade_tests::in_process_on_both_stores!(
     a_failing_projection_does_not_hold_the_others_back,
     a_new_projection_version_rebuilds_from_the_start,
     a_batch_of_new_aggregates_is_appended_all_or_nothing,
+    a_feed_read_for_some_aggregate_types_returns_theirs_and_where_the_window_ended,
 );
 
 async fn appended_events_load_back_with_their_metadata(backend: Backend) {
@@ -405,6 +416,65 @@ impl Projection for Recording {
         store.upsert_tenant(&row).await?;
         Ok(())
     }
+}
+
+async fn a_feed_read_for_some_aggregate_types_returns_theirs_and_where_the_window_ended(
+    backend: Backend,
+) {
+    let test = TestStore::open(backend).await;
+    let repo = test.store.event_repository();
+    // Counters "a" and "b" interleaved; "b" is stored under another type.
+    for sequence in 1..=3 {
+        repo.persist::<Counter>(&[counter_event("a", sequence, 1)], None)
+            .await
+            .unwrap();
+        let mut tx = test.store.read_pool().begin().await.unwrap();
+        insert_raw_of(&mut tx, test.store.kind(), "Other", "b", sequence as i64).await;
+        tx.commit().await.unwrap();
+    }
+    let all = read_feed_exactly(&test.store, 6).await;
+    let last = all.last().unwrap().position;
+
+    let counters = test
+        .store
+        .read_feed_of(FeedPosition::START, 100, &["Counter"])
+        .await
+        .unwrap();
+    let expected: Vec<&FeedEvent> = all
+        .iter()
+        .filter(|e| e.aggregate_type == "Counter")
+        .collect();
+    assert_eq!(
+        counters.events.iter().collect::<Vec<_>>(),
+        expected,
+        "the wanted events, whole"
+    );
+    assert_eq!((counters.read, counters.read_to), (6, Some(last)));
+
+    // A window of four ends at the fourth event, whichever type it is.
+    let window = test
+        .store
+        .read_feed_of(FeedPosition::START, 4, &["Other"])
+        .await
+        .unwrap();
+    assert_eq!(window.read_to, Some(all[3].position));
+    assert_eq!(window.events.len(), 2);
+    assert!(window.events.iter().all(|e| e.aggregate_type == "Other"));
+
+    let none = test
+        .store
+        .read_feed_of(FeedPosition::START, 100, &["Nothing"])
+        .await
+        .unwrap();
+    assert!(none.events.is_empty());
+    assert_eq!(none.read_to, Some(last), "read past, not stuck");
+    let after = test
+        .store
+        .read_feed_of(last, 100, &["Counter"])
+        .await
+        .unwrap();
+    assert_eq!((after.read, after.read_to), (0, None));
+    test.finish().await;
 }
 
 async fn count_rows(store: &Store) -> i64 {

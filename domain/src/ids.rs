@@ -124,6 +124,17 @@ typed_id!(
     MigrationPlanId, "kmp_", "migration plan"
 );
 
+typed_id!(
+    /// A secret of the secret store (derived from its tenant, environment
+    /// and path).
+    SecretId, "sec_", "secret"
+);
+
+typed_id!(
+    /// A reported leak of a secret.
+    IncidentId, "lki_", "leakage incident"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,13 @@ pub mod kms;
 pub mod metadata;
 pub mod risk;
 pub mod scope;
+pub mod secret;
 pub mod tenant;
 pub mod text;
 
 pub use ids::{
-    AlertId, AlertRuleId, ApiKeyId, AssetId, FindingId, IdError, KeyId, MigrationPlanId, TenantId,
+    AlertId, AlertRuleId, ApiKeyId, AssetId, FindingId, IdError, IncidentId, KeyId,
+    MigrationPlanId, SecretId, TenantId,
 };
 pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
 pub use scope::Scope;

@@ -97,6 +97,14 @@ pub mod limits {
     /// A KMS alert rule's or migration plan's name.
     pub const KMS_NAME: TextLimit = TextLimit::line(100);
 
+    // The secret store.
+    /// A `custom_metadata` name and value (Vault's limits).
+    pub const SECRET_METADATA_KEY: TextLimit = TextLimit::line(128);
+    pub const SECRET_METADATA_VALUE: TextLimit = TextLimit::line(512);
+    /// Where a leak was seen (a URL, a repository path, a ticket).
+    pub const LEAK_SOURCE: TextLimit = TextLimit::line(200);
+    pub const LEAK_LOCATION: TextLimit = TextLimit::line(2_000);
+
     /// A free-text query filter (`search`, `tag`, `product`, …, and each
     /// value of a multi-value filter).
     pub const FILTER: TextLimit = TextLimit::line(200);

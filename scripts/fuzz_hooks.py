@@ -13,6 +13,11 @@ negative.
   `since` is given, and spans at most a year.
 - min_decryption_version, key_version, version (KMS): a valid number becomes
   1, the version every key has (the latest is state no schema can know).
+- Secret metadata (PATCH /v1/secrets/metadata/{path}): cas_required
+  becomes false (a later schema-valid write without cas would rightly get
+  422 cas_required), and a delete_version_after of the document's alphabet
+  becomes 768h (the server parses the duration and bounds it to 10 years,
+  which no pattern says).
 - replaced_by (PATCH /v1/keys/{id}), an alert rule's key_ids and a
   migration plan's scope.key_ids name keys that must exist, which no schema
   can know: a valid name becomes null (no replacement), a rule's list empty
@@ -55,6 +60,12 @@ def before_call(ctx, case, **kwargs):
         query["until"] = (since + timedelta(seconds=1)).isoformat()
         until = since + timedelta(seconds=1)
     path = getattr(getattr(case, "operation", None), "path", "") or ""
+    if path.startswith("/v1/secrets/metadata/") and isinstance(case.body, dict):
+        if case.body.get("cas_required") is True:
+            case.body["cas_required"] = False
+        after = case.body.get("delete_version_after")
+        if isinstance(after, str) and re.fullmatch(r"[0-9smhd]{1,32}", after):
+            case.body["delete_version_after"] = "768h"
     if path.startswith("/v1/keys") or path.startswith("/v1/kms"):
         end = until or datetime.now(timezone.utc)
         if since is not None and (end - since > timedelta(days=365) or since >= end):

@@ -17,6 +17,7 @@ pub mod process;
 pub mod projection;
 pub mod readmodel;
 pub mod scheduler;
+pub mod secrets;
 pub mod store;
 pub mod usage;
 

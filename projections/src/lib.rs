@@ -22,6 +22,7 @@ mod keys;
 mod kms;
 #[cfg(test)]
 mod memory;
+mod secrets;
 mod summary;
 mod tenants;
 mod timeline;
@@ -38,6 +39,10 @@ pub use findings::{
 };
 pub use keys::{KeyRow, KeyUsageRow, KeyVersionRow, KeysProjection, KeysStore};
 pub use kms::{AlertRow, AlertRuleRow, MigrationPlanRow};
+pub use secrets::{
+    IncidentEntry, IncidentRow, SecretActivityRow, SecretRow, SecretVersionRow, SecretsProjection,
+    SecretsStore,
+};
 pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
 pub use timeline::{TimelineEntry, TimelineProjection, TimelineStore, TimelineSubject};
 pub use view::{no_store_of, ReadModelStore, ViewRef};
@@ -107,5 +112,6 @@ pub fn catalogue(redactor: Redactor) -> Vec<Arc<dyn Projection>> {
         // (docs/projections.md); here the keys view joins tenants and
         // timeline, not findings and audit.
         Arc::new(KeysProjection),
+        Arc::new(SecretsProjection),
     ]
 }

@@ -164,6 +164,10 @@ scopes! {
     KeysAdmin => KeysAdmin,
     /// `keys:use`: encrypt, decrypt, sign and the other operations.
     KeysUse => KeysUse,
+    /// `secrets:read`: values, metadata and history.
+    SecretsRead => SecretsRead,
+    /// `secrets:write`: every change to a secret.
+    SecretsWrite => SecretsWrite,
     /// `tenant:admin`
     TenantAdmin => TenantAdmin,
 }

@@ -87,6 +87,23 @@ pub enum Error {
     /// `unsupported_operation` (422): the key's algorithm cannot do it.
     #[error("{0}")]
     UnsupportedOperation(String),
+    /// `cas_mismatch` (409): a check-and-set named another version.
+    #[error("{message}")]
+    CasMismatch { message: String, current: u32 },
+    /// `cas_required` (422): the secret takes writes with `cas` only.
+    #[error("{message}")]
+    CasRequired { message: String, current: u32 },
+    /// `not_found` (404) for a secret version that is deleted or
+    /// destroyed, naming its state (and when it was deleted).
+    #[error("{message}")]
+    VersionGone {
+        message: String,
+        state: String,
+        deletion_time: Option<String>,
+    },
+    /// `payload_too_large` (413): a value over its limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// `internal_error`: the cause was logged where it happened.
     #[error("An internal error occurred; quote the request id when reporting it")]
     Internal,
@@ -128,6 +145,10 @@ impl Error {
             Error::KeyVersionUnknown(_) => "key_version_unknown",
             Error::DecryptionFailed => "decryption_failed",
             Error::UnsupportedOperation(_) => "unsupported_operation",
+            Error::CasMismatch { .. } => "cas_mismatch",
+            Error::CasRequired { .. } => "cas_required",
+            Error::VersionGone { .. } => "not_found",
+            Error::PayloadTooLarge(_) => "payload_too_large",
             Error::Internal => "internal_error",
         }
     }
@@ -141,11 +162,30 @@ impl Error {
         }
     }
 
-    /// The fields at fault (validation errors only).
-    pub fn problems(&self) -> &[FieldProblem] {
+    /// The details a client sees: the fields at fault of a validation
+    /// error, the current version of a failed check-and-set, the state of
+    /// a secret version that is gone.
+    pub fn problems(&self) -> Vec<FieldProblem> {
         match self {
-            Error::Validation(problems) => problems,
-            _ => &[],
+            Error::Validation(problems) => problems.clone(),
+            Error::CasMismatch { current, .. } | Error::CasRequired { current, .. } => {
+                vec![FieldProblem::new(
+                    "cas",
+                    format!("the current version is {current}"),
+                )]
+            }
+            Error::VersionGone {
+                state,
+                deletion_time,
+                ..
+            } => {
+                let mut details = vec![FieldProblem::new("state", state.clone())];
+                if let Some(at) = deletion_time {
+                    details.push(FieldProblem::new("deletion_time", at.clone()));
+                }
+                details
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod kms;
 pub mod kms_alerts;
 pub mod kms_migrations;
 pub mod risk;
+pub mod secrets;
 pub mod tenants;
 pub mod timeline;
 pub mod usage;
@@ -96,6 +97,8 @@ pub struct App {
     pub request_fingerprints: palisade_infra::crypto::KeyedDigest,
     /// KMS operations counted on their way to `KeyUsageRecorded` events.
     pub key_usage: std::sync::Arc<palisade_infra::keyring::usage::KeyUsageBuffer>,
+    /// Seals and opens secret values (`palisade_infra::secrets`).
+    pub secrets: std::sync::Arc<palisade_infra::secrets::SecretVault>,
 }
 
 impl App {
@@ -126,6 +129,7 @@ impl App {
             usage: std::sync::Arc::default(),
             keyring: std::sync::Arc::new(KeyRing::new(store.clone(), Sealer::new(&root_key))),
             key_usage: std::sync::Arc::default(),
+            secrets: std::sync::Arc::new(palisade_infra::secrets::SecretVault::new(&root_key)),
             request_fingerprints: palisade_infra::crypto::KeyedDigest::new(
                 &root_key,
                 "idempotency fingerprint",

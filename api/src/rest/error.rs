@@ -114,6 +114,10 @@ fn status_of(error: &app::Error) -> StatusCode {
             StatusCode::CONFLICT
         }
         E::KeyDestroyed(_) => StatusCode::GONE,
+        E::CasMismatch { .. } => StatusCode::CONFLICT,
+        E::CasRequired { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        E::VersionGone { .. } => StatusCode::NOT_FOUND,
+        E::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         E::KeyVersionTooOld(_)
         | E::KeyVersionUnknown(_)
         | E::DecryptionFailed

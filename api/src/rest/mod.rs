@@ -23,6 +23,7 @@ pub(crate) mod pagination;
 pub(crate) mod query;
 mod request_id;
 mod risk;
+mod secrets;
 mod timeline;
 mod usage;
 mod whoami;
@@ -64,9 +65,14 @@ pub fn body_limit(path: &str) -> usize {
         {
             BULK_BODY_LIMIT
         }
+        // A value of up to 1 MiB, JSON-escaped (413 above 1 MiB of value).
+        _ if path.starts_with("/v1/secrets/data/") => SECRET_BODY_LIMIT,
         _ => BODY_LIMIT,
     }
 }
+
+/// The limit for a secret write: room for a 1 MiB value as escaped JSON.
+pub const SECRET_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Answers 413 at once when the declared length is over the limit, instead
 /// of reading the body first. Undeclared (chunked) bodies are cut off as
@@ -224,6 +230,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .merge(audit::routes())
         .merge(keys::routes())
         .merge(kms::routes())
+        .merge(secrets::routes())
         .route_layer(idempotency())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

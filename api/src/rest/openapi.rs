@@ -303,6 +303,16 @@ pub enum BodyErrors {
 /// fields by schema and property.
 pub fn contract(document: &utoipa::openapi::OpenApi) -> Value {
     let mut json = serde_json::to_value(document).unwrap_or_default();
+    // A path parameter that may hold `/` is routed as `{*path}`; OpenAPI
+    // writes it `{path}` (its description says it may hold `/`).
+    if let Some(paths) = json.get_mut("paths").and_then(Value::as_object_mut) {
+        let wild: Vec<String> = paths.keys().filter(|p| p.contains("{*")).cloned().collect();
+        for path in wild {
+            if let Some(item) = paths.remove(&path) {
+                paths.insert(path.replace("{*", "{"), item);
+            }
+        }
+    }
     if let Some(paths) = json.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -471,11 +481,21 @@ fn parameter_constraint(name: &str) -> Option<Value> {
         "version" => {
             json!({"schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": u32::MAX}})
         }
+        "path" => {
+            json!({"schema": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": format!("^{SECRET_SEGMENT}(/{SECRET_SEGMENT})*$")}})
+        }
+        "prefix" => {
+            json!({"schema": {"type": "string", "maxLength": 512, "pattern": format!("^({SECRET_SEGMENT}(/{SECRET_SEGMENT})*)?/*$")}})
+        }
         "product" | "category" | "asset" | "cve" | "assignee" | "tag" | "search" | "finding"
         | "aggregate_type" | "aggregate_id" | "actor" => filter(),
         _ => return None,
     })
 }
+
+/// One segment of a secret's path: `A-Z a-z 0-9 . _ -`, but not `.` or `..`.
+const SECRET_SEGMENT: &str =
+    r"([A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\.\.[A-Za-z0-9._-]+)";
 
 /// The one name with a second meaning: `status` of migration plans.
 fn parameter_constraint_at(path: &str, name: &str) -> Option<Value> {
@@ -641,6 +661,7 @@ fn body_fields() -> Vec<(&'static str, &'static str, Value)> {
     ));
     fields.extend(kms_fields());
     fields.extend(kms_analytics_fields());
+    fields.extend(secrets_fields());
     fields
 }
 
@@ -655,6 +676,51 @@ fn base64_of(bytes: usize) -> Value {
 
 /// The alert-rule and migration-plan request fields (`app::kms_alerts`,
 /// `app::kms_migrations`).
+/// The secret store's request bodies.
+fn secrets_fields() -> Vec<(&'static str, &'static str, Value)> {
+    use palisade_domain::secret::{
+        MAX_CUSTOM_METADATA, MAX_MAX_VERSIONS, MAX_VALUE_BYTES, MAX_VERSIONS_PER_COMMAND,
+    };
+    let reason = optional_text(limits::REASON);
+    let version = json!({"minimum": 1});
+    let versions = |min: usize| json!({"minItems": min, "maxItems": MAX_VERSIONS_PER_COMMAND, "items": {"type": "integer", "minimum": 1, "maximum": u32::MAX}});
+    vec![
+        (
+            "WriteSecretRequest",
+            "value",
+            json!({"maxLength": MAX_VALUE_BYTES}),
+        ),
+        ("WriteOptions", "reason", reason.clone()),
+        ("VersionRequest", "reason", reason),
+        ("VersionRequest", "version", version.clone()),
+        ("CompareRequest", "version1", version.clone()),
+        ("CompareRequest", "version2", version),
+        ("DeleteVersionsRequest", "versions", versions(0)),
+        ("VersionsRequest", "versions", versions(1)),
+        (
+            "UpdateMetadataRequest",
+            "max_versions",
+            json!({"minimum": 1, "maximum": MAX_MAX_VERSIONS}),
+        ),
+        // Seconds, or numbers with s, m, h, d (at most 10 years: the
+        // server says so with a 422).
+        (
+            "UpdateMetadataRequest",
+            "delete_version_after",
+            json!({"pattern": "^[0-9smhd]{1,32}$"}),
+        ),
+        (
+            "UpdateMetadataRequest",
+            "custom_metadata",
+            json!({
+                "maxProperties": MAX_CUSTOM_METADATA,
+                "propertyNames": required_text(limits::SECRET_METADATA_KEY),
+                "additionalProperties": string(optional_text(limits::SECRET_METADATA_VALUE)),
+            }),
+        ),
+    ]
+}
+
 fn kms_analytics_fields() -> Vec<(&'static str, &'static str, Value)> {
     use palisade_domain::key::policy::{policy, Category};
     use palisade_domain::key::Algorithm;

@@ -10,6 +10,7 @@ pub mod findings;
 pub mod keys;
 pub mod kms;
 pub mod risk;
+pub mod secrets;
 pub mod tenants;
 pub mod timeline;
 

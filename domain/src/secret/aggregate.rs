@@ -110,8 +110,8 @@ impl LiveSecret {
             .map_or(VersionState::Destroyed, VersionRecord::state))
     }
 
-    /// The distinct versions named (at most [`MAX_VERSIONS_PER_COMMAND`]),
-    /// each of which this secret has had.
+    /// The distinct versions named (at most [`MAX_VERSIONS_PER_COMMAND`])
+    /// that this secret has had; the others are left out, as Vault does.
     fn named(&self, versions: &[u32]) -> Result<BTreeSet<u32>, SecretError> {
         if versions.len() > MAX_VERSIONS_PER_COMMAND {
             return Err(SecretError::invalid(
@@ -119,11 +119,11 @@ impl LiveSecret {
                 format!("at most {MAX_VERSIONS_PER_COMMAND}"),
             ));
         }
-        let named: BTreeSet<u32> = versions.iter().copied().collect();
-        for &version in &named {
-            self.state_of(version)?;
-        }
-        Ok(named)
+        Ok(versions
+            .iter()
+            .copied()
+            .filter(|&version| self.state_of(version).is_ok())
+            .collect())
     }
 
     fn with_state(&self, named: &BTreeSet<u32>, wanted: impl Fn(VersionState) -> bool) -> Vec<u32> {
@@ -950,11 +950,19 @@ mod tests {
     }
 
     #[test]
-    fn given_unknown_versions_when_named_then_they_are_refused() {
+    fn given_unknown_versions_when_named_then_they_are_left_out_or_refused_alone() {
         SecretTest::with(())
             .given(with_versions(2))
             .when(SecretCommand::Destroy {
-                versions: vec![3],
+                versions: vec![3, 0],
+                at: t0(),
+            })
+            .then_expect_events(vec![]);
+        SecretTest::with(())
+            .given(with_versions(2))
+            .when(SecretCommand::Deprecate {
+                version: 3,
+                reason: None,
                 at: t0(),
             })
             .then_expect_error(SecretError::VersionUnknown {

@@ -14,7 +14,6 @@ use chrono::Utc;
 use crate::crypto::kms::{CryptoError, Material};
 use crate::crypto::seal::{Binding, Sealer};
 use crate::readmodel::timestamp;
-use crate::store::StoreKind;
 use crate::{Store, StoreError};
 
 /// Why material could not be stored or read.
@@ -100,16 +99,8 @@ pub async fn shred(store: &Store, key_ids: &[String]) -> Result<u64, sqlx::Error
             .await?
             .rows_affected();
     }
-    if deleted > 0 && store.kind() == StoreKind::Sqlite {
-        // The deleted pages are zeroed (secure_delete) in the log; copy
-        // them over the database file and empty the log, which still holds
-        // the frames that wrote the rows.
-        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(store.read_pool())
-            .await?;
-        if busy != 0 {
-            tracing::warn!("the checkpoint after a key destroy was blocked by readers; the log is emptied by the next one");
-        }
+    if deleted > 0 {
+        store.scrub_deleted_pages().await?;
     }
     Ok(deleted)
 }

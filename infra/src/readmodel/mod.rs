@@ -15,6 +15,7 @@ mod key_cache;
 mod keys;
 pub mod kms;
 pub(crate) mod pending;
+mod secrets;
 pub(crate) mod sql;
 mod tenants;
 mod timeline;
@@ -34,6 +35,11 @@ pub use keys::{
     get_key, key_versions, keys_due_destruction, keys_due_rotation, keys_overdue_rotation,
     keys_replaced_by, list_keys, partition_keys, KeyFilter, KeySort, KeyWithVersions,
 };
+pub use secrets::{
+    get_incident, get_secret, get_secret_version, latest_open_incident, list_incidents,
+    list_secrets, secret_activity, secret_stats, secrets_due_expiry, IncidentFilter, SecretStats,
+    SecretWithVersions,
+};
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
 pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};
 
@@ -42,8 +48,8 @@ use std::any::TypeId;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use palisade_projections::{
-    AuditStore, FindingsStore, KeysStore, ReadModelStore, StoreError, TenantsStore, TimelineStore,
-    ViewRef,
+    AuditStore, FindingsStore, KeysStore, ReadModelStore, SecretsStore, StoreError, TenantsStore,
+    TimelineStore, ViewRef,
 };
 use sqlx::{Any, Transaction};
 
@@ -77,10 +83,11 @@ fn bind<S: ?Sized + 'static>(open: fn(BatchTransaction) -> Box<dyn SqlStore>) ->
 }
 
 /// Every view's SQL store: the one list a new read model is added to.
-fn bindings() -> [Binding; 5] {
+fn bindings() -> [Binding; 6] {
     [
         bind::<dyn TenantsStore>(tenants::open),
         bind::<dyn KeysStore>(keys::open),
+        bind::<dyn SecretsStore>(secrets::open),
         bind::<dyn FindingsStore>(findings::open),
         bind::<dyn TimelineStore>(timeline::open),
         bind::<dyn AuditStore>(audit::open),

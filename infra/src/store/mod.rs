@@ -318,6 +318,25 @@ impl Store {
         &self.inner.read_pool
     }
 
+    /// After deleting sealed rows (key material, secret values): on
+    /// SQLite, whose connections run with `secure_delete` (freed pages are
+    /// zeroed in the log), copies the log over the database file and
+    /// empties it, since it still holds the frames that wrote the rows. On
+    /// PostgreSQL the rows are deleted; what WAL and backups hold is in
+    /// `docs/keys.md`.
+    pub async fn scrub_deleted_pages(&self) -> Result<(), sqlx::Error> {
+        if self.kind() != StoreKind::Sqlite {
+            return Ok(());
+        }
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(self.read_pool())
+            .await?;
+        if busy != 0 {
+            tracing::warn!("the checkpoint after deleting sealed rows was blocked by readers; the log is emptied by the next one");
+        }
+        Ok(())
+    }
+
     /// The PostgreSQL pool, when the store runs on PostgreSQL.
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         self.inner.backend.postgres_pool()

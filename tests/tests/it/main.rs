@@ -22,6 +22,7 @@ mod rate_limits;
 mod risk_property;
 mod robustness;
 mod scheduler;
+mod secrets;
 mod security;
 mod security_input;
 mod server;

@@ -1,0 +1,243 @@
+//! Secrets as the API shows them: metadata and versions (never values),
+//! and a value only in the answer of the read that returned it.
+
+use std::collections::BTreeMap;
+
+use palisade_infra::readmodel::{SecretStats, SecretWithVersions};
+use palisade_projections::{SecretActivityRow, SecretRow, SecretVersionRow};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::format_time;
+use crate::app::secrets::{Comparison, ReadValue, SecretWritten};
+
+/// What a write answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretWrittenView {
+    pub path: String,
+    pub version: u32,
+    pub created_at: String,
+    /// Versions this write destroyed (`max_versions`).
+    pub destroyed_versions: Vec<u32>,
+}
+
+impl From<SecretWritten> for SecretWrittenView {
+    fn from(written: SecretWritten) -> Self {
+        Self {
+            path: written.path,
+            version: written.version,
+            created_at: format_time(&written.created_at),
+            destroyed_versions: written.destroyed,
+        }
+    }
+}
+
+/// A version's value, as one read answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretValueView {
+    pub path: String,
+    pub version: u32,
+    /// The value (the read is recorded in the audit trail).
+    pub value: String,
+    /// `active` or `deprecated`.
+    pub state: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+impl From<ReadValue> for SecretValueView {
+    fn from(read: ReadValue) -> Self {
+        Self {
+            path: read.path,
+            version: read.version.version,
+            value: String::from_utf8_lossy(read.value.expose()).into_owned(),
+            state: read.version.state.as_str().into(),
+            created_at: format_time(&read.version.created_at),
+            created_by: read.version.created_by,
+        }
+    }
+}
+
+/// One version in a secret's metadata.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SecretVersionView {
+    pub version: u32,
+    /// `active`, `deprecated`, `deleted` or `destroyed`.
+    pub state: String,
+    pub created_at: String,
+    pub created_by: String,
+    /// When it was soft-deleted, or when `delete_version_after` will.
+    pub deletion_time: Option<String>,
+    /// Bytes of the value.
+    pub size: u64,
+    /// The version a rollback copied.
+    pub rolled_back_from: Option<u32>,
+}
+
+impl From<&SecretVersionRow> for SecretVersionView {
+    fn from(row: &SecretVersionRow) -> Self {
+        Self {
+            version: row.version,
+            state: row.state.as_str().into(),
+            created_at: format_time(&row.created_at),
+            created_by: row.created_by.clone(),
+            deletion_time: row.deletion_time.as_ref().map(format_time),
+            size: row.size,
+            rolled_back_from: row.rolled_back_from,
+        }
+    }
+}
+
+/// A duration as Vault shows one: seconds with `s`.
+fn duration(seconds: Option<u64>) -> String {
+    format!("{}s", seconds.unwrap_or(0))
+}
+
+/// A secret's metadata and versions (never values).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretMetadataView {
+    pub path: String,
+    pub current_version: u32,
+    /// The oldest version kept (older ones were destroyed by `max_versions`).
+    pub oldest_version: u32,
+    pub max_versions: u32,
+    pub cas_required: bool,
+    /// `0s` when off.
+    pub delete_version_after: String,
+    pub custom_metadata: BTreeMap<String, String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// By version number.
+    pub versions: BTreeMap<String, SecretVersionView>,
+}
+
+impl From<SecretWithVersions> for SecretMetadataView {
+    fn from(found: SecretWithVersions) -> Self {
+        let secret = found.secret;
+        Self {
+            oldest_version: secret.oldest_version(),
+            path: secret.path,
+            current_version: secret.current_version,
+            max_versions: secret.max_versions,
+            cas_required: secret.cas_required,
+            delete_version_after: duration(secret.delete_version_after),
+            custom_metadata: secret.custom_metadata,
+            created_at: format_time(&secret.created_at),
+            updated_at: format_time(&secret.updated_at),
+            versions: found
+                .versions
+                .iter()
+                .map(|v| (v.version.to_string(), SecretVersionView::from(v)))
+                .collect(),
+        }
+    }
+}
+
+/// A secret in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretSummaryView {
+    pub path: String,
+    pub current_version: u32,
+    pub oldest_version: u32,
+    pub updated_at: String,
+}
+
+impl From<SecretRow> for SecretSummaryView {
+    fn from(secret: SecretRow) -> Self {
+        Self {
+            oldest_version: secret.oldest_version(),
+            path: secret.path,
+            current_version: secret.current_version,
+            updated_at: format_time(&secret.updated_at),
+        }
+    }
+}
+
+/// One side of a comparison.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComparedVersionView {
+    pub version: u32,
+    pub created_at: String,
+    /// The value's keyed fingerprint (HMAC-SHA256 under a tenant key).
+    pub fingerprint: String,
+}
+
+impl From<SecretVersionRow> for ComparedVersionView {
+    fn from(row: SecretVersionRow) -> Self {
+        Self {
+            version: row.version,
+            created_at: format_time(&row.created_at),
+            fingerprint: row.fingerprint,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComparisonView {
+    pub different: bool,
+    pub version1: ComparedVersionView,
+    pub version2: ComparedVersionView,
+}
+
+impl From<Comparison> for ComparisonView {
+    fn from(comparison: Comparison) -> Self {
+        Self {
+            different: comparison.different,
+            version1: comparison.version1.into(),
+            version2: comparison.version2.into(),
+        }
+    }
+}
+
+/// One entry of a secret's audit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretActivityView {
+    /// `created`, `read`, `deprecated`, `deleted`, `undeleted`,
+    /// `destroyed`, `rolled_back`, `metadata_updated` or `secret_deleted`.
+    pub action: String,
+    pub versions: Vec<u32>,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub at: String,
+}
+
+impl From<SecretActivityRow> for SecretActivityView {
+    fn from(row: SecretActivityRow) -> Self {
+        Self {
+            action: row.action,
+            versions: row.versions,
+            actor: row.actor,
+            request_id: row.request_id,
+            at: format_time(&row.at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretStatsView {
+    pub total_secrets: i64,
+    pub total_versions: i64,
+    pub average_versions_per_secret: f64,
+    /// Versions by state.
+    pub by_state: BTreeMap<String, i64>,
+}
+
+impl From<SecretStats> for SecretStatsView {
+    fn from(stats: SecretStats) -> Self {
+        let average = if stats.total_secrets == 0 {
+            0.0
+        } else {
+            super::round_score(stats.total_versions as f64 / stats.total_secrets as f64)
+        };
+        Self {
+            total_secrets: stats.total_secrets,
+            total_versions: stats.total_versions,
+            average_versions_per_secret: average,
+            by_state: stats
+                .by_state
+                .into_iter()
+                .map(|(state, n)| (state.as_str().to_string(), n))
+                .collect(),
+        }
+    }
+}

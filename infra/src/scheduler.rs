@@ -14,7 +14,9 @@
 //! elapsed gets a new version ([`KeyRotation`]); a key whose deletion
 //! window has ended is destroyed and its material deleted
 //! ([`KeyDestruction`]); a key overdue a rotation is recorded as such
-//! ([`KeyRotationOverdue`]). Later: grant and request expiry — each one more
+//! ([`KeyRotationOverdue`]); a secret's versions older than its
+//! `delete_version_after` are soft-deleted ([`SecretVersionExpiry`]).
+//! Later: grant and request expiry — each one more
 //! [`Job`] in [`jobs`].
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -146,6 +148,7 @@ pub fn jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(KeyRotation),
         Arc::new(KeyRotationOverdue),
         Arc::new(KeyDestruction),
+        Arc::new(SecretVersionExpiry),
     ]
 }
 
@@ -273,6 +276,41 @@ impl Job for KeyRotationOverdue {
                 Err(CommandError::Rejected(_)) | Err(CommandError::Conflict) => {}
                 Err(error) => {
                     tracing::warn!(key_id = due.id, %error, "recording an overdue rotation failed");
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// A secret's readable versions older than its `delete_version_after` are
+/// soft-deleted (undelete restores them), as Vault does.
+pub struct SecretVersionExpiry;
+
+#[async_trait]
+impl Job for SecretVersionExpiry {
+    fn name(&self) -> &'static str {
+        "secret_version_expiry"
+    }
+
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        use palisade_domain::secret::{Secret, SecretCommand};
+        let mut outcome = JobOutcome::default();
+        let due = crate::readmodel::secrets_due_expiry(ctx.store.read_pool(), now, BATCH as u32);
+        for due in due.await? {
+            let metadata = JobContext::metadata(&due.tenant_id, due.environment, now);
+            outcome.fired += 1;
+            let command = SecretCommand::ExpireVersions { at: now };
+            match ctx
+                .commands
+                .execute::<Secret>(&due.secret_id, command, (), &metadata)
+                .await
+            {
+                Ok(_) => {}
+                // Deleted, written or changed meanwhile: the next pass sees it.
+                Err(CommandError::Rejected(_)) | Err(CommandError::Conflict) => {}
+                Err(error) => {
+                    tracing::warn!(secret_id = due.secret_id, %error, "expiring secret versions failed");
                 }
             }
         }

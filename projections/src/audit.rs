@@ -257,6 +257,9 @@ fn describe(event: &FeedEvent) -> Result<String, ProjectionError> {
         "KmsAlertRule" => crate::summary::kms_alert_rule(&event.decode()?),
         "KmsAlert" => crate::summary::kms_alert(&event.decode()?),
         "KmsMigrationPlan" => crate::summary::kms_migration_plan(&event.decode()?),
+        "Secret" => crate::summary::secret(&event.decode()?, &event.aggregate_id),
+        "SecretRead" => crate::summary::secret_read(&event.decode()?),
+        "LeakageIncident" => crate::summary::incident(&event.decode()?),
         other => format!("{} on {other} {}", event.event_type, event.aggregate_id),
     })
 }

@@ -330,7 +330,7 @@ async fn apply_secret(
         }
         SecretEvent::SecretVersionsDeleted {
             versions,
-            automatic,
+
             deleted_at,
             ..
         } => {
@@ -338,11 +338,8 @@ async fn apply_secret(
                 row.settle(None, Some(*deleted_at))
             })
             .await?;
-            let actor = if *automatic {
-                "system:secrets-expiry".into()
-            } else {
-                actor_of(event)
-            };
+            // Automatic ones are the scheduler's, whose name the metadata carries.
+            let actor = actor_of(event);
             (
                 activity(
                     &secret,

@@ -217,3 +217,87 @@ pub fn key_usage(event: &KeyUsageEvent) -> String {
         minute.format("%Y-%m-%d %H:%M UTC")
     )
 }
+
+fn versions(list: &[u32]) -> String {
+    let names: Vec<String> = list.iter().map(u32::to_string).collect();
+    match list {
+        [one] => format!("version {one}"),
+        _ => format!("versions {}", names.join(", ")),
+    }
+}
+
+/// A secret's event (never a value: the events hold none).
+pub fn secret(event: &palisade_domain::secret::SecretEvent, subject: &str) -> String {
+    use palisade_domain::secret::{DestroyCause, SecretEvent as E};
+    match event {
+        E::SecretCreated { path, .. } => format!("Secret '{path}' created"),
+        E::SecretVersionCreated {
+            version,
+            rolled_back_from: Some(from),
+            ..
+        } => format!("Secret {subject} rolled back to version {from} as version {version}"),
+        E::SecretVersionCreated { version, .. } => {
+            format!("Secret {subject} version {version} written")
+        }
+        E::SecretVersionsDeleted {
+            versions: list,
+            automatic,
+            ..
+        } => {
+            let why = if *automatic {
+                " (delete_version_after)"
+            } else {
+                ""
+            };
+            format!("Secret {subject} {} deleted{why}", versions(list))
+        }
+        E::SecretVersionsUndeleted { versions: list, .. } => {
+            format!("Secret {subject} {} undeleted", versions(list))
+        }
+        E::SecretVersionsDestroyed {
+            versions: list,
+            cause,
+            ..
+        } => {
+            let why = match cause {
+                DestroyCause::Requested => "",
+                DestroyCause::MaxVersions => " (max_versions)",
+            };
+            format!("Secret {subject} {} destroyed{why}", versions(list))
+        }
+        E::SecretVersionDeprecated { version, .. } => {
+            format!("Secret {subject} version {version} deprecated")
+        }
+        E::SecretMetadataSet { .. } => format!("Secret {subject} metadata changed"),
+        E::SecretDeleted { .. } => format!("Secret {subject} deleted with every version"),
+    }
+}
+
+/// A value read.
+pub fn secret_read(event: &palisade_domain::secret::SecretReadEvent) -> String {
+    let palisade_domain::secret::SecretReadEvent::SecretRead {
+        path,
+        version,
+        actor,
+        ..
+    } = event;
+    format!("Secret '{path}' version {version} read by {actor}")
+}
+
+/// A leakage incident's event.
+pub fn incident(event: &palisade_domain::secret::IncidentEvent) -> String {
+    use palisade_domain::secret::IncidentEvent as E;
+    match event {
+        E::LeakageIncidentReported {
+            path,
+            source,
+            severity,
+            ..
+        } => format!("Leak of secret '{path}' reported ({severity}) from {source}"),
+        E::LeakageIncidentUpdated {
+            incident_id,
+            status,
+            ..
+        } => format!("Leakage incident {incident_id} is {status}"),
+    }
+}

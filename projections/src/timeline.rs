@@ -80,7 +80,11 @@ impl Projection for TimelineProjection {
         store: &mut dyn ReadModelStore,
     ) -> Result<(), ProjectionError> {
         let store = match event.aggregate_type.as_str() {
-            "Finding" | "RiskLedger" | "Key" => store.view::<dyn TimelineStore>()?,
+            // Value reads are in the audit trail, not on the timeline (one
+            // entry per read would bury everything else).
+            "Finding" | "RiskLedger" | "Key" | "Secret" | "LeakageIncident" => {
+                store.view::<dyn TimelineStore>()?
+            }
             _ => return Ok(()),
         };
         let (summary, finding_id, asset_id) = match event.aggregate_type.as_str() {
@@ -125,6 +129,12 @@ impl Projection for TimelineProjection {
                     None,
                 )
             }
+            "Secret" => (
+                crate::summary::secret(&event.decode()?, &event.aggregate_id),
+                None,
+                None,
+            ),
+            "LeakageIncident" => (crate::summary::incident(&event.decode()?), None, None),
             _ => return Ok(()),
         };
         let metadata = event.typed_metadata()?;

@@ -92,6 +92,52 @@ pub fn number(field: &str, value: &Option<String>, min: f64, max: f64) -> Result
         .ok_or_else(|| Error::invalid(field, format!("must be a number from {min} to {max}")))
 }
 
+// ---------------------------------------------------------------- JSON numbers
+
+/// A JSON number that is a whole number in `u32`'s range: `30` or `30.0`
+/// (JSON does not tell them apart; JSON Schema's `integer` takes both).
+fn whole_number<E: serde::de::Error>(number: serde_json::Number) -> std::result::Result<u32, E> {
+    let whole = match number.as_u64() {
+        Some(n) => Some(n),
+        None => number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u64),
+    };
+    whole.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+        E::custom(format!(
+            "{number} is not a whole number from 0 to {}",
+            u32::MAX
+        ))
+    })
+}
+
+pub fn json_whole<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<u32, D::Error> {
+    whole_number(<serde_json::Number as serde::Deserialize>::deserialize(
+        deserializer,
+    )?)
+}
+
+pub fn json_optional_whole<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<u32>, D::Error> {
+    <Option<serde_json::Number> as serde::Deserialize>::deserialize(deserializer)?
+        .map(whole_number)
+        .transpose()
+}
+
+/// A list of [`json_whole`] numbers.
+pub fn json_whole_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Vec<u32>, D::Error> {
+    <Vec<serde_json::Number> as serde::Deserialize>::deserialize(deserializer)?
+        .into_iter()
+        .map(whole_number)
+        .collect()
+}
+
 /// An optional whole number within `min..=max`, or `default`.
 pub fn whole(field: &str, value: &Option<String>, default: u32, min: u32, max: u32) -> Result<u32> {
     let Some(text) = text(value) else {

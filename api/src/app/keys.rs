@@ -36,6 +36,7 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::auth::{KeysAdmin, KeysUse};
+use super::input::{json_optional_whole as optional_whole, json_whole as whole};
 use super::{App, Authorized, Error, Result};
 
 /// The most plaintext one operation takes (64 KiB).
@@ -59,36 +60,6 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
-}
-
-/// A JSON number that is a whole number in `u32`'s range: `30` or `30.0`
-/// (JSON does not tell them apart; JSON Schema's `integer` takes both).
-fn whole_number<E: serde::de::Error>(number: serde_json::Number) -> std::result::Result<u32, E> {
-    let whole = match number.as_u64() {
-        Some(n) => Some(n),
-        None => number
-            .as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
-            .map(|f| f as u64),
-    };
-    whole.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
-        E::custom(format!(
-            "{number} is not a whole number from 0 to {}",
-            u32::MAX
-        ))
-    })
-}
-
-fn whole<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<u32, D::Error> {
-    whole_number(serde_json::Number::deserialize(deserializer)?)
-}
-
-fn optional_whole<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<u32>, D::Error> {
-    Option::<serde_json::Number>::deserialize(deserializer)?
-        .map(whole_number)
-        .transpose()
 }
 
 /// [`double_option`] of a whole number.

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod kms;
 pub mod kms_alerts;
 pub mod kms_migrations;
+pub mod leakage;
 pub mod risk;
 pub mod secrets;
 pub mod tenants;

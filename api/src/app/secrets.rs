@@ -32,6 +32,7 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::auth::{SecretsRead, SecretsWrite};
+use super::input::{json_optional_whole, json_whole, json_whole_list};
 use super::{App, Authorized, Error, Result};
 
 // ---------------------------------------------------------------- requests
@@ -61,6 +62,7 @@ pub struct WriteSecretRequest {
     pub value: Zeroizing<String>,
     /// Check-and-set: the version this write expects to be current (0: the
     /// secret must not exist).
+    #[serde(default, deserialize_with = "json_optional_whole")]
     pub cas: Option<u32>,
     pub metadata: Option<WriteOptions>,
 }
@@ -70,6 +72,7 @@ pub struct WriteSecretRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMetadataRequest {
     /// 1 to 1000 (default 10): versions past it are destroyed, oldest first.
+    #[serde(default, deserialize_with = "json_optional_whole")]
     pub max_versions: Option<u32>,
     pub cas_required: Option<bool>,
     /// Seconds, or a duration such as `30m`, `768h`, `7d`; `0` or `0s`
@@ -85,7 +88,7 @@ pub struct UpdateMetadataRequest {
 pub struct DeleteVersionsRequest {
     /// The versions to soft-delete (the current one when absent or empty);
     /// versions the secret never had are left out.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_whole_list")]
     pub versions: Vec<u32>,
 }
 
@@ -94,6 +97,7 @@ pub struct DeleteVersionsRequest {
 #[serde(deny_unknown_fields)]
 pub struct VersionsRequest {
     /// At least one; versions the secret never had are left out.
+    #[serde(deserialize_with = "json_whole_list")]
     pub versions: Vec<u32>,
 }
 
@@ -101,6 +105,7 @@ pub struct VersionsRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionRequest {
+    #[serde(deserialize_with = "json_whole")]
     pub version: u32,
     pub reason: Option<String>,
 }
@@ -109,7 +114,9 @@ pub struct VersionRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareRequest {
+    #[serde(deserialize_with = "json_whole")]
     pub version1: u32,
+    #[serde(deserialize_with = "json_whole")]
     pub version2: u32,
 }
 
@@ -344,14 +351,43 @@ pub async fn read(
     })
 }
 
+/// A secret's metadata and versions, and whether it counts as leaked.
+#[derive(Debug, Clone)]
+pub struct SecretDetail {
+    pub found: SecretWithVersions,
+    /// An open leakage incident was reported after the current version.
+    pub leaked: bool,
+}
+
+async fn detailed(app: &App, found: SecretWithVersions) -> Result<SecretDetail> {
+    let current = found
+        .versions
+        .iter()
+        .find(|v| v.version == found.secret.current_version)
+        .map(|v| v.created_at);
+    let leaked = super::leakage::leaked(app, &found.secret.id, current).await?;
+    Ok(SecretDetail { found, leaked })
+}
+
+/// The secret `path` names, for any use case of the caller's (404 when
+/// there is none).
+pub(super) async fn metadata_of(
+    app: &App,
+    context: &super::RequestContext,
+    path: &str,
+) -> Result<SecretWithVersions> {
+    let (_, id) = addressed(context, path)?;
+    view_secret(app, &context.principal.partition(), &id.to_string()).await
+}
+
 /// A secret's metadata and versions (never values).
 pub async fn metadata(
     app: &App,
     context: &Authorized<SecretsRead>,
     path: &str,
-) -> Result<SecretWithVersions> {
-    let (_, id) = addressed(context, path)?;
-    view_secret(app, &context.principal.partition(), &id.to_string()).await
+) -> Result<SecretDetail> {
+    let found = metadata_of(app, context, path).await?;
+    detailed(app, found).await
 }
 
 /// Changes a secret's metadata (only at `expected_version`, when given).
@@ -361,7 +397,7 @@ pub async fn update_metadata(
     path: &str,
     request: UpdateMetadataRequest,
     expected_version: Option<usize>,
-) -> Result<SecretWithVersions> {
+) -> Result<SecretDetail> {
     let delete_version_after = match request.delete_version_after.as_deref() {
         None => None,
         Some(text) => Some(Some(
@@ -394,7 +430,7 @@ async fn command(
     path: &str,
     command: SecretCommand,
     expected_version: Option<usize>,
-) -> Result<SecretWithVersions> {
+) -> Result<SecretDetail> {
     let (_, id) = addressed(context, path)?;
     let partition = context.principal.partition();
     let id = id.to_string();
@@ -410,7 +446,7 @@ async fn command(
     )
     .await?;
     settle(app, &id, version).await?;
-    view_secret(app, &partition, &id).await
+    detailed(app, view_secret(app, &partition, &id).await?).await
 }
 
 /// Destroys every version and removes the metadata; answers the secret
@@ -447,7 +483,7 @@ pub async fn change_versions(
     path: &str,
     action: VersionsAction,
     versions: Vec<u32>,
-) -> Result<SecretWithVersions> {
+) -> Result<SecretDetail> {
     let at = Utc::now();
     let command_ = match action {
         VersionsAction::Delete => SecretCommand::Delete { versions, at },
@@ -471,7 +507,7 @@ pub async fn deprecate(
     context: &Authorized<SecretsWrite>,
     path: &str,
     request: VersionRequest,
-) -> Result<SecretWithVersions> {
+) -> Result<SecretDetail> {
     let command_ = SecretCommand::Deprecate {
         version: request.version,
         reason: request.reason,
@@ -497,12 +533,7 @@ pub async fn rollback(
         Some(request.version),
     )
     .await?
-    .ok_or_else(|| {
-        Error::invalid(
-            "version",
-            format!("the secret has no version {}", request.version),
-        )
-    })?;
+    .ok_or_else(|| Error::not_found(format!("The secret has no version {}", request.version)))?;
     if !from.state.readable() {
         return Err(Error::InvalidTransition(format!(
             "Cannot roll back to version {}: it is {}",

@@ -17,6 +17,7 @@ pub(crate) mod idempotency;
 mod json;
 mod keys;
 mod kms;
+mod leakage;
 mod metrics;
 pub mod openapi;
 pub(crate) mod pagination;
@@ -231,6 +232,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .merge(keys::routes())
         .merge(kms::routes())
         .merge(secrets::routes())
+        .merge(leakage::routes())
         .route_layer(idempotency())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -497,8 +497,17 @@ fn parameter_constraint(name: &str) -> Option<Value> {
 const SECRET_SEGMENT: &str =
     r"([A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\.\.[A-Za-z0-9._-]+)";
 
-/// The one name with a second meaning: `status` of migration plans.
+/// The one name with other meanings: `status` of migration plans and of
+/// leakage incidents.
 fn parameter_constraint_at(path: &str, name: &str) -> Option<Value> {
+    if name == "status" && path.starts_with("/v1/leakage/incidents") {
+        let statuses = strings(
+            palisade_domain::secret::IncidentStatus::ALL
+                .iter()
+                .map(|s| s.as_str()),
+        );
+        return Some(comma_list(json!({"type": "string", "enum": statuses})));
+    }
     if name == "status" && path.starts_with("/v1/kms/crypto-agility/migration-plans") {
         let statuses = strings(
             palisade_domain::kms::PlanStatus::ALL
@@ -684,11 +693,54 @@ fn secrets_fields() -> Vec<(&'static str, &'static str, Value)> {
     let reason = optional_text(limits::REASON);
     let version = json!({"minimum": 1});
     let versions = |min: usize| json!({"minItems": min, "maxItems": MAX_VERSIONS_PER_COMMAND, "items": {"type": "integer", "minimum": 1, "maximum": u32::MAX}});
+    let incident_statuses = strings(
+        palisade_domain::secret::IncidentStatus::ALL
+            .iter()
+            .map(|s| s.as_str()),
+    );
+    let path = json!({"type": "string", "minLength": 1, "maxLength": 512, "pattern": format!("^{SECRET_SEGMENT}(/{SECRET_SEGMENT})*$")});
     vec![
         (
             "WriteSecretRequest",
             "value",
             json!({"maxLength": MAX_VALUE_BYTES}),
+        ),
+        (
+            "LeakCheckRequest",
+            "candidate",
+            json!({"maxLength": MAX_VALUE_BYTES}),
+        ),
+        ("ReportIncidentRequest", "path", path),
+        (
+            "ReportIncidentRequest",
+            "source",
+            required_text(limits::LEAK_SOURCE),
+        ),
+        (
+            "ReportIncidentRequest",
+            "location",
+            optional_text(limits::LEAK_LOCATION),
+        ),
+        ("ReportIncidentRequest", "severity", enum_of(severities())),
+        (
+            "ReportIncidentRequest",
+            "details",
+            optional_text(limits::REASON),
+        ),
+        (
+            "UpdateIncidentRequest",
+            "status",
+            json!({"enum": incident_statuses}),
+        ),
+        (
+            "UpdateIncidentRequest",
+            "resolution",
+            optional_text(limits::REASON),
+        ),
+        (
+            "UpdateIncidentRequest",
+            "notes",
+            optional_text(limits::REASON),
         ),
         ("WriteOptions", "reason", reason.clone()),
         ("VersionRequest", "reason", reason),

@@ -18,17 +18,17 @@ use super::openapi::{BodyErrors, ErrorEnvelope, KeyErrors, ReadErrors, Success};
 use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::app::auth::{SecretsRead, SecretsWrite};
+use crate::app::leakage::{self, LeakCheckRequest};
 use crate::app::secrets::{
-    self, CompareRequest, DeleteVersionsRequest, UpdateMetadataRequest, VersionRequest,
-    VersionsAction, VersionsRequest, WriteSecretRequest,
+    self, CompareRequest, DeleteVersionsRequest, SecretDetail, UpdateMetadataRequest,
+    VersionRequest, VersionsAction, VersionsRequest, WriteSecretRequest,
 };
 use crate::app::Authorized;
 use crate::state::AppState;
 use crate::views::secrets::{
-    ComparisonView, SecretActivityView, SecretMetadataView, SecretStatsView, SecretSummaryView,
-    SecretValueView, SecretWrittenView,
+    ComparisonView, LeakCheckView, SecretActivityView, SecretMetadataView, SecretStatsView,
+    SecretSummaryView, SecretValueView, SecretWrittenView,
 };
-use palisade_infra::readmodel::SecretWithVersions;
 
 const IDEMPOTENCY: &str = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (the body is kept as a keyed fingerprint, never in clear)";
 
@@ -46,11 +46,12 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(compare))
         .routes(routes!(secret_audit))
         .routes(routes!(secret_stats))
+        .routes(routes!(leak_check))
 }
 
-fn detail(found: SecretWithVersions) -> Envelope<SecretMetadataView> {
-    let version = usize::try_from(found.secret.version).unwrap_or(0);
-    Envelope::ok(SecretMetadataView::from(found)).with_etag(version)
+fn detail(detail: SecretDetail) -> Envelope<SecretMetadataView> {
+    let version = usize::try_from(detail.found.secret.version).unwrap_or(0);
+    Envelope::ok(SecretMetadataView::from(detail)).with_etag(version)
 }
 
 /// The query of `GET /v1/secrets/data/{path}`.
@@ -319,5 +320,25 @@ pub async fn secret_stats(
 ) -> Result<Envelope<SecretStatsView>, ApiError> {
     Ok(Envelope::ok(
         secrets::stats(&state.app, &caller).await?.into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/secrets/leak-check/{*path}", tag = "secrets", security(("api_key" = []), ("bearer_api_key" = [])),
+    description = "Scope secrets:read. Whether a candidate (text found somewhere) is one of the secret's values: its keyed fingerprint is compared with every version's in constant time; the candidate is never stored or logged. A match with an active version opens a leakage incident (one per version while it is open).",
+    params(("path" = String, Path, description = "The secret's path"),
+           ("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY)),
+    request_body = LeakCheckRequest,
+    responses((status = 200, description = "Whether it matched", body = Success<LeakCheckView>), KeyErrors, BodyErrors,
+              (status = 404, description = "No such secret", body = ErrorEnvelope)))]
+pub async fn leak_check(
+    caller: Authorized<SecretsRead>,
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    ApiJson(request): ApiJson<LeakCheckRequest>,
+) -> Result<Envelope<LeakCheckView>, ApiError> {
+    Ok(Envelope::ok(
+        leakage::leak_check(&state.app, &caller, &path, request)
+            .await?
+            .into(),
     ))
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::format_time;
-use crate::app::secrets::{Comparison, ReadValue, SecretWritten};
+use crate::app::leakage::LeakCheck;
+use crate::app::secrets::{Comparison, ReadValue, SecretDetail, SecretWritten};
 
 /// What a write answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,14 +108,26 @@ pub struct SecretMetadataView {
     pub custom_metadata: BTreeMap<String, String>,
     pub created_at: String,
     pub updated_at: String,
+    /// An open leakage incident was reported after the current version
+    /// was written (a new version clears it).
+    pub leaked: bool,
     /// By version number.
     pub versions: BTreeMap<String, SecretVersionView>,
+}
+
+impl From<SecretDetail> for SecretMetadataView {
+    fn from(detail: SecretDetail) -> Self {
+        let mut view = Self::from(detail.found);
+        view.leaked = detail.leaked;
+        view
+    }
 }
 
 impl From<SecretWithVersions> for SecretMetadataView {
     fn from(found: SecretWithVersions) -> Self {
         let secret = found.secret;
         Self {
+            leaked: false,
             oldest_version: secret.oldest_version(),
             path: secret.path,
             current_version: secret.current_version,
@@ -237,6 +250,93 @@ impl From<SecretStats> for SecretStatsView {
                 .by_state
                 .into_iter()
                 .map(|(state, n)| (state.as_str().to_string(), n))
+                .collect(),
+        }
+    }
+}
+
+/// A leak check's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeakCheckView {
+    pub matched: bool,
+    /// The version the candidate equals.
+    pub version: Option<u32>,
+    /// That version's state.
+    pub state: Option<String>,
+    /// The incident a match with an active version opened (or the open
+    /// one it belongs to).
+    pub incident_id: Option<String>,
+}
+
+impl From<LeakCheck> for LeakCheckView {
+    fn from(check: LeakCheck) -> Self {
+        Self {
+            matched: check.matched,
+            version: check.version,
+            state: check.state.map(|s| s.as_str().to_string()),
+            incident_id: check.incident_id,
+        }
+    }
+}
+
+/// One entry of an incident's timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentEntryView {
+    pub status: String,
+    pub resolution: Option<String>,
+    pub notes: Option<String>,
+    pub by: String,
+    pub at: String,
+}
+
+/// A leakage incident.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentView {
+    #[schema(example = "lki_0190f0e4c3a87d2f9b1c2d3e4f5a6b7c")]
+    pub id: String,
+    pub path: String,
+    pub source: String,
+    pub location: Option<String>,
+    pub severity: String,
+    pub details: Option<String>,
+    /// The version a leak check matched, when a check opened it.
+    pub matched_version: Option<u32>,
+    /// `open`, `investigating`, `resolved` or `false_positive`.
+    pub status: String,
+    pub resolution: Option<String>,
+    pub notes: Option<String>,
+    pub reported_by: String,
+    pub reported_at: String,
+    pub updated_at: String,
+    pub timeline: Vec<IncidentEntryView>,
+}
+
+impl From<palisade_projections::IncidentRow> for IncidentView {
+    fn from(row: palisade_projections::IncidentRow) -> Self {
+        Self {
+            id: row.id,
+            path: row.path,
+            source: row.source,
+            location: row.location,
+            severity: row.severity.as_str().into(),
+            details: row.details,
+            matched_version: row.matched_version,
+            status: row.status.as_str().into(),
+            resolution: row.resolution,
+            notes: row.notes,
+            reported_by: row.reported_by,
+            reported_at: format_time(&row.reported_at),
+            updated_at: format_time(&row.updated_at),
+            timeline: row
+                .timeline
+                .into_iter()
+                .map(|entry| IncidentEntryView {
+                    status: entry.status.as_str().into(),
+                    resolution: entry.resolution,
+                    notes: entry.notes,
+                    by: entry.by,
+                    at: format_time(&entry.at),
+                })
                 .collect(),
         }
     }

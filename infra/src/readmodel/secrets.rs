@@ -304,22 +304,43 @@ pub async fn secret_stats(
     })
 }
 
+/// A secret with a readable version due a soft delete.
+#[derive(Debug, Clone)]
+pub struct DueExpiry {
+    pub secret_id: String,
+    pub tenant_id: String,
+    pub environment: palisade_domain::Environment,
+}
+
 /// Secrets with a readable version due a soft delete at `now`
 /// (`delete_version_after`), each once, soonest first.
 pub async fn secrets_due_expiry(
     pool: &AnyPool,
     now: DateTime<Utc>,
     limit: u32,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT secret_id FROM secret_versions
+) -> Result<Vec<DueExpiry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT secret_id, tenant_id, environment FROM secret_versions
           WHERE deletion_time <= $1 AND state IN ('active', 'deprecated')
-          GROUP BY secret_id ORDER BY MIN(deletion_time) LIMIT $2",
+          GROUP BY secret_id, tenant_id, environment
+          ORDER BY MIN(deletion_time) LIMIT $2",
     )
     .bind(timestamp(&now))
     .bind(i64::from(limit))
     .fetch_all(pool)
-    .await
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let environment: String = row.try_get("environment")?;
+            Ok(DueExpiry {
+                secret_id: row.try_get("secret_id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                environment: environment
+                    .parse()
+                    .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            })
+        })
+        .collect()
 }
 
 /// What `GET /v1/leakage/incidents` filters by.

@@ -4,7 +4,12 @@
 //! in clear anywhere, and destroy deleting the sealed rows for good.
 #![allow(clippy::unwrap_used)]
 
-use palisade_infra::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_infra::crypto::seal::Sealer;
+use palisade_infra::crypto::RootKey;
+use palisade_infra::{ManualClock, Scheduler, Store};
 use palisade_tests::{on_both_stores, Auth, Backend, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -13,7 +18,9 @@ on_both_stores!(
     twenty_concurrent_writes_with_one_cas_make_one_version,
     versions_follow_max_versions_undelete_and_rollback,
     reads_are_audited_and_no_value_rests_in_clear,
-    scopes_and_bad_input_are_refused_clearly
+    scopes_and_bad_input_are_refused_clearly,
+    a_leak_check_matches_the_value_and_opens_an_incident,
+    the_scheduler_soft_deletes_versions_older_than_delete_version_after
 );
 
 struct Vault<'a> {
@@ -478,4 +485,203 @@ async fn scopes_and_bad_input_are_refused_clearly(backend: &Backend) {
         )
         .await;
     assert_eq!((status, code(&body)), (422, "validation_error"), "{body}");
+}
+
+async fn a_leak_check_matches_the_value_and_opens_an_incident(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let vault = vault(&server).await;
+    vault.write("ci/deploy-token", "tok-old").await;
+    vault.write("ci/deploy-token", "tok-current").await;
+    // A random candidate matches nothing and opens nothing.
+    let random = format!("tok-{}", uuid::Uuid::new_v4().simple());
+    let (status, body) = vault
+        .post(
+            "leak-check",
+            "ci/deploy-token",
+            json!({ "candidate": random }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["matched"], false, "{body}");
+    // A deprecated version matches but is not in use: no incident.
+    let (status, body) = vault
+        .post("deprecate", "ci/deploy-token", json!({ "version": 1 }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = vault
+        .post(
+            "leak-check",
+            "ci/deploy-token",
+            json!({ "candidate": "tok-old" }),
+        )
+        .await;
+    assert_eq!(
+        (
+            &body["data"]["matched"],
+            &body["data"]["version"],
+            &body["data"]["state"],
+            &body["data"]["incident_id"]
+        ),
+        (&json!(true), &json!(1), &json!("deprecated"), &Value::Null),
+        "{body}"
+    );
+    // The current value matches and opens an incident; again, the same one.
+    let (_, body) = vault
+        .post(
+            "leak-check",
+            "ci/deploy-token",
+            json!({ "candidate": "tok-current" }),
+        )
+        .await;
+    assert_eq!(
+        (
+            &body["data"]["matched"],
+            &body["data"]["version"],
+            &body["data"]["state"]
+        ),
+        (&json!(true), &json!(2), &json!("active")),
+        "{body}"
+    );
+    let incident = body["data"]["incident_id"].as_str().unwrap().to_string();
+    let (_, again) = vault
+        .post(
+            "leak-check",
+            "ci/deploy-token",
+            json!({ "candidate": "tok-current" }),
+        )
+        .await;
+    assert_eq!(again["data"]["incident_id"], incident.as_str(), "{again}");
+    let metadata = vault.metadata("ci/deploy-token").await;
+    assert_eq!(metadata["leaked"], true, "{metadata}");
+    let (status, body) = vault
+        .call(Method::GET, "/v1/leakage/incidents?status=open", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["data"][0]["source"], "leak-check");
+
+    // A report by hand, investigated and resolved.
+    let (status, body) = vault
+        .call(
+            Method::POST,
+            "/v1/leakage/incidents",
+            Some(json!({ "path": "ci/deploy-token", "source": "github", "location": "https://github.example/x", "severity": "critical" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let reported = body["data"]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/leakage/incidents/{reported}");
+    let (status, body) = vault
+        .call(Method::PATCH, &path, Some(json!({ "status": "resolved" })))
+        .await;
+    assert_eq!((status, code(&body)), (422, "validation_error"), "{body}");
+    let (status, body) = vault
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "status": "investigating" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = vault
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "status": "resolved", "resolution": "token rotated" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["timeline"].as_array().unwrap().len(),
+        3,
+        "{body}"
+    );
+    let (status, body) = vault
+        .call(Method::PATCH, &path, Some(json!({ "notes": "late" })))
+        .await;
+    assert_eq!((status, code(&body)), (409, "invalid_transition"), "{body}");
+
+    // A new version clears `leaked`; the candidate is nowhere at rest.
+    vault.write("ci/deploy-token", "tok-rotated").await;
+    let metadata = vault.metadata("ci/deploy-token").await;
+    assert_eq!(metadata["leaked"], false, "{metadata}");
+    let store = Store::open(&backend.config()).await.unwrap();
+    for (table, column) in [
+        ("events", "payload"),
+        ("audit_events", "data"),
+        ("idempotency_keys", "response_body"),
+    ] {
+        let sql = format!("SELECT CAST({column} AS TEXT) FROM {table}");
+        let rows: Vec<Option<String>> = sqlx::query_scalar(&sql)
+            .fetch_all(store.read_pool())
+            .await
+            .unwrap();
+        for row in rows.into_iter().flatten() {
+            assert!(!row.contains(&random), "{table} holds a candidate: {row}");
+            assert!(!row.contains("tok-current"), "{table} holds a value: {row}");
+        }
+    }
+    assert!(!server.log().contains(&random), "the log holds a candidate");
+    store.close().await;
+}
+
+async fn the_scheduler_soft_deletes_versions_older_than_delete_version_after(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let vault = vault(&server).await;
+    vault.write("batch/creds", "a").await;
+    vault.write("batch/creds", "b").await;
+    let (status, body) = vault
+        .call(
+            Method::PATCH,
+            "/v1/secrets/metadata/batch/creds",
+            Some(json!({ "delete_version_after": "1h" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["delete_version_after"], "3600s", "{body}");
+    let due: chrono::DateTime<chrono::Utc> = body["data"]["versions"]["1"]["deletion_time"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let store = Store::open(&backend.config()).await.unwrap();
+    let (root, _) = RootKey::load(None, &backend.config().data_dir).unwrap();
+    let clock = Arc::new(ManualClock::new(due - chrono::Duration::minutes(1)));
+    let scheduler = Scheduler::new(
+        store.clone(),
+        Sealer::new(&root),
+        clock.clone(),
+        Duration::from_secs(1),
+    );
+    scheduler.tick().await.unwrap();
+    let metadata = vault.metadata("batch/creds").await;
+    assert_eq!(state_of(&metadata, 1), "active", "not yet due: {metadata}");
+    // Both versions were written within the same second or so; an hour
+    // and a minute later both are due.
+    clock.set(due + chrono::Duration::minutes(1));
+    scheduler.tick().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metadata = vault.metadata("batch/creds").await;
+        if state_of(&metadata, 1) == "deleted" && state_of(&metadata, 2) == "deleted" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not deleted: {metadata}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = vault.read("batch/creds", None).await;
+    assert_eq!((status, code(&body)), (404, "not_found"), "{body}");
+    // Undelete brings a version back; the scheduler deletes it again only
+    // on a later pass past its time (it is still past it: it does).
+    let (status, body) = vault
+        .post("undelete", "batch/creds", json!({ "versions": [2] }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = vault.read("batch/creds", None).await;
+    assert_eq!((status, body["data"]["value"].clone()), (200, json!("b")));
+    store.close().await;
 }

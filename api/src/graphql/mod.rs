@@ -28,6 +28,7 @@ mod findings;
 mod keys;
 mod kms;
 mod risk;
+mod secrets;
 mod tenants;
 mod timeline;
 mod types;
@@ -75,6 +76,7 @@ pub struct Query(
     keys::KeysQuery,
     kms::KmsQuery,
     kms::KmsAlertsQuery,
+    secrets::SecretsQuery,
     tenants::ProjectionsQuery,
 );
 
@@ -86,6 +88,7 @@ pub struct Mutation(
     api_keys::ApiKeysMutation,
     keys::KeysMutation,
     kms::KmsMutation,
+    secrets::SecretsMutation,
 );
 
 // Every subscription, one object per resource.

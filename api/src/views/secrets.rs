@@ -13,7 +13,8 @@ use crate::app::leakage::LeakCheck;
 use crate::app::secrets::{Comparison, ReadValue, SecretDetail, SecretWritten};
 
 /// What a write answers.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "SecretWritten")]
 pub struct SecretWrittenView {
     pub path: String,
     pub version: u32,
@@ -60,7 +61,8 @@ impl From<ReadValue> for SecretValueView {
 }
 
 /// One version in a secret's metadata.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Clone, Serialize, ToSchema)]
+#[graphql(name = "SecretVersion")]
 pub struct SecretVersionView {
     pub version: u32,
     /// `active`, `deprecated`, `deleted` or `destroyed`.
@@ -147,7 +149,8 @@ impl From<SecretWithVersions> for SecretMetadataView {
 }
 
 /// A secret in a list.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "SecretSummary")]
 pub struct SecretSummaryView {
     pub path: String,
     pub current_version: u32,
@@ -280,7 +283,8 @@ impl From<LeakCheck> for LeakCheckView {
 }
 
 /// One entry of an incident's timeline.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "LeakageIncidentEntry")]
 pub struct IncidentEntryView {
     pub status: String,
     pub resolution: Option<String>,
@@ -290,7 +294,8 @@ pub struct IncidentEntryView {
 }
 
 /// A leakage incident.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "LeakageIncident")]
 pub struct IncidentView {
     #[schema(example = "lki_0190f0e4c3a87d2f9b1c2d3e4f5a6b7c")]
     pub id: String,
@@ -338,6 +343,58 @@ impl From<palisade_projections::IncidentRow> for IncidentView {
                     at: format_time(&entry.at),
                 })
                 .collect(),
+        }
+    }
+}
+
+/// One `custom_metadata` pair (GraphQL has no maps).
+#[derive(async_graphql::SimpleObject, Debug, Clone)]
+pub struct MetadataPair {
+    pub name: String,
+    pub value: String,
+}
+
+/// A secret as GraphQL shows it: its metadata and versions as a list
+/// (REST shows Vault's map by version number). Never a value.
+#[derive(async_graphql::SimpleObject, Debug)]
+#[graphql(name = "Secret")]
+pub struct SecretGraph {
+    pub path: String,
+    pub current_version: u32,
+    pub oldest_version: u32,
+    pub max_versions: u32,
+    pub cas_required: bool,
+    /// `0s` when off.
+    pub delete_version_after: String,
+    pub custom_metadata: Vec<MetadataPair>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub leaked: bool,
+    /// Oldest first.
+    pub versions: Vec<SecretVersionView>,
+}
+
+impl From<SecretDetail> for SecretGraph {
+    fn from(detail: SecretDetail) -> Self {
+        let view = SecretMetadataView::from(detail);
+        let mut versions: Vec<SecretVersionView> = view.versions.into_values().collect();
+        versions.sort_by_key(|v| v.version);
+        Self {
+            path: view.path,
+            current_version: view.current_version,
+            oldest_version: view.oldest_version,
+            max_versions: view.max_versions,
+            cas_required: view.cas_required,
+            delete_version_after: view.delete_version_after,
+            custom_metadata: view
+                .custom_metadata
+                .into_iter()
+                .map(|(name, value)| MetadataPair { name, value })
+                .collect(),
+            created_at: view.created_at,
+            updated_at: view.updated_at,
+            leaked: view.leaked,
+            versions,
         }
     }
 }

@@ -457,6 +457,43 @@ async fn kms_load(server: &Server, key: &str, concurrency: usize, seconds: u64) 
     })
 }
 
+/// The secret store at `concurrency`: writes of a 64-byte value, each
+/// worker to its own path (no check-and-set, so no write is refused), and
+/// reads of one secret's current value (each read appends its `SecretRead`
+/// event before it answers).
+async fn secrets_load(server: &Server, key: &str, concurrency: usize, seconds: u64) -> Value {
+    let value = "v".repeat(64);
+    eprintln!("   secret write / read, c={concurrency}");
+    let (http, key_text) = (server.http.clone(), key.to_string());
+    let base = server.url("/v1/secrets/data/bench");
+    let body = Arc::new(serde_json::to_vec(&json!({ "value": value })).unwrap());
+    let mut write = closed_loop(concurrency, seconds, move |worker, _| {
+        let sent = http
+            .put(format!("{base}/w{worker}"))
+            .header("x-api-key", &key_text)
+            .header("content-type", "application/json")
+            .body(body.as_ref().clone())
+            .send();
+        async move {
+            match sent.await {
+                Ok(r) if r.status().as_u16() == 200 => r.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    })
+    .await;
+    write["path"] = json!("/v1/secrets/data/bench/w{worker}");
+    let read = get_load(
+        server,
+        "/v1/secrets/data/bench/w0",
+        Some(key),
+        concurrency,
+        seconds,
+    )
+    .await;
+    json!({ "write": write, "read": read })
+}
+
 /// Single-command ingest at `concurrency` for `seconds`. Meanwhile one
 /// prober measures projection lag: it takes the finding answered last,
 /// polls a plain GET every 5 ms until the findings view shows it, records
@@ -735,6 +772,7 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         "whoami": get_load(&server, "/v1/whoami", Some(&key), top, options.seconds).await,
     });
     let kms = kms_load(&server, &key, top, options.seconds).await;
+    let secrets = secrets_load(&server, &key, top, options.seconds).await;
     let mut ingest = Vec::new();
     for &c in &options.concurrency {
         eprintln!("   single-command ingest, c={c}");
@@ -786,6 +824,7 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         "peer": peer,
         "reads": reads,
         "kms": kms,
+        "secrets": secrets,
         "ingest": ingest,
         "bulk": bulk,
         "views_catch_up_after_bulk_ms": catch_up_ms,
@@ -919,6 +958,22 @@ fn markdown(report: &Value) -> String {
             "| {kind} | in-process AES-256-GCM 1 KiB, one thread (ops/s) | {} | | | | | |\n",
             kms["in_process_aes_gcm_per_second"]
         ));
+        // Beside the findings ingest at the same concurrency: a write and
+        // a read of a secret each append one event, as an ingest does.
+        let ingest_top = store["ingest"]
+            .as_array()
+            .and_then(|runs| runs.last())
+            .map_or(0.0, |run| f(&run["per_second"]));
+        for (name, run) in [
+            ("secret write 64 B", &store["secrets"]["write"]),
+            ("secret read (recorded)", &store["secrets"]["read"]),
+        ] {
+            out.push_str(&format!(
+                "| {kind} | {name} c={} (req/s; p50 / p99 ms; errors) | {:.0}; {} / {}; {} | | {} (/ ingest: {ingest_top:.0}) | | | |\n",
+                run["concurrency"], f(&run["per_second"]), run["latency"]["p50_ms"],
+                run["latency"]["p99_ms"], run["errors"], ratio(f(&run["per_second"]), ingest_top),
+            ));
+        }
         out.push_str(&format!(
             "| {kind} | bulk ingest, 1,000 per request (findings/s) | {} | | | | | {} |\n",
             store["bulk"]["findings_per_second"],

@@ -20,7 +20,9 @@ on_both_stores!(
     reads_are_audited_and_no_value_rests_in_clear,
     scopes_and_bad_input_are_refused_clearly,
     a_leak_check_matches_the_value_and_opens_an_incident,
-    the_scheduler_soft_deletes_versions_older_than_delete_version_after
+    the_scheduler_soft_deletes_versions_older_than_delete_version_after,
+    graphql_lists_secrets_and_changes_them_without_values,
+    the_sandbox_has_its_own_secrets
 );
 
 struct Vault<'a> {
@@ -379,6 +381,16 @@ async fn reads_are_audited_and_no_value_rests_in_clear(backend: &Backend) {
     }
     let log = server.log();
     assert!(!log.contains(&marker), "the log holds a value");
+    let mut stream =
+        palisade_tests::SseClient::connect(&server, &vault.key, "/v1/audit/stream", None).await;
+    let frames = stream.take(8, Duration::from_secs(10)).await;
+    assert!(
+        frames.len() >= 8,
+        "the stream replays the records: {frames:?}"
+    );
+    for frame in &frames {
+        assert!(!frame.data.contains(&marker), "an SSE frame holds a value");
+    }
     let (_, audit) = vault
         .call(
             Method::GET,
@@ -684,4 +696,103 @@ async fn the_scheduler_soft_deletes_versions_older_than_delete_version_after(bac
     let (status, body) = vault.read("batch/creds", None).await;
     assert_eq!((status, body["data"]["value"].clone()), (200, json!("b")));
     store.close().await;
+}
+
+async fn graphql_lists_secrets_and_changes_them_without_values(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let vault = vault(&server).await;
+    let graphql = |query: String| {
+        let vault = &vault;
+        async move {
+            let (status, body) = vault
+                .call(Method::POST, "/graphql", Some(json!({ "query": query })))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert!(body["errors"].is_null(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let written = graphql(
+        r#"mutation { writeSecret(input: { path: "gql/one", value: "v-one-GQL", cas: 0 }) { path version } }"#.into(),
+    )
+    .await;
+    assert_eq!(written["writeSecret"]["version"], 1, "{written}");
+    graphql(
+        r#"mutation { writeSecret(input: { path: "gql/one", value: "v-two-GQL" }) { version } }"#
+            .into(),
+    )
+    .await;
+    graphql(r#"mutation { deprecateSecretVersion(path: "gql/one", version: 1) { path } }"#.into())
+        .await;
+    let data = graphql(
+        r#"{ secret(path: "gql/one") { path currentVersion leaked versions { version state size } }
+             secrets(prefix: "gql/") { totalCount edges { node { path currentVersion } } } }"#
+            .into(),
+    )
+    .await;
+    assert_eq!(data["secret"]["currentVersion"], 2, "{data}");
+    assert_eq!(
+        data["secret"]["versions"][0]["state"], "deprecated",
+        "{data}"
+    );
+    assert_eq!(data["secrets"]["totalCount"], 1, "{data}");
+    assert!(
+        !data.to_string().contains("GQL"),
+        "GraphQL shows no value: {data}"
+    );
+    let data = graphql(r#"{ secret(path: "gql/none") { path } }"#.into()).await;
+    assert!(data["secret"].is_null(), "{data}");
+    let reported = graphql(
+        r#"mutation { reportLeak(input: { path: "gql/one", source: "slack", severity: "high" }) { id status } }"#.into(),
+    )
+    .await;
+    assert_eq!(reported["reportLeak"]["status"], "open", "{reported}");
+    let listed = graphql(
+        r#"{ leakageIncidents(status: ["open"]) { totalCount edges { node { path source } } } }"#
+            .into(),
+    )
+    .await;
+    assert_eq!(listed["leakageIncidents"]["totalCount"], 1, "{listed}");
+    assert_eq!(
+        listed["leakageIncidents"]["edges"][0]["node"]["source"],
+        "slack"
+    );
+    let destroyed = graphql(
+        r#"mutation { destroySecretVersions(path: "gql/one", versions: [1]) { versions { version state } } }"#.into(),
+    )
+    .await;
+    assert_eq!(
+        destroyed["destroySecretVersions"]["versions"][0]["state"], "destroyed",
+        "{destroyed}"
+    );
+}
+
+async fn the_sandbox_has_its_own_secrets(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let (_, owner) = server.create_tenant("Acme", "unlimited").await;
+    let (_, live) = server
+        .issue_api_key(&owner, "live", &["secrets:read", "secrets:write"])
+        .await;
+    let (_, sandbox) = server
+        .issue_api_key_with(
+            &owner,
+            json!({ "name": "sandbox", "principal": "sandbox", "scopes": ["secrets:read", "secrets:write"], "environment": "test" }),
+        )
+        .await;
+    let live = Vault {
+        server: &server,
+        key: live,
+    };
+    let sandbox = Vault {
+        server: &server,
+        key: sandbox,
+    };
+    live.write("db/password", "live-value").await;
+    let (status, _) = sandbox.read("db/password", None).await;
+    assert_eq!(status, 404, "the sandbox does not see live secrets");
+    assert_eq!(sandbox.write("db/password", "test-value").await, 1);
+    let (_, body) = live.read("db/password", None).await;
+    assert_eq!(body["data"]["value"], "live-value");
+    let (_, body) = sandbox.read("db/password", None).await;
+    assert_eq!(body["data"]["value"], "test-value");
 }

@@ -162,6 +162,15 @@ impl TenantsStore for InMemory {
         }
         Ok(())
     }
+
+    async fn set_secrets_cas_required(
+        &mut self,
+        _id: &str,
+        _environment: palisade_domain::Environment,
+        _cas_required: bool,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -78,6 +78,18 @@ pub fn tenant(event: &TenantEvent) -> String {
             )
         }
         E::ApiKeyRevoked { key_id, .. } => format!("API key {key_id} revoked"),
+        E::TenantSecretsConfigured {
+            environment,
+            cas_required,
+            ..
+        } => format!(
+            "Secret writes in {environment} {} check-and-set",
+            if *cas_required {
+                "require"
+            } else {
+                "no longer require"
+            }
+        ),
     }
 }
 

@@ -59,6 +59,13 @@ pub trait TenantsStore: Send {
     async fn set_tenant_version(&mut self, id: &str, version: i64) -> Result<(), StoreError>;
     async fn insert_api_key(&mut self, key: &ApiKeyRow) -> Result<(), StoreError>;
     async fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Whether every secret write in `environment` needs check-and-set.
+    async fn set_secrets_cas_required(
+        &mut self,
+        id: &str,
+        environment: Environment,
+        cas_required: bool,
+    ) -> Result<(), StoreError>;
 }
 
 impl dyn ReadModelStore + '_ {
@@ -177,6 +184,15 @@ impl Projection for TenantsProjection {
             } => {
                 store
                     .revoke_api_key(&key_id.to_string(), revoked_at)
+                    .await?
+            }
+            TenantEvent::TenantSecretsConfigured {
+                environment,
+                cas_required,
+                ..
+            } => {
+                store
+                    .set_secrets_cas_required(&tenant_id, environment, cas_required)
                     .await?
             }
         }

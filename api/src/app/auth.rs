@@ -28,6 +28,9 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     pub environment: Environment,
     pub plan: Plan,
+    /// Every secret write in this key's environment needs check-and-set
+    /// (the tenant's default).
+    pub secrets_cas_required: bool,
 }
 
 impl Principal {
@@ -224,6 +227,7 @@ fn principal_of(owner: ApiKeyOwner) -> Result<Principal> {
         scopes: key.scopes,
         environment: key.environment,
         plan: owner.plan,
+        secrets_cas_required: owner.secrets_cas_required,
     })
 }
 

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
-use super::auth::{SecretsRead, SecretsWrite};
+use super::auth::{SecretsRead, SecretsWrite, TenantAdmin};
 use super::input::{json_optional_whole, json_whole, json_whole_list};
 use super::{App, Authorized, Error, Result};
 
@@ -251,7 +251,7 @@ pub async fn write(
         path: &path,
         secret_id: &id.to_string(),
         cas: request.cas,
-        cas_required_by_default: false,
+        cas_required_by_default: context.principal.secrets_cas_required,
         rollback_of: None,
         reason: request.metadata.and_then(|m| m.reason),
         actor: context.principal.name.clone(),
@@ -658,4 +658,55 @@ pub async fn audit(
 /// Counts over the caller's secrets.
 pub async fn stats(app: &App, context: &Authorized<SecretsRead>) -> Result<SecretStats> {
     Ok(secret_stats(app.store.read_pool(), &context.principal.partition()).await?)
+}
+
+// ---------------------------------------------------------------- defaults
+
+/// `PATCH /v1/secrets/config`: the caller's environment's defaults.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfigRequest {
+    /// Every write in this environment needs `cas` (as if each secret had
+    /// `cas_required`).
+    pub cas_required: bool,
+}
+
+/// The secret store's defaults in the caller's environment.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretsConfig {
+    pub cas_required: bool,
+}
+
+/// The defaults, as the caller's key was authenticated with them.
+pub fn config(context: &Authorized<SecretsRead>) -> SecretsConfig {
+    SecretsConfig {
+        cas_required: context.principal.secrets_cas_required,
+    }
+}
+
+/// Sets the defaults of the caller's environment (Vault's engine-wide
+/// `cas_required`); in force on this replica before the answer, on the
+/// others as their key caches follow the tenants view.
+pub async fn configure(
+    app: &App,
+    context: &Authorized<TenantAdmin>,
+    request: SecretsConfigRequest,
+) -> Result<SecretsConfig> {
+    let metadata = context.metadata();
+    let command = palisade_domain::tenant::TenantCommand::ConfigureSecrets {
+        environment: context.principal.environment,
+        cas_required: request.cas_required,
+        at: metadata.occurred_at,
+    };
+    app.command_tenant(
+        &context.principal.tenant_id.to_string(),
+        command,
+        &metadata,
+        None,
+    )
+    .await?
+    .in_effect()?;
+    Ok(SecretsConfig {
+        cas_required: request.cas_required,
+    })
 }

@@ -17,17 +17,17 @@ use super::findings::parse_paging;
 use super::openapi::{BodyErrors, ErrorEnvelope, KeyErrors, ReadErrors, Success};
 use super::query::ApiQuery;
 use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
-use crate::app::auth::{SecretsRead, SecretsWrite};
+use crate::app::auth::{SecretsRead, SecretsWrite, TenantAdmin};
 use crate::app::leakage::{self, LeakCheckRequest};
 use crate::app::secrets::{
-    self, CompareRequest, DeleteVersionsRequest, SecretDetail, UpdateMetadataRequest,
-    VersionRequest, VersionsAction, VersionsRequest, WriteSecretRequest,
+    self, CompareRequest, DeleteVersionsRequest, SecretDetail, SecretsConfigRequest,
+    UpdateMetadataRequest, VersionRequest, VersionsAction, VersionsRequest, WriteSecretRequest,
 };
 use crate::app::Authorized;
 use crate::state::AppState;
 use crate::views::secrets::{
     ComparisonView, LeakCheckView, SecretActivityView, SecretMetadataView, SecretStatsView,
-    SecretSummaryView, SecretValueView, SecretWrittenView,
+    SecretSummaryView, SecretValueView, SecretWrittenView, SecretsConfigView,
 };
 
 const IDEMPOTENCY: &str = "Retries by the same API key with the same Idempotency-Key and body within 24 h get the first response (the body is kept as a keyed fingerprint, never in clear)";
@@ -47,6 +47,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(secret_audit))
         .routes(routes!(secret_stats))
         .routes(routes!(leak_check))
+        .routes(routes!(get_config, set_config))
 }
 
 fn detail(detail: SecretDetail) -> Envelope<SecretMetadataView> {
@@ -338,6 +339,32 @@ pub async fn leak_check(
 ) -> Result<Envelope<LeakCheckView>, ApiError> {
     Ok(Envelope::ok(
         leakage::leak_check(&state.app, &caller, &path, request)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/secrets/config", tag = "secrets", security(("api_key" = []), ("bearer_api_key" = [])),
+    description = "Scope secrets:read. The secret store's defaults in the caller's environment.",
+    responses((status = 200, description = "The defaults", body = Success<SecretsConfigView>), KeyErrors, ReadErrors))]
+pub async fn get_config(
+    caller: Authorized<SecretsRead>,
+) -> Result<Envelope<SecretsConfigView>, ApiError> {
+    Ok(Envelope::ok(secrets::config(&caller).into()))
+}
+
+#[utoipa::path(patch, path = "/v1/secrets/config", tag = "secrets", security(("api_key" = []), ("bearer_api_key" = [])),
+    description = "Scope tenant:admin. Sets the defaults of the caller's environment: with cas_required, every write there needs cas (as Vault's engine-wide cas_required). In force before the answer.",
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY)),
+    request_body = SecretsConfigRequest,
+    responses((status = 200, description = "The defaults afterwards", body = Success<SecretsConfigView>), KeyErrors, BodyErrors))]
+pub async fn set_config(
+    caller: Authorized<TenantAdmin>,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SecretsConfigRequest>,
+) -> Result<Envelope<SecretsConfigView>, ApiError> {
+    Ok(Envelope::ok(
+        secrets::configure(&state.app, &caller, request)
             .await?
             .into(),
     ))

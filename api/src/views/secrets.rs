@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::format_time;
 use crate::app::leakage::LeakCheck;
-use crate::app::secrets::{Comparison, ReadValue, SecretDetail, SecretWritten};
+use crate::app::secrets::{Comparison, ReadValue, SecretDetail, SecretWritten, SecretsConfig};
 
 /// What a write answers.
 #[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
@@ -395,6 +395,22 @@ impl From<SecretDetail> for SecretGraph {
             updated_at: view.updated_at,
             leaked: view.leaked,
             versions,
+        }
+    }
+}
+
+/// The secret store's defaults in the caller's environment.
+#[derive(async_graphql::SimpleObject, Debug, Serialize, ToSchema)]
+#[graphql(name = "SecretsConfig")]
+pub struct SecretsConfigView {
+    /// Every write needs `cas`.
+    pub cas_required: bool,
+}
+
+impl From<SecretsConfig> for SecretsConfigView {
+    fn from(config: SecretsConfig) -> Self {
+        Self {
+            cas_required: config.cas_required,
         }
     }
 }

@@ -57,6 +57,9 @@ struct CreatedTenant {
     status: TenantStatus,
     /// Every key ever issued, and whether it is revoked.
     api_keys: BTreeMap<ApiKeyId, bool>,
+    /// The environments whose secret writes all need check-and-set.
+    #[serde(default)]
+    secrets_cas_required: Vec<crate::Environment>,
 }
 
 impl Tenant {
@@ -212,6 +215,22 @@ impl Tenant {
                     revoked_at: at,
                 }],
             },
+            TenantCommand::ConfigureSecrets {
+                environment,
+                cas_required,
+                at,
+            } => {
+                if tenant.secrets_cas_required.contains(&environment) == cas_required {
+                    vec![]
+                } else {
+                    vec![TenantEvent::TenantSecretsConfigured {
+                        tenant_id,
+                        environment,
+                        cas_required,
+                        configured_at: at,
+                    }]
+                }
+            }
         };
         Ok(events)
     }
@@ -246,6 +265,7 @@ impl Aggregate for Tenant {
                 plan,
                 status: TenantStatus::Active,
                 api_keys: BTreeMap::new(),
+                secrets_cas_required: Vec::new(),
             });
             return;
         }
@@ -262,6 +282,16 @@ impl Aggregate for Tenant {
             }
             TenantEvent::ApiKeyRevoked { key_id, .. } => {
                 tenant.api_keys.insert(key_id, true);
+            }
+            TenantEvent::TenantSecretsConfigured {
+                environment,
+                cas_required,
+                ..
+            } => {
+                tenant.secrets_cas_required.retain(|e| *e != environment);
+                if cas_required {
+                    tenant.secrets_cas_required.push(environment);
+                }
             }
         }
     }

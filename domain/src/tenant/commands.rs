@@ -86,4 +86,11 @@ pub enum TenantCommand {
         key_id: ApiKeyId,
         at: DateTime<Utc>,
     },
+    /// The secret store's default for one environment; setting the current
+    /// value records nothing.
+    ConfigureSecrets {
+        environment: Environment,
+        cas_required: bool,
+        at: DateTime<Utc>,
+    },
 }

@@ -47,6 +47,14 @@ pub enum TenantEvent {
         key_id: ApiKeyId,
         revoked_at: DateTime<Utc>,
     },
+    /// The secret store's default for one environment: every write needs
+    /// check-and-set (Vault's engine-wide `cas_required`).
+    TenantSecretsConfigured {
+        tenant_id: TenantId,
+        environment: Environment,
+        cas_required: bool,
+        configured_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for TenantEvent {
@@ -58,6 +66,7 @@ impl DomainEvent for TenantEvent {
             TenantEvent::TenantReactivated { .. } => "TenantReactivated",
             TenantEvent::ApiKeyIssued { .. } => "ApiKeyIssued",
             TenantEvent::ApiKeyRevoked { .. } => "ApiKeyRevoked",
+            TenantEvent::TenantSecretsConfigured { .. } => "TenantSecretsConfigured",
         }
         .to_string()
     }

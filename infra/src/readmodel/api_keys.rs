@@ -62,6 +62,9 @@ pub struct ApiKeyOwner {
     pub key: ApiKeyRow,
     pub tenant_status: TenantStatus,
     pub plan: Plan,
+    /// Every secret write in the key's environment needs check-and-set
+    /// (the tenant's default, `TenantSecretsConfigured`).
+    pub secrets_cas_required: bool,
 }
 
 /// The key whose keyed hash is `key_hash`, revoked or not.
@@ -87,7 +90,9 @@ async fn find_owner(
     value: &str,
 ) -> Result<Option<ApiKeyOwner>, sqlx::Error> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, t.status AS tenant_status, t.plan AS tenant_plan
+        "SELECT {COLUMNS}, t.status AS tenant_status, t.plan AS tenant_plan,
+                CASE k.environment WHEN 'live' THEN t.secrets_cas_required_live
+                                   ELSE t.secrets_cas_required_test END AS secrets_cas_required
            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
           WHERE {column} = $1"
     ))
@@ -106,6 +111,7 @@ async fn find_owner(
             plan: plan
                 .parse()
                 .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            secrets_cas_required: row.try_get::<i64, _>("secrets_cas_required")? != 0,
         })
     })
     .transpose()

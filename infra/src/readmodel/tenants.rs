@@ -103,6 +103,26 @@ impl TenantsStore for TenantsSql {
     async fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         super::api_keys::revoke_api_key_row(&mut self.tx, id, at).await
     }
+
+    async fn set_secrets_cas_required(
+        &mut self,
+        id: &str,
+        environment: palisade_domain::Environment,
+        cas_required: bool,
+    ) -> Result<(), StoreError> {
+        // The column is named by the environment (a closed set), never by input.
+        let column = match environment {
+            palisade_domain::Environment::Live => "secrets_cas_required_live",
+            palisade_domain::Environment::Test => "secrets_cas_required_test",
+        };
+        sqlx::query(&format!("UPDATE tenants SET {column} = $1 WHERE id = $2"))
+            .bind(i64::from(cas_required))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
 }
 
 /// One page of tenants, newest first.

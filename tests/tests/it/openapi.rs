@@ -64,6 +64,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/secrets/audit/{path}"),
     ("get", "/v1/secrets/stats"),
     ("post", "/v1/secrets/leak-check/{path}"),
+    ("get", "/v1/secrets/config"),
+    ("patch", "/v1/secrets/config"),
     ("post", "/v1/leakage/incidents"),
     ("get", "/v1/leakage/incidents"),
     ("get", "/v1/leakage/incidents/{id}"),

@@ -155,6 +155,56 @@ async fn twenty_concurrent_writes_with_one_cas_make_one_version(backend: &Backen
         .put("app/new", json!({ "value": "y", "cas": 1 }))
         .await;
     assert_eq!(status, 200);
+
+    // The tenant's default (tenant:admin) makes cas mandatory everywhere in
+    // the environment; the caller's own key sees it on its next request.
+    let (status, body) = vault
+        .call(
+            Method::PATCH,
+            "/v1/secrets/config",
+            Some(json!({ "cas_required": true })),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+    let (_, owner) = server.create_tenant("Defaults", "unlimited").await;
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/v1/secrets/config",
+            Auth::ApiKey(&owner),
+            Some(json!({ "cas_required": true })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/v1/secrets/data/fresh",
+            Auth::ApiKey(&owner),
+            Some(json!({ "value": "x" })),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (422, "cas_required"), "{body}");
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/v1/secrets/data/fresh",
+            Auth::ApiKey(&owner),
+            Some(json!({ "value": "x", "cas": 0 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = server
+        .call(
+            Method::GET,
+            "/v1/secrets/config",
+            Auth::ApiKey(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["cas_required"], true, "{body}");
+    // Another tenant is untouched.
+    assert_eq!(vault.write("app/other", "z").await, 1);
 }
 
 async fn versions_follow_max_versions_undelete_and_rollback(backend: &Backend) {

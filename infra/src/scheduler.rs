@@ -15,7 +15,9 @@
 //! window has ended is destroyed and its material deleted
 //! ([`KeyDestruction`]); a key overdue a rotation is recorded as such
 //! ([`KeyRotationOverdue`]); a secret's versions older than its
-//! `delete_version_after` are soft-deleted ([`SecretVersionExpiry`]).
+//! `delete_version_after` are soft-deleted ([`SecretVersionExpiry`]); sealed
+//! secret rows whose shredding a crash interrupted are deleted
+//! ([`SecretShredding`]).
 //! Later: grant and request expiry — each one more
 //! [`Job`] in [`jobs`].
 
@@ -149,6 +151,7 @@ pub fn jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(KeyRotationOverdue),
         Arc::new(KeyDestruction),
         Arc::new(SecretVersionExpiry),
+        Arc::new(SecretShredding),
     ]
 }
 
@@ -313,6 +316,45 @@ impl Job for SecretVersionExpiry {
                     tracing::warn!(secret_id = due.secret_id, %error, "expiring secret versions failed");
                 }
             }
+        }
+        Ok(outcome)
+    }
+}
+
+/// Sealed secret rows that the view says must be gone (a destroy or a
+/// delete whose shredding did not happen: a crash between the event and
+/// the delete) are deleted now. Only on positive evidence (a destroyed
+/// version of the same generation, a deleted secret's tombstone), so a
+/// view being rebuilt deletes nothing.
+pub struct SecretShredding;
+
+#[async_trait]
+impl Job for SecretShredding {
+    fn name(&self) -> &'static str {
+        "secret_shredding"
+    }
+
+    async fn run(&self, ctx: &JobContext, _now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        use crate::secrets::{shred_secret, shred_versions, VaultError};
+        let mut outcome = JobOutcome::default();
+        let found =
+            crate::readmodel::unshredded_secrets(ctx.store.read_pool(), BATCH as u32).await?;
+        let failed = |error: VaultError| match error {
+            VaultError::Store(error) => error,
+            VaultError::Database(error) => StoreError::Database(error),
+            other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
+        };
+        for (secret_id, data_key_id, version) in &found.values {
+            outcome.fired += 1;
+            shred_versions(&ctx.store, secret_id, data_key_id, &[*version])
+                .await
+                .map_err(failed)?;
+        }
+        for (secret_id, data_key_id) in &found.deleted {
+            outcome.fired += 1;
+            shred_secret(&ctx.store, secret_id, data_key_id)
+                .await
+                .map_err(failed)?;
         }
         Ok(outcome)
     }

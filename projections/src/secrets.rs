@@ -154,6 +154,14 @@ pub trait SecretsStore: Send {
     async fn secret_versions(&mut self, id: &str) -> Result<Vec<SecretVersionRow>, StoreError>;
     async fn save_secret_version(&mut self, version: &SecretVersionRow) -> Result<(), StoreError>;
     async fn add_secret_activity(&mut self, entry: &SecretActivityRow) -> Result<(), StoreError>;
+    /// Records that a deleted secret's data key (and every value sealed
+    /// under it) must be gone.
+    async fn add_secret_tombstone(
+        &mut self,
+        secret_id: &str,
+        data_key_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn incident(&mut self, id: &str) -> Result<Option<IncidentRow>, StoreError>;
     async fn save_incident(&mut self, incident: &IncidentRow) -> Result<(), StoreError>;
 }
@@ -193,6 +201,7 @@ impl Projection for SecretsProjection {
             "secret_versions",
             "secret_activity",
             "leakage_incidents",
+            "secret_tombstones",
         ]
     }
 
@@ -457,8 +466,15 @@ async fn apply_secret(
                 *set_at,
             )
         }
-        SecretEvent::SecretDeleted { deleted_at, .. } => {
+        SecretEvent::SecretDeleted {
+            data_key_id,
+            deleted_at,
+            ..
+        } => {
             store.delete_secret(&id).await?;
+            store
+                .add_secret_tombstone(&id, data_key_id, *deleted_at)
+                .await?;
             let entry = activity(
                 &secret,
                 event,

@@ -5,7 +5,9 @@
 //! does; an open incident shows on the secret's metadata (`leaked`) until a
 //! version is written after it.
 //!
-//! Checks and reads need `secrets:read`; reports and updates `secrets:write`.
+//! Checks and reads need `secrets:read`; reports and updates
+//! `secrets:write`, and only a check by a key that also has
+//! `secrets:write` opens an incident.
 
 use chrono::{DateTime, Utc};
 use palisade_domain::secret::{
@@ -31,7 +33,10 @@ pub const LEAK_CHECK_ACTOR: &str = "system:leak-check";
 fn zeroizing<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Zeroizing<String>, D::Error> {
-    String::deserialize(deserializer).map(Zeroizing::new)
+    // A generic error: serde's would quote a value that is not a string.
+    String::deserialize(deserializer)
+        .map(Zeroizing::new)
+        .map_err(|_| serde::de::Error::custom("must be a string"))
 }
 
 /// `POST /v1/secrets/leak-check/{path}`.
@@ -118,12 +123,20 @@ pub async fn leak_check(
     }
     let found = super::secrets::metadata_of(app, context, path).await?;
     let tenant_id = context.principal.tenant_id.to_string();
-    // Every version is compared, matched or not, so the time taken says
-    // nothing about which.
+    // Every version whose value is not destroyed is compared, matched or
+    // not, so the time taken says nothing about which (a destroyed value
+    // is gone: nobody confirms a guess of it).
     let mut matched = None;
-    for version in found.versions.iter().rev() {
+    let kept = found
+        .versions
+        .iter()
+        .rev()
+        .filter(|v| v.state != VersionState::Destroyed);
+    for version in kept {
         let same = app.secrets.matches(
             &tenant_id,
+            found.secret.environment,
+            &found.secret.id,
             request.candidate.as_bytes(),
             &version.fingerprint,
         );
@@ -140,7 +153,13 @@ pub async fn leak_check(
         });
     };
     let mut incident_id = None;
-    if version.state == VersionState::Active {
+    // Opening an incident is a change: only a key that may also write
+    // secrets opens one (a read-only key learns the match, nothing more).
+    let may_write = context
+        .principal
+        .scopes
+        .contains(&palisade_domain::Scope::SecretsWrite);
+    if version.state == VersionState::Active && may_write {
         let partition = context.principal.partition();
         let open = list_incidents(
             app.store.read_pool(),

@@ -48,7 +48,10 @@ pub struct WriteOptions {
 fn zeroizing<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Zeroizing<String>, D::Error> {
-    String::deserialize(deserializer).map(Zeroizing::new)
+    // A generic error: serde's would quote a value that is not a string.
+    String::deserialize(deserializer)
+        .map(Zeroizing::new)
+        .map_err(|_| serde::de::Error::custom("must be a string"))
 }
 
 /// `PUT /v1/secrets/data/{path}`.
@@ -101,7 +104,21 @@ pub struct VersionsRequest {
     pub versions: Vec<u32>,
 }
 
-/// `POST /v1/secrets/{rollback|deprecate}/{path}`.
+/// `POST /v1/secrets/rollback/{path}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The version whose value the new version takes.
+    #[serde(deserialize_with = "json_whole")]
+    pub version: u32,
+    /// Check-and-set, as for a write (required when the secret or the
+    /// environment has `cas_required`).
+    #[serde(default, deserialize_with = "json_optional_whole")]
+    pub cas: Option<u32>,
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/secrets/deprecate/{path}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionRequest {
@@ -521,7 +538,7 @@ pub async fn rollback(
     app: &App,
     context: &Authorized<SecretsWrite>,
     path: &str,
-    request: VersionRequest,
+    request: RollbackRequest,
 ) -> Result<SecretWritten> {
     let (path, id) = addressed(context, path)?;
     let partition = context.principal.partition();
@@ -553,8 +570,8 @@ pub async fn rollback(
         environment: partition.environment,
         path: &path,
         secret_id: &id_text,
-        cas: None,
-        cas_required_by_default: false,
+        cas: request.cas,
+        cas_required_by_default: context.principal.secrets_cas_required,
         rollback_of: Some(from.version),
         reason: request.reason,
         actor: context.principal.name.clone(),

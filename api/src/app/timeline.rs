@@ -85,6 +85,17 @@ pub async fn list(
         finding_id,
         types,
         after,
+        // Secret and leak events name paths and sources: only for callers
+        // that may read secrets.
+        hidden: if context
+            .principal
+            .scopes
+            .contains(&palisade_domain::Scope::SecretsRead)
+        {
+            Vec::new()
+        } else {
+            palisade_domain::secret::EVENT_TYPES.to_vec()
+        },
     };
     let limit = query.limit;
     let mut entries = list_timeline(pool, &partition, &filter, limit + 1).await?;

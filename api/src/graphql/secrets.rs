@@ -17,7 +17,8 @@ use super::{app, authorized};
 use crate::app::auth::{SecretsRead, SecretsWrite};
 use crate::app::leakage::{self, IncidentQuery, ReportIncidentRequest, UpdateIncidentRequest};
 use crate::app::secrets::{
-    self, UpdateMetadataRequest, VersionRequest, VersionsAction, WriteOptions, WriteSecretRequest,
+    self, RollbackRequest, UpdateMetadataRequest, VersionRequest, VersionsAction, WriteOptions,
+    WriteSecretRequest,
 };
 use crate::app::Error;
 use crate::views::secrets::{IncidentView, SecretGraph, SecretSummaryView, SecretWrittenView};
@@ -231,10 +232,15 @@ impl SecretsMutation {
         ctx: &Context<'_>,
         path: String,
         version: u32,
+        cas: Option<u32>,
         reason: Option<String>,
     ) -> async_graphql::Result<SecretWrittenView> {
         let caller = authorized::<SecretsWrite>(ctx)?;
-        let request = VersionRequest { version, reason };
+        let request = RollbackRequest {
+            version,
+            cas,
+            reason,
+        };
         Ok(secrets::rollback(app(ctx), &caller, &path, request)
             .await
             .graphql()?

@@ -20,8 +20,9 @@ use super::{ApiError, ApiJson, Consistency, Envelope, IfMatch};
 use crate::app::auth::{SecretsRead, SecretsWrite, TenantAdmin};
 use crate::app::leakage::{self, LeakCheckRequest};
 use crate::app::secrets::{
-    self, CompareRequest, DeleteVersionsRequest, SecretDetail, SecretsConfigRequest,
-    UpdateMetadataRequest, VersionRequest, VersionsAction, VersionsRequest, WriteSecretRequest,
+    self, CompareRequest, DeleteVersionsRequest, RollbackRequest, SecretDetail,
+    SecretsConfigRequest, UpdateMetadataRequest, VersionRequest, VersionsAction, VersionsRequest,
+    WriteSecretRequest,
 };
 use crate::app::Authorized;
 use crate::state::AppState;
@@ -92,7 +93,7 @@ pub async fn read_secret(
     State(state): State<AppState>,
     Path(path): Path<String>,
     ApiQuery(query): ApiQuery<ReadQuery>,
-) -> Result<Envelope<SecretValueView>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     let version =
         match query.version.as_deref() {
             None => None,
@@ -101,7 +102,12 @@ pub async fn read_secret(
             })?),
         };
     let read = secrets::read(&state.app, &caller, &path, version).await?;
-    Ok(Envelope::ok(read.into()))
+    // A value is never kept by a cache on the way.
+    let no_store = [
+        (axum::http::header::CACHE_CONTROL, "no-store"),
+        (axum::http::header::PRAGMA, "no-cache"),
+    ];
+    Ok((no_store, Envelope::<SecretValueView>::ok(read.into())))
 }
 
 /// The query of `GET /v1/secrets/metadata`.
@@ -224,7 +230,7 @@ versions_command!(destroy_versions, "/v1/secrets/destroy/{*path}", VersionsActio
     description = "Scope secrets:write. Writes a new version with the value of `version`, which must be readable (active or deprecated).",
     params(("path" = String, Path, description = "The secret's path"),
            ("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY)),
-    request_body = VersionRequest,
+    request_body = RollbackRequest,
     responses((status = 200, description = "The version written", body = Success<SecretWrittenView>), KeyErrors, BodyErrors,
               (status = 404, description = "No such secret", body = ErrorEnvelope),
               (status = 409, description = "The version is deleted or destroyed", body = ErrorEnvelope)))]
@@ -232,7 +238,7 @@ pub async fn rollback(
     caller: Authorized<SecretsWrite>,
     State(state): State<AppState>,
     Path(path): Path<String>,
-    ApiJson(request): ApiJson<VersionRequest>,
+    ApiJson(request): ApiJson<RollbackRequest>,
 ) -> Result<Envelope<SecretWrittenView>, ApiError> {
     Ok(Envelope::ok(
         secrets::rollback(&state.app, &caller, &path, request)

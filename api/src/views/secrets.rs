@@ -34,13 +34,34 @@ impl From<SecretWritten> for SecretWrittenView {
     }
 }
 
+/// A value on its way out: serialised from the zeroizing buffer itself
+/// (never copied into a plain `String`); `Debug` shows nothing.
+pub struct ExposedValue(palisade_infra::secrets::SecretValue);
+
+impl Serialize for ExposedValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Values are written as JSON strings, so they are UTF-8.
+        match std::str::from_utf8(self.0.expose()) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => serializer.serialize_str(&String::from_utf8_lossy(self.0.expose())),
+        }
+    }
+}
+
+impl std::fmt::Debug for ExposedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// A version's value, as one read answers it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretValueView {
     pub path: String,
     pub version: u32,
     /// The value (the read is recorded in the audit trail).
-    pub value: String,
+    #[schema(value_type = String)]
+    pub value: ExposedValue,
     /// `active` or `deprecated`.
     pub state: String,
     pub created_at: String,
@@ -52,7 +73,7 @@ impl From<ReadValue> for SecretValueView {
         Self {
             path: read.path,
             version: read.version.version,
-            value: String::from_utf8_lossy(read.value.expose()).into_owned(),
+            value: ExposedValue(read.value),
             state: read.version.state.as_str().into(),
             created_at: format_time(&read.version.created_at),
             created_by: read.version.created_by,

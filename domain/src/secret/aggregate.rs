@@ -158,13 +158,14 @@ fn valid_value(problems: &mut Vec<FieldProblem>, value: &NewValue) {
 }
 
 fn destroyed(
-    secret_id: SecretId,
+    live: &LiveSecret,
     versions: Vec<u32>,
     cause: DestroyCause,
     at: DateTime<Utc>,
 ) -> Option<SecretEvent> {
-    (!versions.is_empty()).then_some(SecretEvent::SecretVersionsDestroyed {
-        secret_id,
+    (!versions.is_empty()).then(|| SecretEvent::SecretVersionsDestroyed {
+        secret_id: live.id,
+        data_key_id: live.data_key_id.clone(),
         versions,
         cause,
         destroyed_at: at,
@@ -275,7 +276,7 @@ impl Secret {
             });
             if let Some(live) = &self.live {
                 let pruned = live.pruned_by(version, live.max_versions);
-                events.extend(destroyed(secret_id, pruned, DestroyCause::MaxVersions, at));
+                events.extend(destroyed(live, pruned, DestroyCause::MaxVersions, at));
             }
             return Ok(events);
         }
@@ -288,10 +289,18 @@ impl Secret {
                 from,
                 version,
                 value,
+                cas,
+                cas_required_by_default,
                 reason,
                 actor,
                 at,
             } => {
+                if cas.is_some_and(|cas| cas != current) {
+                    return Err(SecretError::CasMismatch { current });
+                }
+                if cas.is_none() && (cas_required_by_default || live.cas_required) {
+                    return Err(SecretError::CasRequired { current });
+                }
                 let state = live.state_of(from)?;
                 if !state.readable() {
                     return Err(SecretError::InvalidTransition {
@@ -328,7 +337,7 @@ impl Secret {
                     created_at: at,
                 }];
                 let pruned = live.pruned_by(version, live.max_versions);
-                events.extend(destroyed(secret_id, pruned, DestroyCause::MaxVersions, at));
+                events.extend(destroyed(live, pruned, DestroyCause::MaxVersions, at));
                 events
             }
             SecretCommand::Delete { versions, at } => {
@@ -373,7 +382,7 @@ impl Secret {
                 }
                 let named = live.named(&versions)?;
                 let versions = live.with_state(&named, |state| state != VersionState::Destroyed);
-                destroyed(secret_id, versions, DestroyCause::Requested, at)
+                destroyed(live, versions, DestroyCause::Requested, at)
                     .into_iter()
                     .collect()
             }
@@ -487,7 +496,7 @@ fn metadata_events(
         });
     }
     let pruned = live.pruned_by(live.current_version, max_versions);
-    events.extend(destroyed(live.id, pruned, DestroyCause::MaxVersions, at));
+    events.extend(destroyed(live, pruned, DestroyCause::MaxVersions, at));
     Ok(events)
 }
 
@@ -719,6 +728,7 @@ mod tests {
     fn pruned(versions: Vec<u32>, at: DateTime<Utc>) -> SecretEvent {
         SecretEvent::SecretVersionsDestroyed {
             secret_id: id(),
+            data_key_id: "dk-1".into(),
             versions,
             cause: DestroyCause::MaxVersions,
             destroyed_at: at,
@@ -906,6 +916,7 @@ mod tests {
         let mut events = with_versions(2);
         events.push(SecretEvent::SecretVersionsDestroyed {
             secret_id: id(),
+            data_key_id: "dk-1".into(),
             versions: vec![1],
             cause: DestroyCause::Requested,
             destroyed_at: t0(),
@@ -933,6 +944,8 @@ mod tests {
                     fingerprint: "fp-1".into(),
                     ..value(3)
                 },
+                cas: None,
+                cas_required_by_default: false,
                 reason: None,
                 actor: "ci".into(),
                 at: t0(),
@@ -987,6 +1000,8 @@ mod tests {
                 fingerprint: fingerprint.into(),
                 ..value(3)
             },
+            cas: None,
+            cas_required_by_default: false,
             reason: None,
             actor: "ci".into(),
             at: hours(3),

@@ -125,10 +125,13 @@ pub enum SecretCommand {
     },
     /// Writes version `version` with the value of `from` (readable), sealed
     /// again by the edge.
+    /// Check-and-set as for [`SecretCommand::Put`]: a rollback is a write.
     Rollback {
         from: u32,
         version: u32,
         value: NewValue,
+        cas: Option<u32>,
+        cas_required_by_default: bool,
         reason: Option<String>,
         actor: String,
         at: DateTime<Utc>,

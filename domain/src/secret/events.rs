@@ -60,6 +60,9 @@ pub enum SecretEvent {
     /// The versions' values are gone for good.
     SecretVersionsDestroyed {
         secret_id: SecretId,
+        /// The data key of the generation these versions belong to, whose
+        /// rows are deleted (never a later generation's).
+        data_key_id: String,
         versions: Vec<u32>,
         cause: DestroyCause,
         destroyed_at: DateTime<Utc>,

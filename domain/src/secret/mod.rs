@@ -37,6 +37,21 @@ pub use read::{RecordRead, SecretRead, SecretReadError};
 use std::fmt;
 use std::str::FromStr;
 
+/// Every event type of the Secret and LeakageIncident aggregates (the
+/// timeline shows them only to callers with `secrets:read`).
+pub const EVENT_TYPES: [&str; 10] = [
+    "SecretCreated",
+    "SecretVersionCreated",
+    "SecretVersionsDeleted",
+    "SecretVersionsUndeleted",
+    "SecretVersionsDestroyed",
+    "SecretVersionDeprecated",
+    "SecretMetadataSet",
+    "SecretDeleted",
+    "LeakageIncidentReported",
+    "LeakageIncidentUpdated",
+];
+
 use serde::{Deserialize, Serialize};
 
 /// A version's state. A version is `active` when written; `deprecated`

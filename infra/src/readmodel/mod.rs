@@ -37,8 +37,8 @@ pub use keys::{
 };
 pub use secrets::{
     get_incident, get_secret, get_secret_version, latest_open_incident, list_incidents,
-    list_secrets, secret_activity, secret_stats, secrets_due_expiry, DueExpiry, IncidentFilter,
-    SecretStats, SecretWithVersions,
+    list_secrets, secret_activity, secret_stats, secrets_due_expiry, unshredded_secrets, DueExpiry,
+    IncidentFilter, SecretStats, SecretWithVersions,
 };
 pub use tenants::{get_tenant, list_tenants, TenantsPage};
 pub use timeline::{list_timeline, timeline_timestamp, TimelineFilter};

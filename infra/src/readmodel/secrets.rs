@@ -99,8 +99,8 @@ impl SecretsStore for SecretsSql {
     async fn save_secret_version(&mut self, version: &SecretVersionRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO secret_versions (secret_id, tenant_id, environment, version, state,
-                                          deletion_time, doc)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                          deletion_time, doc, data_key_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (secret_id, version) DO UPDATE SET
                 state = excluded.state, deletion_time = excluded.deletion_time,
                 doc = excluded.doc",
@@ -112,6 +112,7 @@ impl SecretsStore for SecretsSql {
         .bind(version.state.as_str())
         .bind(version.deletion_time.as_ref().map(timestamp))
         .bind(json(version)?)
+        .bind(&version.data_key_id)
         .execute(&mut *self.tx)
         .await
         .map_err(store_error)?;
@@ -133,6 +134,25 @@ impl SecretsStore for SecretsSql {
         .bind(&entry.action)
         .bind(timestamp(&entry.at))
         .bind(json(entry)?)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn add_secret_tombstone(
+        &mut self,
+        secret_id: &str,
+        data_key_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secret_tombstones (data_key_id, secret_id, deleted_at)
+             VALUES ($1, $2, $3) ON CONFLICT (data_key_id) DO NOTHING",
+        )
+        .bind(data_key_id)
+        .bind(secret_id)
+        .bind(timestamp(&at))
         .execute(&mut *self.tx)
         .await
         .map_err(store_error)?;
@@ -409,4 +429,52 @@ pub async fn latest_open_incident(
     .fetch_one(pool)
     .await?;
     at.map(|text| super::parse_timestamp(&text)).transpose()
+}
+
+/// Sealed rows the view says must be gone but that are still there (a
+/// destroy or delete whose shredding did not happen: a crash between the
+/// event and the delete): values of destroyed versions of the same
+/// generation, and the data keys and values of deleted secrets.
+#[derive(Debug, Clone, Default)]
+pub struct Unshredded {
+    /// (secret, data key, version) of values to delete.
+    pub values: Vec<(String, String, u32)>,
+    /// (secret, data key) of deleted secrets' rows.
+    pub deleted: Vec<(String, String)>,
+}
+
+pub async fn unshredded_secrets(pool: &AnyPool, limit: u32) -> Result<Unshredded, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT v.secret_id, v.data_key_id, v.version FROM secret_values v
+           JOIN secret_versions sv ON sv.secret_id = v.secret_id AND sv.version = v.version
+                                  AND sv.data_key_id = v.data_key_id
+          WHERE sv.state = 'destroyed' LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    let mut found = Unshredded::default();
+    for row in rows {
+        let version: i64 = row.try_get("version")?;
+        found.values.push((
+            row.try_get("secret_id")?,
+            row.try_get("data_key_id")?,
+            u32::try_from(version).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        ));
+    }
+    let rows = sqlx::query(
+        "SELECT t.secret_id, t.data_key_id FROM secret_tombstones t
+          WHERE EXISTS (SELECT 1 FROM secret_data_keys d WHERE d.data_key_id = t.data_key_id)
+             OR EXISTS (SELECT 1 FROM secret_values v WHERE v.data_key_id = t.data_key_id)
+          LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        found
+            .deleted
+            .push((row.try_get("secret_id")?, row.try_get("data_key_id")?));
+    }
+    Ok(found)
 }

@@ -119,6 +119,8 @@ pub struct TimelineFilter {
     pub finding_id: Option<String>,
     /// Event types; empty means all.
     pub types: Vec<String>,
+    /// Event types left out (the caller may not see them).
+    pub hidden: Vec<&'static str>,
     /// Continue after this entry: `(occurred_at, sequence, id)` of the
     /// last one seen.
     pub after: Option<(String, i64, String)>,
@@ -147,6 +149,16 @@ pub async fn list_timeline(
     }
     let types: Vec<&str> = filter.types.iter().map(String::as_str).collect();
     sql.and_in("event_type", &types);
+    if !filter.hidden.is_empty() {
+        sql.push(" AND event_type NOT IN (");
+        for (i, hidden) in filter.hidden.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Value::Text((*hidden).to_string()));
+        }
+        sql.push(")");
+    }
     if let Some((occurred_at, sequence, id)) = &filter.after {
         sql.push(" AND (occurred_at < ")
             .bind(Value::Text(occurred_at.clone()))

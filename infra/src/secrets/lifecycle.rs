@@ -83,7 +83,12 @@ pub async fn write(
     metadata: &EventMetadata,
 ) -> Result<Written, CommandError<SecretError>> {
     let tenant_id = request.tenant_id.to_string();
-    let fingerprint = vault.fingerprint(&tenant_id, value.expose());
+    let fingerprint = vault.fingerprint(
+        &tenant_id,
+        request.environment,
+        request.secret_id,
+        value.expose(),
+    );
     for _ in 0..WRITE_ATTEMPTS {
         let (secret, _) = commands.load::<Secret>(request.secret_id).await?;
         let (data_key_id, new_key) = match secret.data_key_id() {
@@ -117,6 +122,8 @@ pub async fn write(
                 from,
                 version,
                 value: new_value,
+                cas: request.cas,
+                cas_required_by_default: request.cas_required_by_default,
                 reason: request.reason.clone(),
                 actor: request.actor.clone(),
                 at: request.at,
@@ -146,9 +153,7 @@ pub async fn write(
         match outcome {
             Ok(executed) => {
                 let destroyed = destroyed_versions(&executed.events);
-                if !destroyed.is_empty() {
-                    shred_versions(store, request.secret_id, &destroyed).await?;
-                }
+                shred(store, request.secret_id, &executed.events).await?;
                 return Ok(Written {
                     version,
                     aggregate_version: executed.version,
@@ -167,14 +172,38 @@ pub async fn write(
 
 /// The versions these events destroyed (by request or by `max_versions`).
 pub fn destroyed_versions(events: &[SecretEvent]) -> Vec<u32> {
+    destroyed_rows(events)
+        .into_iter()
+        .flat_map(|(_, versions)| versions)
+        .collect()
+}
+
+/// What these events destroyed: per data key (generation), the versions.
+fn destroyed_rows(events: &[SecretEvent]) -> Vec<(String, Vec<u32>)> {
     events
         .iter()
         .filter_map(|event| match event {
-            SecretEvent::SecretVersionsDestroyed { versions, .. } => Some(versions.clone()),
+            SecretEvent::SecretVersionsDestroyed {
+                data_key_id,
+                versions,
+                ..
+            } => Some((data_key_id.clone(), versions.clone())),
             _ => None,
         })
-        .flatten()
         .collect()
+}
+
+/// Deletes the rows of what `events` destroyed.
+async fn shred(store: &Store, secret_id: &str, events: &[SecretEvent]) -> Result<(), VaultError> {
+    for (data_key_id, versions) in destroyed_rows(events) {
+        shred_versions(store, secret_id, &data_key_id, &versions).await?;
+    }
+    for event in events {
+        if let SecretEvent::SecretDeleted { data_key_id, .. } = event {
+            shred_secret(store, secret_id, data_key_id).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs a command that may destroy versions (destroy, lower
@@ -192,14 +221,6 @@ pub async fn command(
     let executed = commands
         .execute_returning::<Secret>(secret_id, command, (), metadata, expected_version)
         .await?;
-    let destroyed = destroyed_versions(&executed.events);
-    if !destroyed.is_empty() {
-        shred_versions(store, secret_id, &destroyed).await?;
-    }
-    for event in &executed.events {
-        if let SecretEvent::SecretDeleted { data_key_id, .. } = event {
-            shred_secret(store, secret_id, data_key_id).await?;
-        }
-    }
+    shred(store, secret_id, &executed.events).await?;
     Ok((executed.version, executed.events))
 }

@@ -12,9 +12,10 @@
 //!   before the event that names them; destroying a version deletes its
 //!   row (SQLite zeroes freed pages and the log is then truncated).
 //! - **Fingerprints.** Events carry HMAC-SHA256 of the value under a key
-//!   derived from the root key, over the tenant id and the value: the same
-//!   value has the same fingerprint within a tenant (compare, leak check)
-//!   and an offline reader of the events cannot test guesses.
+//!   derived from the root key, over tenant, environment, secret id and
+//!   value: two versions of one secret with the same value have the same
+//!   fingerprint (compare, leak check), two secrets never do, and an
+//!   offline reader of the events cannot test guesses.
 //!
 //! Values in memory are [`SecretValue`]: zeroized on drop, never printed.
 
@@ -135,15 +136,35 @@ impl SecretVault {
         }
     }
 
-    /// The keyed fingerprint of `value` in `tenant_id`.
-    pub fn fingerprint(&self, tenant_id: &str, value: &[u8]) -> String {
-        self.fingerprints.digest(&[tenant_id.as_bytes(), value])
+    /// The keyed fingerprint of `value` as a value of one secret: equal
+    /// values of two versions of it have equal fingerprints, those of two
+    /// secrets (or environments, or tenants) do not.
+    pub fn fingerprint(
+        &self,
+        tenant_id: &str,
+        environment: palisade_domain::Environment,
+        secret_id: &str,
+        value: &[u8],
+    ) -> String {
+        self.fingerprints.digest(&[
+            tenant_id.as_bytes(),
+            environment.as_str().as_bytes(),
+            secret_id.as_bytes(),
+            value,
+        ])
     }
 
     /// Whether `candidate` has the fingerprint `fingerprint`, compared in
     /// constant time.
-    pub fn matches(&self, tenant_id: &str, candidate: &[u8], fingerprint: &str) -> bool {
-        let computed = self.fingerprint(tenant_id, candidate);
+    pub fn matches(
+        &self,
+        tenant_id: &str,
+        environment: palisade_domain::Environment,
+        secret_id: &str,
+        candidate: &[u8],
+        fingerprint: &str,
+    ) -> bool {
+        let computed = self.fingerprint(tenant_id, environment, secret_id, candidate);
         computed.as_bytes().ct_eq(fingerprint.as_bytes()).into()
     }
 
@@ -304,26 +325,30 @@ pub async fn forget_data_key(store: &Store, data_key_id: &str) -> Result<(), Vau
     Ok(())
 }
 
-/// Deletes the value rows of these versions of a secret (the versions an
-/// event destroyed: the secret's current generation, since a deleted
-/// secret's rows went with it), then
+/// Deletes the value rows of these versions of one generation of a secret
+/// (the versions an event destroyed, under the data key it names: never a
+/// later generation's rows of the same numbers), then
 /// scrubs the SQLite log. Returns the rows deleted.
 pub async fn shred_versions(
     store: &Store,
     secret_id: &str,
+    data_key_id: &str,
     versions: &[u32],
 ) -> Result<u64, VaultError> {
     let mut deleted = 0;
     {
         let _turn = store.write_turn().await;
         for version in versions {
-            deleted +=
-                sqlx::query("DELETE FROM secret_values WHERE secret_id = $1 AND version = $2")
-                    .bind(secret_id)
-                    .bind(i64::from(*version))
-                    .execute(store.read_pool())
-                    .await?
-                    .rows_affected();
+            deleted += sqlx::query(
+                "DELETE FROM secret_values
+                  WHERE secret_id = $1 AND data_key_id = $2 AND version = $3",
+            )
+            .bind(secret_id)
+            .bind(data_key_id)
+            .bind(i64::from(*version))
+            .execute(store.read_pool())
+            .await?
+            .rows_affected();
         }
     }
     if deleted > 0 {
@@ -368,13 +393,19 @@ mod tests {
     fn fingerprints_are_per_tenant_keyed_and_compared_exactly() {
         let vault = SecretVault::new(&RootKey::from_hex(&"11".repeat(32)).unwrap());
         let other_root = SecretVault::new(&RootKey::from_hex(&"22".repeat(32)).unwrap());
-        let a = vault.fingerprint("ten_a", b"hunter2");
-        assert_eq!(a, vault.fingerprint("ten_a", b"hunter2"));
-        assert_ne!(a, vault.fingerprint("ten_b", b"hunter2"));
-        assert_ne!(a, vault.fingerprint("ten_a", b"hunter3"));
-        assert_ne!(a, other_root.fingerprint("ten_a", b"hunter2"));
-        assert!(vault.matches("ten_a", b"hunter2", &a));
-        assert!(!vault.matches("ten_a", b"hunter", &a));
+        use palisade_domain::Environment::{Live, Test};
+        let a = vault.fingerprint("ten_a", Live, "sec_a", b"hunter2");
+        assert_eq!(a, vault.fingerprint("ten_a", Live, "sec_a", b"hunter2"));
+        assert_ne!(a, vault.fingerprint("ten_b", Live, "sec_a", b"hunter2"));
+        assert_ne!(a, vault.fingerprint("ten_a", Test, "sec_a", b"hunter2"));
+        assert_ne!(a, vault.fingerprint("ten_a", Live, "sec_b", b"hunter2"));
+        assert_ne!(a, vault.fingerprint("ten_a", Live, "sec_a", b"hunter3"));
+        assert_ne!(
+            a,
+            other_root.fingerprint("ten_a", Live, "sec_a", b"hunter2")
+        );
+        assert!(vault.matches("ten_a", Live, "sec_a", b"hunter2", &a));
+        assert!(!vault.matches("ten_a", Live, "sec_a", b"hunter", &a));
         assert_eq!(
             format!("{:?}", SecretValue::from_bytes(b"x".to_vec())),
             "SecretValue(***)"

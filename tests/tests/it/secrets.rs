@@ -22,7 +22,8 @@ on_both_stores!(
     a_leak_check_matches_the_value_and_opens_an_incident,
     the_scheduler_soft_deletes_versions_older_than_delete_version_after,
     graphql_lists_secrets_and_changes_them_without_values,
-    the_sandbox_has_its_own_secrets
+    the_sandbox_has_its_own_secrets,
+    rows_a_crash_left_after_a_destroy_are_shredded_on_the_next_pass
 );
 
 struct Vault<'a> {
@@ -845,4 +846,128 @@ async fn the_sandbox_has_its_own_secrets(backend: &Backend) {
     assert_eq!(body["data"]["value"], "live-value");
     let (_, body) = sandbox.read("db/password", None).await;
     assert_eq!(body["data"]["value"], "test-value");
+}
+
+/// A copy of every sealed row of a secret, to put back as a crash between
+/// the event and the delete would have left it.
+async fn sealed_rows(store: &Store, table: &str, secret_id: &str) -> Vec<Vec<Option<String>>> {
+    let columns = match table {
+        "secret_values" => {
+            "value_id, secret_id, data_key_id, CAST(version AS TEXT), sealed, created_at"
+        }
+        _ => "data_key_id, secret_id, tenant_id, sealed, created_at",
+    };
+    let sql = format!("SELECT {columns} FROM {table} WHERE secret_id = $1");
+    let rows = sqlx::query(&sql)
+        .bind(secret_id)
+        .fetch_all(store.read_pool())
+        .await
+        .unwrap();
+    use sqlx::Row;
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| row.try_get::<Option<String>, _>(i).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+async fn put_back(store: &Store, table: &str, rows: &[Vec<Option<String>>]) {
+    for row in rows {
+        let sql = match table {
+            "secret_values" => "INSERT INTO secret_values (value_id, secret_id, data_key_id, version, sealed, created_at) VALUES ($1, $2, $3, CAST($4 AS BIGINT), $5, $6)",
+            _ => "INSERT INTO secret_data_keys (data_key_id, secret_id, tenant_id, sealed, created_at) VALUES ($1, $2, $3, $4, $5)",
+        };
+        let mut query = sqlx::query(sql);
+        for value in row {
+            query = query.bind(value.clone());
+        }
+        query.execute(store.read_pool()).await.unwrap();
+    }
+}
+
+async fn count(store: &Store, table: &str, secret_id: &str) -> i64 {
+    sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM {table} WHERE secret_id = $1"
+    ))
+    .bind(secret_id)
+    .fetch_one(store.read_pool())
+    .await
+    .unwrap()
+}
+
+async fn rows_a_crash_left_after_a_destroy_are_shredded_on_the_next_pass(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let vault = vault(&server).await;
+    for value in ["one", "two", "three"] {
+        vault.write("crash/s", value).await;
+    }
+    let store = Store::open(&backend.config()).await.unwrap();
+    let secret_id: String = sqlx::query_scalar("SELECT id FROM secrets WHERE path = 'crash/s'")
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap();
+    let values = sealed_rows(&store, "secret_values", &secret_id).await;
+    let keys = sealed_rows(&store, "secret_data_keys", &secret_id).await;
+    assert_eq!((values.len(), keys.len()), (3, 1));
+    let first: Vec<_> = values
+        .iter()
+        .filter(|row| row[3].as_deref() == Some("1"))
+        .cloned()
+        .collect();
+    let (status, body) = vault
+        .post("destroy", "crash/s", json!({ "versions": [1] }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(count(&store, "secret_values", &secret_id).await, 2);
+    // As if the process had died between the event and the delete.
+    put_back(&store, "secret_values", &first).await;
+    let (root, _) = RootKey::load(None, &backend.config().data_dir).unwrap();
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let scheduler = Scheduler::new(
+        store.clone(),
+        Sealer::new(&root),
+        clock,
+        Duration::from_secs(1),
+    );
+    scheduler.tick().await.unwrap();
+    assert_eq!(
+        count(&store, "secret_values", &secret_id).await,
+        2,
+        "the destroyed row is gone again"
+    );
+    let (_, body) = vault.read("crash/s", Some(2)).await;
+    assert_eq!(body["data"]["value"], "two", "the others are untouched");
+
+    let (status, body) = vault
+        .call(Method::DELETE, "/v1/secrets/metadata/crash/s", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(count(&store, "secret_values", &secret_id).await, 0);
+    assert_eq!(count(&store, "secret_data_keys", &secret_id).await, 0);
+    put_back(&store, "secret_data_keys", &keys).await;
+    put_back(&store, "secret_values", &values[..1]).await;
+    // A new generation at the same path is written meanwhile: its rows stay.
+    vault.write("crash/s", "reborn").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        scheduler.tick().await.unwrap();
+        if count(&store, "secret_data_keys", &secret_id).await == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deleted secret's rows stay"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        count(&store, "secret_values", &secret_id).await,
+        1,
+        "the new generation's row"
+    );
+    let (_, body) = vault.read("crash/s", None).await;
+    assert_eq!(body["data"]["value"], "reborn");
+    store.close().await;
 }

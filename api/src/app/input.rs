@@ -92,6 +92,17 @@ pub fn number(field: &str, value: &Option<String>, min: f64, max: f64) -> Result
         .ok_or_else(|| Error::invalid(field, format!("must be a number from {min} to {max}")))
 }
 
+/// A JSON string that holds a secret (a value, a leak-check candidate):
+/// zeroized when dropped, and refused with a generic message, since
+/// serde's would quote a value that is not a string.
+pub fn json_secret_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<zeroize::Zeroizing<String>, D::Error> {
+    <String as serde::Deserialize>::deserialize(deserializer)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| serde::de::Error::custom("must be a string"))
+}
+
 // ---------------------------------------------------------------- JSON numbers
 
 /// A JSON number that is a whole number in `u32`'s range: `30` or `30.0`

@@ -25,19 +25,11 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::auth::{SecretsRead, SecretsWrite};
+use super::input::json_secret_string;
 use super::{App, Authorized, Error, Result};
 
 /// Who opens an incident when a leak check matches.
 pub const LEAK_CHECK_ACTOR: &str = "system:leak-check";
-
-fn zeroizing<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Zeroizing<String>, D::Error> {
-    // A generic error: serde's would quote a value that is not a string.
-    String::deserialize(deserializer)
-        .map(Zeroizing::new)
-        .map_err(|_| serde::de::Error::custom("must be a string"))
-}
 
 /// `POST /v1/secrets/leak-check/{path}`.
 #[derive(Deserialize, ToSchema)]
@@ -45,7 +37,7 @@ fn zeroizing<'de, D: serde::Deserializer<'de>>(
 pub struct LeakCheckRequest {
     /// The text found (at most 1 MiB); compared, never stored or logged.
     #[schema(value_type = String)]
-    #[serde(deserialize_with = "zeroizing")]
+    #[serde(deserialize_with = "json_secret_string")]
     pub candidate: Zeroizing<String>,
 }
 

@@ -32,7 +32,7 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::auth::{SecretsRead, SecretsWrite, TenantAdmin};
-use super::input::{json_optional_whole, json_whole, json_whole_list};
+use super::input::{json_optional_whole, json_secret_string, json_whole, json_whole_list};
 use super::{App, Authorized, Error, Result};
 
 // ---------------------------------------------------------------- requests
@@ -45,15 +45,6 @@ pub struct WriteOptions {
     pub reason: Option<String>,
 }
 
-fn zeroizing<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Zeroizing<String>, D::Error> {
-    // A generic error: serde's would quote a value that is not a string.
-    String::deserialize(deserializer)
-        .map(Zeroizing::new)
-        .map_err(|_| serde::de::Error::custom("must be a string"))
-}
-
 /// `PUT /v1/secrets/data/{path}`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +52,7 @@ pub struct WriteSecretRequest {
     /// The value (at most 1 MiB of UTF-8). Never stored in clear, logged
     /// or kept by idempotency.
     #[schema(value_type = String)]
-    #[serde(deserialize_with = "zeroizing")]
+    #[serde(deserialize_with = "json_secret_string")]
     pub value: Zeroizing<String>,
     /// Check-and-set: the version this write expects to be current (0: the
     /// secret must not exist).

@@ -10,7 +10,7 @@ use palisade_infra::readmodel::{KeyFilter, KeySort};
 
 use super::error::{graphql_error, GraphqlResult as _};
 use super::kms::KmsGranularity;
-use super::types::{list_cost, page_connection, window, SortOrder, Total};
+use super::types::{list_cost, page_connection, parsed, window, SortOrder, Total};
 use super::{app, authorized};
 use crate::app::auth::KeysAdmin;
 use crate::app::keys::{
@@ -27,27 +27,6 @@ pub enum KeySortField {
     CreatedAt,
     Name,
     LastUsedAt,
-}
-
-fn parsed<T: std::str::FromStr<Err = String>>(
-    field: &str,
-    values: Option<Vec<String>>,
-) -> async_graphql::Result<Vec<T>> {
-    let values = values.unwrap_or_default();
-    if values.len() > palisade_domain::MAX_LIST_ITEMS {
-        return Err(graphql_error(Error::invalid(
-            field,
-            format!("at most {} values", palisade_domain::MAX_LIST_ITEMS),
-        )));
-    }
-    values
-        .iter()
-        .map(|value| {
-            value
-                .parse::<T>()
-                .map_err(|message| graphql_error(Error::invalid(field, message)))
-        })
-        .collect()
 }
 
 #[derive(Default)]

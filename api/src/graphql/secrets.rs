@@ -12,7 +12,7 @@ use palisade_domain::secret::IncidentStatus;
 use zeroize::Zeroizing;
 
 use super::error::{graphql_error, GraphqlResult as _};
-use super::types::{list_cost, page_connection, window, Total};
+use super::types::{list_cost, page_connection, parsed, window, Total};
 use super::{app, authorized};
 use crate::app::auth::{SecretsRead, SecretsWrite};
 use crate::app::leakage::{self, IncidentQuery, ReportIncidentRequest, UpdateIncidentRequest};
@@ -22,27 +22,6 @@ use crate::app::secrets::{
 };
 use crate::app::Error;
 use crate::views::secrets::{IncidentView, SecretGraph, SecretSummaryView, SecretWrittenView};
-
-fn parsed<T: std::str::FromStr<Err = String>>(
-    field: &str,
-    values: Option<Vec<String>>,
-) -> async_graphql::Result<Vec<T>> {
-    let values = values.unwrap_or_default();
-    if values.len() > palisade_domain::MAX_LIST_ITEMS {
-        return Err(graphql_error(Error::invalid(
-            field,
-            format!("at most {} values", palisade_domain::MAX_LIST_ITEMS),
-        )));
-    }
-    values
-        .iter()
-        .map(|value| {
-            value
-                .parse::<T>()
-                .map_err(|message| graphql_error(Error::invalid(field, message)))
-        })
-        .collect()
-}
 
 #[derive(Default)]
 pub struct SecretsQuery;

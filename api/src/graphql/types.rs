@@ -336,6 +336,29 @@ pub fn first_of(first: Option<i32>) -> async_graphql::Result<u32> {
     window(first, None).map(|w| w.limit)
 }
 
+/// A multi-value argument of values parsed from their names (at most
+/// `MAX_LIST_ITEMS`), each refused by name when unknown.
+pub fn parsed<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    values: Option<Vec<String>>,
+) -> async_graphql::Result<Vec<T>> {
+    let values = values.unwrap_or_default();
+    if values.len() > palisade_domain::MAX_LIST_ITEMS {
+        return Err(graphql_error(crate::app::Error::invalid(
+            field,
+            format!("at most {} values", palisade_domain::MAX_LIST_ITEMS),
+        )));
+    }
+    values
+        .iter()
+        .map(|value| {
+            value
+                .parse::<T>()
+                .map_err(|message| graphql_error(crate::app::Error::invalid(field, message)))
+        })
+        .collect()
+}
+
 /// A multi-value filter of enum values, duplicates collapsed (first kept):
 /// there are fewer of them than the limit on distinct filter values.
 pub fn distinct<T: PartialEq, D: Into<T>>(values: Option<Vec<D>>) -> Vec<T> {

@@ -135,6 +135,16 @@ typed_id!(
     IncidentId, "lki_", "leakage incident"
 );
 
+typed_id!(
+    /// A just-in-time access policy.
+    PolicyId, "acp_", "access policy"
+);
+
+typed_id!(
+    /// An access request (and, once approved, the grant it became).
+    AccessRequestId, "acr_", "access request"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod finding;
+pub mod grant;
 pub mod ids;
 pub mod key;
 pub mod kms;
@@ -18,8 +19,8 @@ pub mod tenant;
 pub mod text;
 
 pub use ids::{
-    AlertId, AlertRuleId, ApiKeyId, AssetId, FindingId, IdError, IncidentId, KeyId,
-    MigrationPlanId, SecretId, TenantId,
+    AccessRequestId, AlertId, AlertRuleId, ApiKeyId, AssetId, FindingId, IdError, IncidentId,
+    KeyId, MigrationPlanId, PolicyId, SecretId, TenantId,
 };
 pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
 pub use scope::Scope;

@@ -97,6 +97,16 @@ pub mod limits {
     /// A KMS alert rule's or migration plan's name.
     pub const KMS_NAME: TextLimit = TextLimit::line(100);
 
+    // Just-in-time access.
+    /// A policy's name.
+    pub const POLICY_NAME: TextLimit = TextLimit::line(100);
+    /// A resource type (`database`), a permission (`read`), a principal.
+    pub const ACCESS_TERM: TextLimit = TextLimit::line(64);
+    /// What a request is for (`db-prod-1`, an ARN, a path).
+    pub const RESOURCE_ID: TextLimit = TextLimit::line(500);
+    pub const JUSTIFICATION: TextLimit = TextLimit::multiline(2_000);
+    pub const TICKET_REFERENCE: TextLimit = TextLimit::line(200);
+
     // The secret store.
     /// A `custom_metadata` name and value (Vault's limits).
     pub const SECRET_METADATA_KEY: TextLimit = TextLimit::line(128);

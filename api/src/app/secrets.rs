@@ -189,16 +189,7 @@ fn writable(context: &super::RequestContext, path: &str) -> Result<(SecretPath, 
     Ok((path, id))
 }
 
-/// Waits until the secrets view shows the secret's latest event: a write
-/// answers without waiting for the view, so every read of one secret
-/// waits here instead (one indexed lookup when the view is caught up).
-async fn caught_up(app: &App, id: &str) -> Result<()> {
-    let latest = app.store.aggregate_version("Secret", id).await?;
-    settle(app, id, latest).await
-}
-
 async fn view_secret(app: &App, partition: &Partition, id: &str) -> Result<SecretWithVersions> {
-    caught_up(app, id).await?;
     get_secret(app.store.read_pool(), partition, id)
         .await?
         .ok_or_else(|| Error::not_found("Secret not found"))
@@ -283,19 +274,23 @@ pub async fn write(
         &metadata,
     )
     .await?;
-    Ok(answered(path, written, metadata.occurred_at))
+    answered(app, &id, path, written, metadata.occurred_at).await
 }
 
-/// A write's answer. It does not wait for the secrets view: a value read
-/// waits for the view to reach the secret's latest event itself
-/// ([`read`]), so a read after the answer sees the version written.
-fn answered(path: SecretPath, written: Written, at: chrono::DateTime<Utc>) -> SecretWritten {
-    SecretWritten {
+async fn answered(
+    app: &App,
+    id: &SecretId,
+    path: SecretPath,
+    written: Written,
+    at: chrono::DateTime<Utc>,
+) -> Result<SecretWritten> {
+    settle(app, &id.to_string(), written.aggregate_version).await?;
+    Ok(SecretWritten {
         path: path.as_str().to_string(),
         version: written.version,
         created_at: at,
         destroyed: written.destroyed,
-    }
+    })
 }
 
 /// A value as read.
@@ -316,7 +311,6 @@ pub async fn read(
     let (path, id) = addressed(context, path)?;
     let partition = context.principal.partition();
     let id_text = id.to_string();
-    caught_up(app, &id_text).await?;
     let found = get_secret_version(app.store.read_pool(), &partition, &id_text, version)
         .await?
         .ok_or_else(|| match version {
@@ -540,7 +534,6 @@ pub async fn rollback(
     let (path, id) = addressed(context, path)?;
     let partition = context.principal.partition();
     let id_text = id.to_string();
-    caught_up(app, &id_text).await?;
     let from = get_secret_version(
         app.store.read_pool(),
         &partition,
@@ -584,7 +577,7 @@ pub async fn rollback(
         &metadata,
     )
     .await?;
-    Ok(answered(path, written, metadata.occurred_at))
+    answered(app, &id, path, written, metadata.occurred_at).await
 }
 
 /// Two versions compared by their keyed fingerprints (never the values).

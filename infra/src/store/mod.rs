@@ -406,24 +406,6 @@ impl Store {
         self.inner.backend.feed_head_position().await
     }
 
-    /// An aggregate's version: the sequence of its last committed event
-    /// (0 when it has none). One indexed lookup, no replay.
-    pub async fn aggregate_version(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-    ) -> Result<usize, StoreError> {
-        let version: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(sequence), 0) FROM events
-              WHERE aggregate_type = $1 AND aggregate_id = $2",
-        )
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .fetch_one(self.read_pool())
-        .await?;
-        Ok(usize::try_from(version).unwrap_or(0))
-    }
-
     /// Where one committed event stands in the feed.
     pub async fn feed_position_of(
         &self,

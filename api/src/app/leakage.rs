@@ -228,15 +228,8 @@ async fn report(
 }
 
 async fn settle(app: &App, id: &str, version: usize) -> Result<()> {
-    if !app
-        .await_view(SecretsProjection.name(), "LeakageIncident", id, version)
-        .await?
-    {
-        return Err(Error::NotInEffect(
-            "The incident is recorded, but the secrets view did not apply it within 10 s; retry to confirm".into(),
-        ));
-    }
-    Ok(())
+    app.await_in_effect(SecretsProjection.name(), "LeakageIncident", id, version)
+        .await
 }
 
 async fn view_incident(

@@ -257,6 +257,29 @@ impl App {
             .await
     }
 
+    /// [`App::await_view`] as a command's answer: when the view did not
+    /// apply the command within the read-your-writes wait, the command is
+    /// recorded but not yet in effect ([`Error::NotInEffect`]; a retry
+    /// confirms it).
+    pub async fn await_in_effect(
+        &self,
+        projection: &str,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        version: usize,
+    ) -> Result<()> {
+        if self
+            .await_view(projection, aggregate_type, aggregate_id, version)
+            .await?
+        {
+            return Ok(());
+        }
+        Err(Error::NotInEffect(format!(
+            "The change is recorded, but the {projection} view did not apply it within {} s, so it is not in effect yet; retry to confirm",
+            READ_YOUR_WRITES.as_secs()
+        )))
+    }
+
     /// Waits until the view `projection` has applied the event that put the
     /// aggregate at `version`: whether it did within the read-your-writes
     /// wait. On timeout the command has still happened.

@@ -197,15 +197,8 @@ async fn view_secret(app: &App, partition: &Partition, id: &str) -> Result<Secre
 
 /// Waits until the secrets view has applied the secret at `version`.
 async fn settle(app: &App, secret_id: &str, version: usize) -> Result<()> {
-    if !app
-        .await_view(SecretsProjection.name(), "Secret", secret_id, version)
-        .await?
-    {
-        return Err(Error::NotInEffect(
-            "The change is recorded, but the secrets view did not apply it within 10 s; retry to confirm".into(),
-        ));
-    }
-    Ok(())
+    app.await_in_effect(SecretsProjection.name(), "Secret", secret_id, version)
+        .await
 }
 
 /// A readable version, or 404 naming the state it is in.

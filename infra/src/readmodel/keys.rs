@@ -45,12 +45,7 @@ fn json_error(error: serde_json::Error) -> StoreError {
 #[async_trait]
 impl KeysStore for KeysSql {
     async fn key(&mut self, id: &str) -> Result<Option<KeyRow>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM keys WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(store_error)?;
-        row.as_ref().map(from_doc).transpose().map_err(store_error)
+        super::batch_doc(&mut self.tx, "keys", id).await
     }
 
     async fn save_key(&mut self, key: &KeyRow) -> Result<(), StoreError> {
@@ -131,7 +126,7 @@ impl KeysStore for KeysSql {
     }
 
     async fn alert_rule(&mut self, id: &str) -> Result<Option<AlertRuleRow>, StoreError> {
-        self.doc("kms_alert_rules", id).await
+        super::batch_doc(&mut self.tx, "kms_alert_rules", id).await
     }
 
     async fn save_alert_rule(&mut self, rule: &AlertRuleRow) -> Result<(), StoreError> {
@@ -161,7 +156,7 @@ impl KeysStore for KeysSql {
     }
 
     async fn alert(&mut self, id: &str) -> Result<Option<AlertRow>, StoreError> {
-        self.doc("kms_alerts", id).await
+        super::batch_doc(&mut self.tx, "kms_alerts", id).await
     }
 
     async fn save_alert(&mut self, alert: &AlertRow) -> Result<(), StoreError> {
@@ -186,7 +181,7 @@ impl KeysStore for KeysSql {
     }
 
     async fn migration_plan(&mut self, id: &str) -> Result<Option<MigrationPlanRow>, StoreError> {
-        self.doc("kms_migration_plans", id).await
+        super::batch_doc(&mut self.tx, "kms_migration_plans", id).await
     }
 
     async fn save_migration_plan(&mut self, plan: &MigrationPlanRow) -> Result<(), StoreError> {
@@ -205,21 +200,6 @@ impl KeysStore for KeysSql {
         .await
         .map_err(store_error)?;
         Ok(())
-    }
-}
-
-impl KeysSql {
-    async fn doc<T: serde::de::DeserializeOwned>(
-        &mut self,
-        table: &str,
-        id: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let row = sqlx::query(&format!("SELECT doc FROM {table} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(store_error)?;
-        row.as_ref().map(from_doc).transpose().map_err(store_error)
     }
 }
 

@@ -218,7 +218,7 @@ pub async fn usage_window(
 
 /// One row of a partition's table of documents (`kms_alert_rules`,
 /// `kms_alerts`, `kms_migration_plans`) by id.
-async fn partition_doc<T: serde::de::DeserializeOwned>(
+pub(super) async fn partition_doc<T: serde::de::DeserializeOwned>(
     pool: &AnyPool,
     table: &'static str,
     partition: &Partition,

@@ -143,6 +143,24 @@ impl ReadModelStore for SqlBatch {
     }
 }
 
+/// A view's document by id within a batch's transaction (the SQL stores'
+/// read of the row a projection changes).
+pub(crate) async fn batch_doc<T: serde::de::DeserializeOwned>(
+    tx: &mut BatchTransaction,
+    table: &'static str,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    let row = sqlx::query(&format!("SELECT doc FROM {table} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(store_error)?;
+    row.as_ref()
+        .map(findings::from_doc)
+        .transpose()
+        .map_err(store_error)
+}
+
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     StoreError(Box::new(error))
 }

@@ -11,6 +11,7 @@ use palisade_projections::{
 use sqlx::{AnyPool, Row};
 
 use super::findings::{from_doc, paged};
+use super::kms::partition_doc;
 use super::sql::{Sql, Value};
 use super::{store_error, timestamp, BatchTransaction, SqlStore};
 use super::{Page, Partition, Window};
@@ -43,12 +44,7 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 #[async_trait]
 impl SecretsStore for SecretsSql {
     async fn secret(&mut self, id: &str) -> Result<Option<SecretRow>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM secrets WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(store_error)?;
-        row.as_ref().map(from_doc).transpose().map_err(store_error)
+        super::batch_doc(&mut self.tx, "secrets", id).await
     }
 
     async fn save_secret(&mut self, secret: &SecretRow) -> Result<(), StoreError> {
@@ -160,12 +156,7 @@ impl SecretsStore for SecretsSql {
     }
 
     async fn incident(&mut self, id: &str) -> Result<Option<IncidentRow>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM leakage_incidents WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(store_error)?;
-        row.as_ref().map(from_doc).transpose().map_err(store_error)
+        super::batch_doc(&mut self.tx, "leakage_incidents", id).await
     }
 
     async fn save_incident(&mut self, incident: &IncidentRow) -> Result<(), StoreError> {
@@ -205,13 +196,9 @@ pub async fn get_secret(
     partition: &Partition,
     id: &str,
 ) -> Result<Option<SecretWithVersions>, sqlx::Error> {
-    let mut sql = Sql::new("SELECT doc FROM secrets");
-    partition.restrict(&mut sql);
-    sql.push(" AND id = ").bind(Value::Text(id.into()));
-    let Some(row) = sql.query(dialect_of(pool)).fetch_optional(pool).await? else {
+    let Some(secret) = partition_doc::<SecretRow>(pool, "secrets", partition, id).await? else {
         return Ok(None);
     };
-    let secret: SecretRow = from_doc(&row)?;
     let rows = sqlx::query("SELECT doc FROM secret_versions WHERE secret_id = $1 ORDER BY version")
         .bind(id)
         .fetch_all(pool)
@@ -409,11 +396,7 @@ pub async fn get_incident(
     partition: &Partition,
     id: &str,
 ) -> Result<Option<IncidentRow>, sqlx::Error> {
-    let mut sql = Sql::new("SELECT doc FROM leakage_incidents");
-    partition.restrict(&mut sql);
-    sql.push(" AND id = ").bind(Value::Text(id.into()));
-    let row = sql.query(dialect_of(pool)).fetch_optional(pool).await?;
-    row.as_ref().map(from_doc).transpose()
+    partition_doc(pool, "leakage_incidents", partition, id).await
 }
 
 /// The reported time of the latest open incident on a secret, if any.

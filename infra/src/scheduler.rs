@@ -17,9 +17,9 @@
 //! ([`KeyRotationOverdue`]); a secret's versions older than its
 //! `delete_version_after` are soft-deleted ([`SecretVersionExpiry`]); sealed
 //! secret rows whose shredding a crash interrupted are deleted
-//! ([`SecretShredding`]).
-//! Later: grant and request expiry — each one more
-//! [`Job`] in [`jobs`].
+//! ([`SecretShredding`]); a pending access request past its TTL expires
+//! and a grant past its `expires_at` has its end recorded
+//! ([`AccessExpiry`]; the check refuses an ended grant before that).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -152,6 +152,7 @@ pub fn jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(KeyDestruction),
         Arc::new(SecretVersionExpiry),
         Arc::new(SecretShredding),
+        Arc::new(AccessExpiry),
     ]
 }
 
@@ -355,6 +356,42 @@ impl Job for SecretShredding {
             shred_secret(&ctx.store, secret_id, data_key_id)
                 .await
                 .map_err(failed)?;
+        }
+        Ok(outcome)
+    }
+}
+
+/// A pending access request past its TTL expires; an approved grant past
+/// its `expires_at` has its end recorded (`AccessEnded`). Each is decided
+/// by the aggregate, so a pass repeated at once records nothing twice.
+pub struct AccessExpiry;
+
+#[async_trait]
+impl Job for AccessExpiry {
+    fn name(&self) -> &'static str {
+        "access_expiry"
+    }
+
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        use palisade_domain::grant::{AccessRequest, RequestCommand};
+        let mut outcome = JobOutcome::default();
+        let due =
+            crate::readmodel::access::access_requests_due(ctx.store.read_pool(), now, BATCH as u32);
+        for due in due.await? {
+            let metadata = JobContext::metadata(&due.tenant_id, due.environment, now);
+            let command = RequestCommand::Expire { at: now };
+            match ctx
+                .commands
+                .execute::<AccessRequest>(&due.request_id, command, (), &metadata)
+                .await
+            {
+                Ok(_) => outcome.fired += 1,
+                // Recorded meanwhile (another pass, a revoke): nothing due.
+                Err(CommandError::Rejected(_)) | Err(CommandError::Conflict) => {}
+                Err(error) => {
+                    tracing::warn!(request_id = due.request_id, %error, "recording an access expiry failed");
+                }
+            }
         }
         Ok(outcome)
     }

@@ -260,6 +260,8 @@ fn describe(event: &FeedEvent) -> Result<String, ProjectionError> {
         "Secret" => crate::summary::secret(&event.decode()?, &event.aggregate_id),
         "SecretRead" => crate::summary::secret_read(&event.decode()?),
         "LeakageIncident" => crate::summary::incident(&event.decode()?),
+        "AccessPolicy" => crate::summary::access_policy(&event.decode()?),
+        "AccessRequest" => crate::summary::access_request(&event.decode()?),
         other => format!("{} on {other} {}", event.event_type, event.aggregate_id),
     })
 }

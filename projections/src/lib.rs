@@ -15,6 +15,7 @@
 //! [`catalogue`].
 #![forbid(unsafe_code)]
 
+mod access;
 mod audit;
 mod feed;
 mod findings;
@@ -28,6 +29,7 @@ mod tenants;
 mod timeline;
 mod view;
 
+pub use access::{AccessProjection, AccessRequestRow, AccessStore, PolicyRow, ReviewRow};
 pub use audit::{
     canonical_json, AuditHead, AuditProjection, AuditRecord, AuditStore, Redactor, GENESIS_HASH,
     REDACTED,
@@ -113,5 +115,6 @@ pub fn catalogue(redactor: Redactor) -> Vec<Arc<dyn Projection>> {
         // timeline, not findings and audit.
         Arc::new(KeysProjection),
         Arc::new(SecretsProjection),
+        Arc::new(AccessProjection),
     ]
 }

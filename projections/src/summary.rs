@@ -313,3 +313,107 @@ pub fn incident(event: &palisade_domain::secret::IncidentEvent) -> String {
         } => format!("Leakage incident {incident_id} is {status}"),
     }
 }
+
+/// An access policy's event.
+pub fn access_policy(event: &palisade_domain::grant::PolicyEvent) -> String {
+    use palisade_domain::grant::PolicyEvent as E;
+    match event {
+        E::AccessPolicyCreated {
+            policy_id, spec, ..
+        } => format!(
+            "Access policy '{}' ({policy_id}) created for {}: {} approval(s), at most {} min",
+            spec.name,
+            spec.resource_types.join(", "),
+            spec.approvals_required,
+            spec.max_duration_minutes
+        ),
+        E::AccessPolicyUpdated {
+            policy_id, spec, ..
+        } => format!(
+            "Access policy '{}' ({policy_id}) changed{}",
+            spec.name,
+            if spec.enabled { "" } else { " (disabled)" }
+        ),
+        E::AccessPolicyDisabled { policy_id, .. } => {
+            format!("Access policy {policy_id} disabled")
+        }
+    }
+}
+
+fn because(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map(|reason| format!(": {reason}"))
+        .unwrap_or_default()
+}
+
+/// An access request's event, naming requester, reviewers and reasons.
+pub fn access_request(event: &palisade_domain::grant::RequestEvent) -> String {
+    use palisade_domain::grant::{Decision, RequestEvent as E};
+    match event {
+        E::AccessRequested {
+            request_id,
+            requester,
+            resource_type,
+            resource_id,
+            permissions,
+            duration_minutes,
+            justification,
+            ..
+        } => format!(
+            "{requester} requested {} on {resource_type} '{resource_id}' for {duration_minutes} min ({request_id}): {justification}",
+            permissions.join(", ")
+        ),
+        E::AccessReviewed {
+            request_id,
+            reviewer,
+            decision,
+            reason,
+            ..
+        } => {
+            let verb = match decision {
+                Decision::Approve => "approved",
+                Decision::Deny => "denied",
+            };
+            format!("{reviewer} {verb} access request {request_id}{}", because(reason))
+        }
+        E::AccessApproved {
+            request_id,
+            approvers,
+            reason,
+            expires_at,
+            ..
+        } => format!(
+            "Access request {request_id} granted by {} until {}{}",
+            approvers.join(", "),
+            expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            because(reason)
+        ),
+        E::AccessDenied {
+            request_id,
+            by,
+            reason,
+            ..
+        } => format!("Access request {request_id} denied by {by}{}", because(reason)),
+        E::AccessWithdrawn { request_id, .. } => {
+            format!("Access request {request_id} withdrawn by its requester")
+        }
+        E::AccessRevoked {
+            request_id,
+            by,
+            reason,
+            ..
+        } => format!("Access grant {request_id} revoked by {by}: {reason}"),
+        E::AccessRequestExpired { request_id, .. } => {
+            format!("Access request {request_id} expired undecided")
+        }
+        E::AccessEnded {
+            request_id,
+            expires_at,
+            ..
+        } => format!(
+            "Access grant {request_id} ended at {}",
+            expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    }
+}

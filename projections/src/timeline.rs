@@ -82,9 +82,8 @@ impl Projection for TimelineProjection {
         let store = match event.aggregate_type.as_str() {
             // Value reads are in the audit trail, not on the timeline (one
             // entry per read would bury everything else).
-            "Finding" | "RiskLedger" | "Key" | "Secret" | "LeakageIncident" => {
-                store.view::<dyn TimelineStore>()?
-            }
+            "Finding" | "RiskLedger" | "Key" | "Secret" | "LeakageIncident" | "AccessPolicy"
+            | "AccessRequest" => store.view::<dyn TimelineStore>()?,
             _ => return Ok(()),
         };
         let (summary, finding_id, asset_id) = match event.aggregate_type.as_str() {
@@ -135,6 +134,8 @@ impl Projection for TimelineProjection {
                 None,
             ),
             "LeakageIncident" => (crate::summary::incident(&event.decode()?), None, None),
+            "AccessPolicy" => (crate::summary::access_policy(&event.decode()?), None, None),
+            "AccessRequest" => (crate::summary::access_request(&event.decode()?), None, None),
             _ => return Ok(()),
         };
         let metadata = event.typed_metadata()?;

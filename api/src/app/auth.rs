@@ -173,6 +173,10 @@ scopes! {
     SecretsWrite => SecretsWrite,
     /// `tenant:admin`
     TenantAdmin => TenantAdmin,
+    /// `access:request`: ask for access, withdraw one's own requests.
+    AccessRequester => AccessRequest,
+    /// `access:approve`: review, revoke, and see every request.
+    AccessApprover => AccessApprove,
 }
 
 /// A request whose caller holds the scope `S` names.

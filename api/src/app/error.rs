@@ -104,6 +104,12 @@ pub enum Error {
     /// `payload_too_large` (413): a value over its limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// `self_review` (403): a requester reviewed their own access request.
+    #[error("{0}")]
+    SelfReview(String),
+    /// `no_policy` (422): no enabled access policy covers the resource type.
+    #[error("{0}")]
+    NoPolicy(String),
     /// `internal_error`: the cause was logged where it happened.
     #[error("An internal error occurred; quote the request id when reporting it")]
     Internal,
@@ -149,6 +155,8 @@ impl Error {
             Error::CasRequired { .. } => "cas_required",
             Error::VersionGone { .. } => "not_found",
             Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::SelfReview(_) => "self_review",
+            Error::NoPolicy(_) => "no_policy",
             Error::Internal => "internal_error",
         }
     }

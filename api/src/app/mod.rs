@@ -8,6 +8,7 @@
 //! in the suite reads these files to make sure): REST, GraphQL and the CLI
 //! are adapters over these functions. See `docs/architecture.md`.
 
+pub mod access;
 pub mod api_keys;
 pub mod assets;
 pub mod audit;

@@ -85,17 +85,7 @@ pub async fn list(
         finding_id,
         types,
         after,
-        // Secret and leak events name paths and sources: only for callers
-        // that may read secrets.
-        hidden: if context
-            .principal
-            .scopes
-            .contains(&palisade_domain::Scope::SecretsRead)
-        {
-            Vec::new()
-        } else {
-            palisade_domain::secret::EVENT_TYPES.to_vec()
-        },
+        hidden: hidden_events(&context.principal.scopes),
     };
     let limit = query.limit;
     let mut entries = list_timeline(pool, &partition, &filter, limit + 1).await?;
@@ -106,4 +96,19 @@ pub async fn list(
         entries,
         next_cursor,
     })
+}
+
+/// The event types a caller does not see on the timeline: secret and leak
+/// events (they name paths and sources) without `secrets:read`; access
+/// events (who asked for what, and why) without `access:approve`.
+fn hidden_events(scopes: &[palisade_domain::Scope]) -> Vec<&'static str> {
+    use palisade_domain::Scope;
+    let mut hidden = Vec::new();
+    if !scopes.contains(&Scope::SecretsRead) {
+        hidden.extend(palisade_domain::secret::EVENT_TYPES);
+    }
+    if !scopes.contains(&Scope::AccessApprove) {
+        hidden.extend(palisade_domain::grant::EVENT_TYPES);
+    }
+    hidden
 }

@@ -19,6 +19,7 @@
 //!   operation per request (a batched array is refused).
 //! - The SDL is committed at `api/schema.graphql`; a test fails on drift.
 
+mod access;
 mod api_keys;
 mod assets;
 mod audit;
@@ -77,6 +78,7 @@ pub struct Query(
     kms::KmsQuery,
     kms::KmsAlertsQuery,
     secrets::SecretsQuery,
+    access::AccessQuery,
     tenants::ProjectionsQuery,
 );
 
@@ -89,6 +91,7 @@ pub struct Mutation(
     keys::KeysMutation,
     kms::KmsMutation,
     secrets::SecretsMutation,
+    access::AccessMutation,
 );
 
 // Every subscription, one object per resource.

@@ -3,6 +3,7 @@
 //! per resource, each with its own `routes()`; this file assembles them
 //! with their layers (see `docs/architecture.md`).
 
+mod access;
 pub(crate) mod admin;
 mod api_keys;
 mod assets;
@@ -233,6 +234,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .merge(kms::routes())
         .merge(secrets::routes())
         .merge(leakage::routes())
+        .merge(access::routes())
         .route_layer(idempotency())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

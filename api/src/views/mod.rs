@@ -4,6 +4,7 @@
 //! Presentation only: times as RFC 3339 with milliseconds, scores to two
 //! decimals, enums as their names.
 
+pub mod access;
 pub mod assets;
 pub mod audit;
 pub mod findings;

@@ -23,6 +23,22 @@ pub use request::{
 
 use crate::text::FieldProblem;
 
+/// Every event of the access aggregates (the timeline shows them only to
+/// callers with `access:approve`).
+pub const EVENT_TYPES: [&str; 11] = [
+    "AccessPolicyCreated",
+    "AccessPolicyUpdated",
+    "AccessPolicyDisabled",
+    "AccessRequested",
+    "AccessReviewed",
+    "AccessApproved",
+    "AccessDenied",
+    "AccessWithdrawn",
+    "AccessRevoked",
+    "AccessRequestExpired",
+    "AccessEnded",
+];
+
 /// Why a policy or request command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {

@@ -7,6 +7,7 @@
 //!
 //! A new read model adds its file here and one line to [`bindings`].
 
+pub mod access;
 mod api_keys;
 mod audit;
 mod findings;
@@ -48,8 +49,8 @@ use std::any::TypeId;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use palisade_projections::{
-    AuditStore, FindingsStore, KeysStore, ReadModelStore, SecretsStore, StoreError, TenantsStore,
-    TimelineStore, ViewRef,
+    AccessStore, AuditStore, FindingsStore, KeysStore, ReadModelStore, SecretsStore, StoreError,
+    TenantsStore, TimelineStore, ViewRef,
 };
 use sqlx::{Any, Transaction};
 
@@ -83,8 +84,9 @@ fn bind<S: ?Sized + 'static>(open: fn(BatchTransaction) -> Box<dyn SqlStore>) ->
 }
 
 /// Every view's SQL store: the one list a new read model is added to.
-fn bindings() -> [Binding; 6] {
+fn bindings() -> [Binding; 7] {
     [
+        bind::<dyn AccessStore>(access::open),
         bind::<dyn TenantsStore>(tenants::open),
         bind::<dyn KeysStore>(keys::open),
         bind::<dyn SecretsStore>(secrets::open),

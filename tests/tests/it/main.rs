@@ -3,6 +3,7 @@
 //! the real `palisade` binary.
 #![allow(clippy::unwrap_used)]
 
+mod access;
 mod api_keys;
 mod architecture;
 mod audit;

@@ -22,6 +22,11 @@ negative.
   migration plan's scope.key_ids name keys that must exist, which no schema
   can know: a valid name becomes null (no replacement), a rule's list empty
   (every key), and a plan's key scope an algorithm scope.
+- Access requests (POST /v1/access/requests): a valid resource_type becomes
+  `fuzz`, the type of the policy scripts/fuzz creates (maximum duration 14
+  days, so every valid duration is within it); without a covering policy
+  the server rightly answers 422 no_policy. A review's modified_duration
+  becomes null (above the requested duration is a 422 no schema can know).
 """
 
 import re
@@ -31,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 import schemathesis
 
 VISIBLE_ASCII = re.compile(r"[!-~]{1,255}")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _time(value):
@@ -85,3 +91,10 @@ def before_call(ctx, case, **kwargs):
                 value = case.body.get(field)
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1:
                     case.body[field] = 1
+    if path == "/v1/access/requests" and isinstance(case.body, dict):
+        kind = case.body.get("resource_type")
+        if isinstance(kind, str) and kind.strip() and len(kind) <= 64 and not CONTROL.search(kind):
+            case.body["resource_type"] = "fuzz"
+    if path.endswith("/review") and path.startswith("/v1/access/") and isinstance(case.body, dict):
+        if isinstance(case.body.get("modified_duration"), (int, float)):
+            case.body["modified_duration"] = None

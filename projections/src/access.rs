@@ -345,3 +345,101 @@ async fn apply_request(
     store.save_access_request(&row).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+    use palisade_domain::grant::{AccessRequest, NewAccessRequest, RequestCommand};
+    use palisade_domain::{AccessRequestId, PolicyId, TenantId};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::memory::InMemory;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap()
+    }
+
+    fn feed(sequence: i64, event: &RequestEvent) -> FeedEvent {
+        let payload = serde_json::to_value(event).unwrap();
+        let event_type = payload.as_object().unwrap().keys().next().unwrap().clone();
+        FeedEvent {
+            position: crate::FeedPosition {
+                tx: sequence,
+                position: sequence,
+            },
+            aggregate_type: "AccessRequest".into(),
+            aggregate_id: AccessRequestId::from_uuid(Uuid::from_u128(7)).to_string(),
+            sequence,
+            event_type,
+            event_version: "1".into(),
+            payload,
+            metadata: Default::default(),
+            recorded_at_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_approval_indexes_the_grant_and_a_revoke_removes_it() {
+        let request = NewAccessRequest {
+            request_id: AccessRequestId::from_uuid(Uuid::from_u128(7)),
+            tenant_id: TenantId::from_uuid(Uuid::from_u128(1)),
+            environment: Environment::Live,
+            requester: "dev".into(),
+            resource_type: "database".into(),
+            resource_id: "db-1".into(),
+            permissions: vec!["read".into(), "write".into()],
+            justification: "INC-1".into(),
+            duration_minutes: 30,
+            ticket_reference: None,
+            policy: Some(PolicyTerms {
+                policy_id: PolicyId::from_uuid(Uuid::from_u128(2)),
+                max_duration_minutes: 60,
+                approvals_required: 1,
+                approver_principals: vec![],
+                approver_scopes: vec![],
+                request_ttl_minutes: 60,
+            }),
+            auto_approval: Some("auto-approved: test".into()),
+        };
+        let events = AccessRequest::default()
+            .decide(RequestCommand::Request {
+                request: Box::new(request),
+                at: t0(),
+            })
+            .unwrap();
+        let mut store = InMemory::default();
+        for (i, event) in events.iter().enumerate() {
+            AccessProjection
+                .apply(&feed(i as i64 + 1, event), &mut store)
+                .await
+                .unwrap();
+        }
+        let row = store.access_requests.values().next().unwrap().clone();
+        assert_eq!(row.status, RequestStatus::Approved);
+        assert_eq!(row.approvers, vec!["system:auto-approve".to_string()]);
+        assert_eq!(row.expires_at, Some(t0() + Duration::minutes(30)));
+        assert_eq!(store.grants.len(), 2);
+        // Time-true: ended from expires_at on, before anything is recorded.
+        let end = t0() + Duration::minutes(30);
+        assert_eq!(
+            row.status_at(end - Duration::milliseconds(1)),
+            RequestStatus::Approved
+        );
+        assert_eq!(row.status_at(end), RequestStatus::Ended);
+        let revoked = RequestEvent::AccessRevoked {
+            request_id: AccessRequestId::from_uuid(Uuid::from_u128(7)),
+            by: "alice".into(),
+            reason: "done".into(),
+            revoked_at: t0() + Duration::minutes(5),
+        };
+        AccessProjection
+            .apply(&feed(3, &revoked), &mut store)
+            .await
+            .unwrap();
+        assert!(store.grants.is_empty());
+        let row = store.access_requests.values().next().unwrap();
+        assert_eq!(row.status_at(end), RequestStatus::Revoked);
+        assert_eq!(row.due_at(), None);
+    }
+}

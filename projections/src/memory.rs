@@ -12,10 +12,10 @@ use palisade_domain::tenant::{Plan, TenantStatus};
 use palisade_domain::Environment;
 
 use crate::{
-    AlertRow, AlertRuleRow, ApiKeyRow, AssetRow, AuditHead, AuditRecord, AuditStore, FindingRow,
-    FindingsStore, KeyRow, KeyUsageRow, KeyVersionRow, KeysStore, MigrationPlanRow, ReadModelStore,
-    RiskSummaryRow, StoreError, TenantRow, TenantsStore, TimelineEntry, TimelineStore,
-    TimelineSubject, ViewRef,
+    AccessRequestRow, AccessStore, AlertRow, AlertRuleRow, ApiKeyRow, AssetRow, AuditHead,
+    AuditRecord, AuditStore, FindingRow, FindingsStore, KeyRow, KeyUsageRow, KeyVersionRow,
+    KeysStore, MigrationPlanRow, PolicyRow, ReadModelStore, RiskSummaryRow, StoreError, TenantRow,
+    TenantsStore, TimelineEntry, TimelineStore, TimelineSubject, ViewRef,
 };
 
 #[derive(Default)]
@@ -35,6 +35,10 @@ pub struct InMemory {
     pub migration_plans: HashMap<String, MigrationPlanRow>,
     pub key_versions: BTreeMap<(String, u32), KeyVersionRow>,
     pub key_usage: Vec<KeyUsageRow>,
+    pub policies: HashMap<String, PolicyRow>,
+    pub access_requests: HashMap<String, AccessRequestRow>,
+    /// The check index: (request id, permission).
+    pub grants: Vec<(String, String)>,
 }
 
 impl ReadModelStore for InMemory {
@@ -49,9 +53,45 @@ impl ReadModelStore for InMemory {
             ViewRef::new(self, |s| s as &mut dyn AuditStore)
         } else if store == TypeId::of::<dyn KeysStore>() {
             ViewRef::new(self, |s| s as &mut dyn KeysStore)
+        } else if store == TypeId::of::<dyn AccessStore>() {
+            ViewRef::new(self, |s| s as &mut dyn AccessStore)
         } else {
             return Err(crate::view::no_store_of(store));
         })
+    }
+}
+
+#[async_trait]
+impl AccessStore for InMemory {
+    async fn policy(&mut self, id: &str) -> Result<Option<PolicyRow>, StoreError> {
+        Ok(self.policies.get(id).cloned())
+    }
+
+    async fn save_policy(&mut self, policy: &PolicyRow) -> Result<(), StoreError> {
+        self.policies.insert(policy.id.clone(), policy.clone());
+        Ok(())
+    }
+
+    async fn access_request(&mut self, id: &str) -> Result<Option<AccessRequestRow>, StoreError> {
+        Ok(self.access_requests.get(id).cloned())
+    }
+
+    async fn save_access_request(&mut self, request: &AccessRequestRow) -> Result<(), StoreError> {
+        self.access_requests
+            .insert(request.id.clone(), request.clone());
+        Ok(())
+    }
+
+    async fn add_grant(&mut self, request: &AccessRequestRow) -> Result<(), StoreError> {
+        for permission in &request.permissions {
+            self.grants.push((request.id.clone(), permission.clone()));
+        }
+        Ok(())
+    }
+
+    async fn remove_grant(&mut self, request_id: &str) -> Result<(), StoreError> {
+        self.grants.retain(|(id, _)| id != request_id);
+        Ok(())
     }
 }
 

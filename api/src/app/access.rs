@@ -18,7 +18,7 @@ use palisade_domain::finding::asset_id_for;
 use palisade_domain::grant::{
     AccessError, AccessPolicy, AccessRequest, AutoApprove, Decision, NewAccessRequest, NewPolicy,
     PolicyCommand, PolicyTerms, PolicyUpdate, RequestCommand, RequestStatus, TimeWindow,
-    DEFAULT_REQUEST_TTL_MINUTES,
+    DEFAULT_REQUEST_TTL_MINUTES, MAX_DURATION_MINUTES,
 };
 use palisade_domain::{limits, required_text, AccessRequestId, PolicyId, Scope};
 use palisade_infra::readmodel::access::{
@@ -686,7 +686,7 @@ pub async fn review(
     id: &str,
     request: ReviewRequest,
 ) -> Result<AccessRequestRow> {
-    let decision = match request.decision.trim() {
+    let decision = match request.decision.as_str() {
         "approve" => Decision::Approve,
         "deny" => Decision::Deny,
         _ => return Err(Error::invalid("decision", "must be approve or deny")),
@@ -744,7 +744,7 @@ pub struct CheckAnswer {
 /// the access view's check index, `expires_at` compared with the clock
 /// (never the event store).
 pub async fn check(app: &App, reader: &AccessReader, request: CheckRequest) -> Result<CheckAnswer> {
-    let principal = term("principal", &request.principal, limits::RESOURCE_ID)?;
+    let principal = term("principal", &request.principal, limits::PRINCIPAL)?;
     let principal = reader.principal(Some(&principal))?.to_string();
     let resource_type = term("resource_type", &request.resource_type, limits::ACCESS_TERM)?;
     let resource_id = term("resource_id", &request.resource_id, limits::RESOURCE_ID)?;
@@ -768,7 +768,7 @@ pub async fn grants(
     window: impl Into<Window>,
 ) -> Result<Page<AccessRequestRow>> {
     let principal = match principal {
-        Some(named) => Some(term("principal", named, limits::RESOURCE_ID)?),
+        Some(named) => Some(term("principal", named, limits::PRINCIPAL)?),
         None => None,
     };
     let filter = AccessRequestFilter {
@@ -788,7 +788,7 @@ pub async fn grants(
 
 /// `24h`, `7d` or `30d` back from now.
 pub fn period(text: Option<&str>) -> Result<Duration> {
-    match text.map(str::trim).unwrap_or("24h") {
+    match text.unwrap_or("24h") {
         "24h" => Ok(Duration::hours(24)),
         "7d" => Ok(Duration::days(7)),
         "30d" => Ok(Duration::days(30)),
@@ -831,8 +831,14 @@ pub async fn simulate(
     reader: &AccessReader,
     request: SimulateRequest,
 ) -> Result<Simulation> {
-    let principal = term("principal", &request.principal, limits::RESOURCE_ID)?;
+    let principal = term("principal", &request.principal, limits::PRINCIPAL)?;
     let principal = reader.principal(Some(&principal))?.to_string();
+    if !(1..=MAX_DURATION_MINUTES).contains(&request.duration_minutes) {
+        return Err(Error::invalid(
+            "duration_minutes",
+            format!("must be 1 to {MAX_DURATION_MINUTES} (14 days)"),
+        ));
+    }
     let partition = reader.partition();
     let now = now();
     let policy = covering_policy(app, &partition, &request.resource_type).await?;

@@ -99,7 +99,7 @@ impl AccessQuery {
         period: Option<String>,
     ) -> async_graphql::Result<StatsView> {
         let caller = authorized::<AccessApprover>(ctx)?;
-        let name = period.as_deref().unwrap_or("24h").trim().to_string();
+        let name = period.as_deref().unwrap_or("24h").to_string();
         let span = access::period(Some(&name)).graphql()?;
         let figures = access::stats(app(ctx), &caller, span).await.graphql()?;
         Ok(StatsView::of(&name, figures))

@@ -334,7 +334,7 @@ pub async fn stats(
     ApiQuery(query): ApiQuery<StatsQuery>,
     _: Consistency,
 ) -> Result<Envelope<StatsView>, ApiError> {
-    let name = query.period.as_deref().unwrap_or("24h").trim().to_string();
+    let name = query.period.as_deref().unwrap_or("24h").to_string();
     let period = access::period(Some(&name))?;
     let figures = access::stats(&state.app, &caller, period).await?;
     Ok(Envelope::ok(StatsView::of(&name, figures)))

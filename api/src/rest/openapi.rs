@@ -488,8 +488,10 @@ fn parameter_constraint(name: &str) -> Option<Value> {
         "prefix" => {
             json!({"schema": {"type": "string", "maxLength": 512, "pattern": format!("^({SECRET_SEGMENT}(/{SECRET_SEGMENT})*)?/*$")}})
         }
+        "period" => json!({"schema": {"type": "string", "enum": ["24h", "7d", "30d"]}}),
         "product" | "category" | "asset" | "cve" | "assignee" | "tag" | "search" | "finding"
-        | "aggregate_type" | "aggregate_id" | "actor" => filter(),
+        | "aggregate_type" | "aggregate_id" | "actor" | "requester" | "resource_type"
+        | "resource_id" | "principal" => filter(),
         _ => return None,
     })
 }
@@ -504,6 +506,14 @@ fn parameter_constraint_at(path: &str, name: &str) -> Option<Value> {
     if name == "status" && path.starts_with("/v1/leakage/incidents") {
         let statuses = strings(
             palisade_domain::secret::IncidentStatus::ALL
+                .iter()
+                .map(|s| s.as_str()),
+        );
+        return Some(comma_list(json!({"type": "string", "enum": statuses})));
+    }
+    if name == "status" && path.starts_with("/v1/access/requests") {
+        let statuses = strings(
+            palisade_domain::grant::RequestStatus::ALL
                 .iter()
                 .map(|s| s.as_str()),
         );
@@ -672,6 +682,105 @@ fn body_fields() -> Vec<(&'static str, &'static str, Value)> {
     fields.extend(kms_fields());
     fields.extend(kms_analytics_fields());
     fields.extend(secrets_fields());
+    fields.extend(access_fields());
+    fields
+}
+
+/// Just-in-time access's request bodies (`app::access`).
+fn access_fields() -> Vec<(&'static str, &'static str, Value)> {
+    use palisade_domain::grant::{
+        MAX_APPROVALS, MAX_DURATION_MINUTES, MAX_REQUEST_TTL_MINUTES, RESOURCE_TYPE_PATTERN,
+        TIMEZONE_PATTERN, TIME_OF_DAY_PATTERN,
+    };
+    let minutes = || json!({"minimum": 1, "maximum": MAX_DURATION_MINUTES});
+    let types = || json!({"minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": {"type": "string", "pattern": RESOURCE_TYPE_PATTERN}});
+    let principals =
+        || json!({"maxItems": MAX_LIST_ITEMS, "items": string(required_text(limits::PRINCIPAL))});
+    let scopes =
+        || json!({"items": string(enum_of(strings(Scope::ALL.iter().map(Scope::as_str))))});
+    let permissions = || json!({"minItems": 1, "maxItems": MAX_LIST_ITEMS, "items": string(required_text(limits::ACCESS_TERM))});
+    let mut fields = Vec::new();
+    for schema in ["CreatePolicyRequest", "UpdatePolicyRequest"] {
+        fields.extend([
+            (schema, "name", required_text(limits::POLICY_NAME)),
+            (schema, "resource_types", types()),
+            (schema, "max_duration_minutes", minutes()),
+            (
+                schema,
+                "approvals_required",
+                json!({"minimum": 1, "maximum": MAX_APPROVALS}),
+            ),
+            (schema, "approver_principals", principals()),
+            (schema, "approver_scopes", scopes()),
+            (
+                schema,
+                "request_ttl_minutes",
+                json!({"minimum": 1, "maximum": MAX_REQUEST_TTL_MINUTES}),
+            ),
+        ]);
+    }
+    fields.extend([
+        (
+            "TimeWindowRequest",
+            "start",
+            json!({"pattern": TIME_OF_DAY_PATTERN}),
+        ),
+        (
+            "TimeWindowRequest",
+            "end",
+            json!({"pattern": TIME_OF_DAY_PATTERN}),
+        ),
+        (
+            "TimeWindowRequest",
+            "timezone",
+            json!({"pattern": TIMEZONE_PATTERN}),
+        ),
+        (
+            "AutoApproveRequest",
+            "max_asset_risk",
+            json!({"minimum": 0, "maximum": 100}),
+        ),
+        (
+            "ReviewRequest",
+            "decision",
+            enum_of(vec!["approve", "deny"]),
+        ),
+        ("ReviewRequest", "reason", optional_text(limits::REASON)),
+        ("ReviewRequest", "modified_duration", minutes()),
+        ("RevokeRequest", "reason", required_text(limits::REASON)),
+    ]);
+    for schema in ["CreateAccessRequest", "SimulateRequest", "CheckRequest"] {
+        fields.extend([
+            (schema, "resource_type", required_text(limits::ACCESS_TERM)),
+            (schema, "resource_id", required_text(limits::RESOURCE_ID)),
+        ]);
+    }
+    for schema in ["CreateAccessRequest", "SimulateRequest"] {
+        fields.extend([
+            (schema, "permissions", permissions()),
+            (schema, "duration_minutes", minutes()),
+        ]);
+    }
+    for schema in ["SimulateRequest", "CheckRequest"] {
+        fields.push((schema, "principal", required_text(limits::PRINCIPAL)));
+    }
+    fields.extend([
+        (
+            "CreateAccessRequest",
+            "justification",
+            required_text(limits::JUSTIFICATION),
+        ),
+        (
+            "CreateAccessRequest",
+            "ticket_reference",
+            optional_text(limits::TICKET_REFERENCE),
+        ),
+        (
+            "CheckRequest",
+            "permission",
+            required_text(limits::ACCESS_TERM),
+        ),
+    ]);
     fields
 }
 
@@ -977,6 +1086,13 @@ fn schema_constraints() -> Vec<(&'static str, Value)> {
         (
             "ConditionRequest",
             json!({"if": {"properties": {"metric": {"const": "error_rate"}}}, "then": {"properties": {"threshold": {"maximum": 1}}}}),
+        ),
+        (
+            "AutoApproveRequest",
+            json!({"anyOf": [
+                {"required": ["time_window"], "properties": {"time_window": {"type": "object"}}},
+                {"required": ["max_asset_risk"], "properties": {"max_asset_risk": {"type": "number"}}},
+            ]}),
         ),
         ("EncryptRequest", one_of("plaintext", "batch")),
         ("CiphertextRequest", one_of("ciphertext", "batch")),

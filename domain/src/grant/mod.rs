@@ -15,6 +15,7 @@ mod request;
 pub use policy::{
     AccessPolicy, AutoApprove, NewPolicy, PolicyCommand, PolicyEvent, PolicySpec, PolicyTerms,
     PolicyUpdate, TimeWindow, DEFAULT_REQUEST_TTL_MINUTES, MAX_APPROVALS, MAX_DURATION_MINUTES,
+    MAX_REQUEST_TTL_MINUTES, RESOURCE_TYPE_PATTERN, TIMEZONE_PATTERN, TIME_OF_DAY_PATTERN,
 };
 pub use request::{
     AccessRequest, Decision, NewAccessRequest, RequestCommand, RequestEvent, RequestStatus,

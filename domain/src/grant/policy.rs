@@ -18,10 +18,11 @@ pub const MAX_APPROVALS: u32 = 10;
 /// How long a pending request lives unless the policy says otherwise.
 pub const DEFAULT_REQUEST_TTL_MINUTES: u32 = 24 * 60;
 /// The longest a request may wait (7 days).
-const MAX_REQUEST_TTL_MINUTES: u32 = 7 * 24 * 60;
+pub const MAX_REQUEST_TTL_MINUTES: u32 = 7 * 24 * 60;
 
 /// Hours of the day in a fixed UTC offset (`start` inclusive, `end`
-/// exclusive; a window may wrap midnight: 22:00–06:00).
+/// exclusive; a window may wrap midnight: 22:00–06:00; `start` = `end` is
+/// the whole day).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeWindow {
     /// `HH:MM`.
@@ -33,10 +34,16 @@ pub struct TimeWindow {
 }
 
 fn time_of(field: &str, text: &str) -> Result<NaiveTime, FieldProblem> {
-    NaiveTime::parse_from_str(text, "%H:%M")
-        .map_err(|_| FieldProblem::new(field, "must be a time of day as HH:MM"))
+    let refused = || FieldProblem::new(field, "must be a time of day as HH:MM");
+    let digits =
+        |range: std::ops::Range<usize>| text.as_bytes()[range].iter().all(u8::is_ascii_digit);
+    if text.len() != 5 || text.as_bytes()[2] != b':' || !digits(0..2) || !digits(3..5) {
+        return Err(refused());
+    }
+    NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| refused())
 }
 
+/// `UTC`, `Z`, or `±HH:MM` up to ±14:59 (see [`TIMEZONE_PATTERN`]).
 fn offset_of(text: &str) -> Result<FixedOffset, FieldProblem> {
     let refused = || {
         FieldProblem::new(
@@ -47,19 +54,39 @@ fn offset_of(text: &str) -> Result<FixedOffset, FieldProblem> {
     if text == "UTC" || text == "Z" {
         return FixedOffset::east_opt(0).ok_or_else(refused);
     }
-    let (sign, rest) = match text.as_bytes().first() {
-        Some(b'+') => (1, &text[1..]),
-        Some(b'-') => (-1, &text[1..]),
+    let bytes = text.as_bytes();
+    let sign = match bytes.first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
         _ => return Err(refused()),
     };
-    let (hours, minutes) = rest.split_once(':').ok_or_else(refused)?;
-    let hours: i32 = hours.parse().map_err(|_| refused())?;
-    let minutes: i32 = minutes.parse().map_err(|_| refused())?;
-    if rest.len() != 5 || hours > 14 || minutes > 59 {
+    let digit = |i: usize| {
+        bytes
+            .get(i)
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| i32::from(b - b'0'))
+    };
+    let (Some(h1), Some(h2), Some(b':'), Some(m1), Some(m2), None) = (
+        digit(1),
+        digit(2),
+        bytes.get(3).copied(),
+        digit(4),
+        digit(5),
+        bytes.get(6),
+    ) else {
+        return Err(refused());
+    };
+    let (hours, minutes) = (h1 * 10 + h2, m1 * 10 + m2);
+    if hours > 14 || minutes > 59 {
         return Err(refused());
     }
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(refused)
 }
+
+/// What [`TimeWindow::timezone`] may be.
+pub const TIMEZONE_PATTERN: &str = "^(UTC|Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])$";
+/// What [`TimeWindow::start`] and `end` may be.
+pub const TIME_OF_DAY_PATTERN: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
 
 impl TimeWindow {
     fn check(&self) -> Vec<FieldProblem> {
@@ -75,12 +102,6 @@ impl TimeWindow {
         if let Err(problem) = offset_of(&self.timezone) {
             problems.push(problem);
         }
-        if problems.is_empty() && self.start == self.end {
-            problems.push(FieldProblem::new(
-                "auto_approve.time_window",
-                "start and end must differ",
-            ));
-        }
         problems
     }
 
@@ -95,6 +116,10 @@ impl TimeWindow {
             return false;
         };
         let local = at.with_timezone(&offset).time();
+        if start == end {
+            // The whole day.
+            return true;
+        }
         if start < end {
             start <= local && local < end
         } else {
@@ -220,8 +245,20 @@ impl DomainEvent for PolicyEvent {
     }
 }
 
-/// A term of a policy (`database`, a principal): 1–64 characters of
-/// `a-z A-Z 0-9 . _ - : @ /`.
+/// A resource type: 1–64 of `A-Z a-z 0-9 . _ - : @ /`, as given (no
+/// surrounding space: a type is matched exactly).
+pub const RESOURCE_TYPE_PATTERN: &str = "^[A-Za-z0-9._:@/-]{1,64}$";
+
+fn valid_type(term: &str) -> bool {
+    (1..=limits::ACCESS_TERM.max_chars).contains(&term.len())
+        && term
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:@/".contains(&b))
+}
+
+/// A list of a policy's terms: resource types (exact, see
+/// [`RESOURCE_TYPE_PATTERN`]) or principals (the text rule, trimmed);
+/// sorted, duplicates dropped.
 fn valid_terms(
     problems: &mut Vec<FieldProblem>,
     field: &str,
@@ -241,18 +278,19 @@ fn valid_terms(
     let mut valid = Vec::new();
     for (i, term) in terms.iter().enumerate() {
         let name = format!("{field}[{i}]");
-        match required_text(&name, term, limits::ACCESS_TERM) {
-            Ok(term)
-                if term
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-:@/".contains(&b)) =>
-            {
-                valid.push(term)
+        if field == "resource_types" {
+            if valid_type(term) {
+                valid.push(term.clone());
+            } else {
+                problems.push(FieldProblem::new(
+                    &name,
+                    "must be 1 to 64 of letters, digits and . _ - : @ /",
+                ));
             }
-            Ok(_) => problems.push(FieldProblem::new(
-                &name,
-                "may hold only letters, digits and . _ - : @ /",
-            )),
+            continue;
+        }
+        match required_text(&name, term, limits::PRINCIPAL) {
+            Ok(term) => valid.push(term),
             Err(problem) => problems.push(problem),
         }
     }

@@ -494,6 +494,146 @@ async fn secrets_load(server: &Server, key: &str, concurrency: usize, seconds: u
     json!({ "write": write, "read": read })
 }
 
+/// `POST /v1/access/check` at `concurrency` over `grants` active grants:
+/// the grants are appended straight to the event store (each request's
+/// `AccessRequested` and its approval, as the aggregate decides them, a
+/// thousand requests per transaction), the access view applies them, and
+/// then each check asks about one of them (a different one each time).
+async fn access_load(
+    backend: &Backend,
+    server: &Server,
+    key: &str,
+    tenant_id: &str,
+    grants: u64,
+    concurrency: usize,
+    seconds: u64,
+) -> Value {
+    use palisade_domain::grant::{AccessRequest, NewAccessRequest, PolicyTerms, RequestCommand};
+    use palisade_domain::{AccessRequestId, Environment, EventMetadata, PolicyId, TenantId};
+    use palisade_infra::commands::NewAggregate;
+    eprintln!("   access: {grants} grants");
+    let store = palisade_infra::Store::open(&backend.config())
+        .await
+        .unwrap();
+    let commands = palisade_infra::Commands::new(store.clone());
+    let tenant = TenantId::parse(tenant_id).unwrap();
+    let terms = PolicyTerms {
+        policy_id: PolicyId::from_uuid(uuid::Uuid::now_v7()),
+        max_duration_minutes: 20_160,
+        approvals_required: 1,
+        approver_principals: Vec::new(),
+        approver_scopes: Vec::new(),
+        request_ttl_minutes: 60,
+    };
+    let metadata = EventMetadata {
+        tenant_id: tenant_id.to_string(),
+        environment: Environment::Live,
+        actor: "bench".into(),
+        actor_type: palisade_domain::ActorType::System,
+        api_key_id: None,
+        request_id: None,
+        correlation_id: None,
+        causation_id: None,
+        occurred_at: chrono::Utc::now(),
+    };
+    let seeded = Instant::now();
+    for chunk in (0..grants).collect::<Vec<_>>().chunks(1000) {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for &n in chunk {
+            let id = AccessRequestId::from_uuid(uuid::Uuid::now_v7());
+            let request = NewAccessRequest {
+                request_id: id,
+                tenant_id: tenant,
+                environment: Environment::Live,
+                requester: format!("user-{}", n % 1000),
+                resource_type: "database".into(),
+                resource_id: format!("db-{n}"),
+                permissions: vec!["read".into()],
+                justification: "bench".into(),
+                duration_minutes: 20_160,
+                ticket_reference: None,
+                policy: Some(terms.clone()),
+                auto_approval: Some("bench".into()),
+            };
+            let events = commands
+                .decide_new::<AccessRequest>(
+                    RequestCommand::Request {
+                        request: Box::new(request),
+                        at: chrono::Utc::now(),
+                    },
+                    (),
+                )
+                .await
+                .unwrap();
+            batch.push(NewAggregate {
+                aggregate_id: id.to_string(),
+                events,
+            });
+        }
+        commands
+            .create_many::<AccessRequest>(&batch, &metadata)
+            .await
+            .unwrap();
+    }
+    store.wake_feed_readers();
+    let appended_ms = seeded.elapsed().as_millis();
+    // The server's runner applies them; a strong read waits for it.
+    loop {
+        let r = server
+            .http
+            .get(server.url("/v1/access/stats?consistency=strong"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or_default();
+        match status {
+            200 => {
+                assert_eq!(body["data"]["active_grants"], json!(grants), "{body}");
+                break;
+            }
+            503 | 504 if seeded.elapsed() < Duration::from_secs(1800) => continue,
+            _ => panic!("the access view did not catch up: {status} {body}"),
+        }
+    }
+    let applied_ms = seeded.elapsed().as_millis();
+    store.close().await;
+    eprintln!("   access check, c={concurrency}");
+    let (http, url, key) = (
+        server.http.clone(),
+        server.url("/v1/access/check"),
+        key.to_string(),
+    );
+    let mut check = closed_loop(concurrency, seconds, move |worker, n| {
+        let grant = (n * 7919 + worker as u64 * 104_729) % grants;
+        let body = json!({
+            "principal": format!("user-{}", grant % 1000),
+            "resource_type": "database",
+            "resource_id": format!("db-{grant}"),
+            "permission": "read",
+        });
+        let sent = http.post(&url).header("x-api-key", &key).json(&body).send();
+        async move {
+            match sent.await {
+                Ok(r) if r.status().as_u16() == 200 => r
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|body| body["data"]["has_access"] == json!(true)),
+                _ => false,
+            }
+        }
+    })
+    .await;
+    check["path"] = json!("/v1/access/check");
+    json!({
+        "grants": grants,
+        "appended_ms": appended_ms,
+        "applied_ms": applied_ms,
+        "check": check,
+    })
+}
+
 /// Single-command ingest at `concurrency` for `seconds`. Meanwhile one
 /// prober measures projection lag: it takes the finding answered last,
 /// polls a plain GET every 5 ms until the findings view shows it, records
@@ -763,6 +903,7 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         .await;
     assert_eq!(status, 201, "{body}");
     let key = body["data"]["api_key"]["key"].as_str().unwrap().to_string();
+    let tenant_id = body["data"]["tenant"]["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (idle_rss, _) = memory(server.pid());
     let top = options.concurrency.iter().copied().max().unwrap_or(32);
@@ -773,6 +914,17 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
     });
     let kms = kms_load(&server, &key, top, options.seconds).await;
     let secrets = secrets_load(&server, &key, top, options.seconds).await;
+    let grants = if options.quick { 10_000 } else { 100_000 };
+    let access = access_load(
+        &backend,
+        &server,
+        &key,
+        &tenant_id,
+        grants,
+        top,
+        options.seconds,
+    )
+    .await;
     let mut ingest = Vec::new();
     for &c in &options.concurrency {
         eprintln!("   single-command ingest, c={c}");
@@ -825,6 +977,7 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         "reads": reads,
         "kms": kms,
         "secrets": secrets,
+        "access": access,
         "ingest": ingest,
         "bulk": bulk,
         "views_catch_up_after_bulk_ms": catch_up_ms,
@@ -974,6 +1127,12 @@ fn markdown(report: &Value) -> String {
                 run["latency"]["p99_ms"], run["errors"], ratio(f(&run["per_second"]), ingest_top),
             ));
         }
+        let check = &store["access"]["check"];
+        out.push_str(&format!(
+            "| {kind} | access check c={} at {} grants (req/s; p50 / p99 ms; errors) | {:.0}; {} / {}; {} | | | | | p99 < 5 ms at 100,000 |\n",
+            check["concurrency"], store["access"]["grants"], f(&check["per_second"]),
+            check["latency"]["p50_ms"], check["latency"]["p99_ms"], check["errors"],
+        ));
         out.push_str(&format!(
             "| {kind} | bulk ingest, 1,000 per request (findings/s) | {} | | | | | {} |\n",
             store["bulk"]["findings_per_second"],

@@ -10,6 +10,20 @@ use serde_json::Value;
 /// Every REST route, as (method, path). A route added to the server without
 /// being added here (or removed) fails `the_document_lists_every_route`.
 const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/access/policies"),
+    ("get", "/v1/access/policies"),
+    ("get", "/v1/access/policies/{id}"),
+    ("patch", "/v1/access/policies/{id}"),
+    ("post", "/v1/access/requests"),
+    ("get", "/v1/access/requests"),
+    ("get", "/v1/access/requests/{id}"),
+    ("post", "/v1/access/requests/{id}/review"),
+    ("post", "/v1/access/requests/{id}/withdraw"),
+    ("post", "/v1/access/requests/{id}/revoke"),
+    ("post", "/v1/access/check"),
+    ("get", "/v1/access/grants"),
+    ("get", "/v1/access/stats"),
+    ("post", "/v1/access/simulate"),
     ("delete", "/v1/api-keys/{id}"),
     ("get", "/v1/admin/projections"),
     ("get", "/v1/admin/tenants"),

@@ -343,8 +343,14 @@ pub fn access_policy(event: &palisade_domain::grant::PolicyEvent) -> String {
 fn because(reason: &Option<String>) -> String {
     reason
         .as_deref()
-        .map(|reason| format!(": {reason}"))
+        .map(|reason| format!(": {}", one_line(reason)))
         .unwrap_or_default()
+}
+
+/// Free text on one line (a justification or reason may hold line breaks,
+/// which must not forge a second line in a summary).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An access request's event, naming requester, reviewers and reasons.
@@ -361,8 +367,9 @@ pub fn access_request(event: &palisade_domain::grant::RequestEvent) -> String {
             justification,
             ..
         } => format!(
-            "{requester} requested {} on {resource_type} '{resource_id}' for {duration_minutes} min ({request_id}): {justification}",
-            permissions.join(", ")
+            "{requester} requested {} on {resource_type} '{resource_id}' for {duration_minutes} min ({request_id}): {}",
+            permissions.join(", "),
+            one_line(justification)
         ),
         E::AccessReviewed {
             request_id,
@@ -403,7 +410,10 @@ pub fn access_request(event: &palisade_domain::grant::RequestEvent) -> String {
             by,
             reason,
             ..
-        } => format!("Access grant {request_id} revoked by {by}: {reason}"),
+        } => format!(
+            "Access grant {request_id} revoked by {by}: {}",
+            one_line(reason)
+        ),
         E::AccessRequestExpired { request_id, .. } => {
             format!("Access request {request_id} expired undecided")
         }

@@ -93,7 +93,7 @@ pub struct CreatePolicyRequest {
     /// 1–100 characters.
     #[schema(example = "production databases")]
     pub name: String,
-    /// The resource types it covers (1–100, each 1–64 of
+    /// The resource types it covers (1–50, each 1–64 of
     /// `a-z A-Z 0-9 . _ - : @ /`); an enabled type belongs to one enabled
     /// policy.
     #[schema(example = json!(["database"]))]
@@ -166,7 +166,7 @@ pub struct CreateAccessRequest {
     /// 1–500 characters; for auto-approval by risk, the asset identifier.
     #[schema(example = "db-prod-1")]
     pub resource_id: String,
-    /// 1–100 permissions, each 1–64 characters.
+    /// 1–50 permissions, each 1–64 characters.
     #[schema(example = json!(["read"]))]
     pub permissions: Vec<String>,
     /// Why (1–2000 characters).
@@ -227,7 +227,7 @@ pub struct SimulateRequest {
     pub principal: String,
     pub resource_type: String,
     pub resource_id: String,
-    /// 1–100 permissions.
+    /// 1–50 permissions.
     pub permissions: Vec<String>,
     #[serde(deserialize_with = "whole")]
     pub duration_minutes: u32,
@@ -318,8 +318,7 @@ fn scopes_of(field: &str, names: &[String]) -> Result<Vec<Scope>> {
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            name.trim()
-                .parse::<Scope>()
+            name.parse::<Scope>()
                 .map_err(|message| Error::invalid(&format!("{field}[{i}]"), message))
         })
         .collect()
@@ -485,21 +484,38 @@ pub async fn update_policy(
 // ------------------------------------------------------------ auto-approval
 
 /// The enabled policy covering `resource_type` (the oldest, should two
-/// created concurrently both cover it).
+/// created concurrently both cover it). The view finds it; its terms come
+/// from its own events, so a view that lags (or is being rebuilt) never
+/// hands a request the terms of an older version of the policy, nor a
+/// policy disabled since.
 async fn covering_policy(
     app: &App,
     partition: &Partition,
     resource_type: &str,
 ) -> Result<Option<PolicyRow>> {
-    let policies = partition_policies(app.store.read_pool(), partition).await?;
-    Ok(policies.into_iter().find(|policy| {
-        policy.spec.enabled
-            && policy
-                .spec
+    let covers = |spec: &palisade_domain::grant::PolicySpec| {
+        spec.enabled
+            && spec
                 .resource_types
                 .iter()
                 .any(|t| t == resource_type.trim())
-    }))
+    };
+    let policies = partition_policies(app.store.read_pool(), partition).await?;
+    for mut policy in policies.into_iter().filter(|policy| covers(&policy.spec)) {
+        let (aggregate, _) = app
+            .commands
+            .load::<AccessPolicy>(&policy.id)
+            .await
+            .map_err(Error::from)?;
+        match aggregate.spec() {
+            Some(spec) if covers(spec) => {
+                policy.spec = spec.clone();
+                return Ok(Some(policy));
+            }
+            _ => continue,
+        }
+    }
+    Ok(None)
 }
 
 fn terms_of(policy: &PolicyRow) -> Result<PolicyTerms> {
@@ -552,14 +568,15 @@ async fn auto_approval(
             .await?
             .map(|asset| asset.risk_score)
             .unwrap_or(0.0);
-        let risk = crate::views::round_score(risk);
+        // The score itself is not in the reason: a requester may lack
+        // `findings:read`.
         if risk > max {
             return Ok(Err(format!(
-                "asset '{resource_id}' has risk {risk}, above the maximum {max}"
+                "the risk of asset '{resource_id}' is above the maximum {max}"
             )));
         }
         held.push(format!(
-            "asset '{resource_id}' has risk {risk}, at most {max}"
+            "the risk of asset '{resource_id}' is at most {max}"
         ));
     }
     Ok(Ok(format!("auto-approved: {}", held.join("; "))))
@@ -691,6 +708,11 @@ pub async fn review(
         "deny" => Decision::Deny,
         _ => return Err(Error::invalid("decision", "must be approve or deny")),
     };
+    if context.principal.name.starts_with("system:") {
+        return Err(Error::Forbidden(
+            "Principals named system:… are Palisade's own; such a key cannot review".into(),
+        ));
+    }
     let command = RequestCommand::Review {
         reviewer: context.principal.name.clone(),
         reviewer_scopes: context.principal.scopes.clone(),
@@ -707,6 +729,11 @@ pub async fn withdraw(
     context: &Authorized<AccessRequester>,
     id: &str,
 ) -> Result<AccessRequestRow> {
+    // Another principal's request is not there for a key that cannot see it.
+    let found = view_request(app, &context.principal.partition(), id).await?;
+    if !reader(context)?.sees(&found) {
+        return Err(Error::not_found("Access request not found"));
+    }
     let command = RequestCommand::Withdraw {
         by: context.principal.name.clone(),
         at: now(),
@@ -760,7 +787,7 @@ pub async fn check(app: &App, reader: &AccessReader, request: CheckRequest) -> R
 }
 
 /// The active grants of a principal (the caller's own without
-/// `access:approve`), soonest ending first.
+/// `access:approve`), newest first.
 pub async fn grants(
     app: &App,
     reader: &AccessReader,
@@ -824,6 +851,9 @@ pub struct Simulation {
     /// Why: which auto-approval conditions held or which did not, or why
     /// the request would be refused.
     pub reason: String,
+    /// Whether the caller may see the whole policy (`tenant:admin`);
+    /// others see its id and approvers only.
+    pub policy_visible: bool,
 }
 
 pub async fn simulate(
@@ -841,6 +871,11 @@ pub async fn simulate(
     }
     let partition = reader.partition();
     let now = now();
+    let policy_visible = reader
+        .context
+        .principal
+        .scopes
+        .contains(&Scope::TenantAdmin);
     let policy = covering_policy(app, &partition, &request.resource_type).await?;
     let resource_id = request.resource_id.clone();
     // The aggregate's own judgement, on a request that is never recorded.
@@ -863,6 +898,7 @@ pub async fn simulate(
             let maximum = found.spec.max_duration_minutes;
             return Ok(Simulation {
                 policy,
+                policy_visible,
                 allowed: false,
                 auto_approved: false,
                 reason: format!(
@@ -880,6 +916,7 @@ pub async fn simulate(
         (Err(AccessError::Invalid(problems)), _) => Err(Error::Validation(problems)),
         (Err(error), _) => Ok(Simulation {
             policy,
+            policy_visible,
             allowed: false,
             auto_approved: false,
             reason: super::keys::capitalized(&error.to_string()),
@@ -893,6 +930,7 @@ pub async fn simulate(
             };
             Ok(Simulation {
                 policy,
+                policy_visible,
                 allowed: true,
                 auto_approved,
                 reason,

@@ -88,12 +88,19 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     idempotent(&state.app, &scope, request, next).await
 }
 
+/// Questions asked with a POST body that record nothing: answered afresh
+/// every time, never replayed (a replayed access check would say "yes"
+/// after the grant was revoked or ended).
+pub fn is_query(path: &str) -> bool {
+    matches!(path, "/v1/access/check" | "/v1/access/simulate")
+}
+
 /// Runs `next` under the request's idempotency key, if it has one.
 async fn idempotent(app: &App, scope: &str, request: Request, next: Next) -> Response {
     let is_command = matches!(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
+    ) && !is_query(request.uri().path());
     let key = match request.headers().get(HEADER) {
         Some(value) if is_command => value.to_str().ok().map(str::to_string).unwrap_or_default(),
         _ => return next.run(request).await,

@@ -290,7 +290,9 @@ pub struct SimulationView {
     pub allowed: bool,
     pub auto_approved: bool,
     pub reason: String,
-    /// The policy that covers it, if any.
+    /// The id of the policy that covers it, if any.
+    pub policy_id: Option<String>,
+    /// That policy in full, for keys with `tenant:admin`.
     pub policy: Option<PolicyView>,
     /// Who could approve it, as its policy says.
     pub approvals_required: Option<u32>,
@@ -318,7 +320,8 @@ impl From<Simulation> for SimulationView {
                 .map(|p| p.approver_principals.clone())
                 .unwrap_or_default(),
             approver_scopes,
-            policy,
+            policy_id: policy.as_ref().map(|p| p.id.clone()),
+            policy: policy.filter(|_| simulation.policy_visible),
         }
     }
 }

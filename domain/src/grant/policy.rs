@@ -367,6 +367,11 @@ pub struct AccessPolicy {
 }
 
 impl AccessPolicy {
+    /// The policy's definition as its events say (None before creation).
+    pub fn spec(&self) -> Option<&PolicySpec> {
+        self.created.as_ref().map(|(_, spec)| spec)
+    }
+
     pub fn decide(&self, command: PolicyCommand) -> Result<Vec<PolicyEvent>, AccessError> {
         match command {
             PolicyCommand::Create { policy, at } => {

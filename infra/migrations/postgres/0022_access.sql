@@ -1,8 +1,8 @@
 -- Just-in-time access (docs/access.md), kept by the access projection:
 -- policies, requests (with their reviews and, once approved, the grant),
 -- and the check index: one row per (grant, permission) while the grant
--- lasts. `POST /v1/access/check` reads one row of it by its primary key's
--- prefix and compares expires_at with the clock.
+-- lasts. `POST /v1/access/check` reads the rows of one grant_key and
+-- compares expires_at with the clock.
 CREATE TABLE access_policies
 (
     id          text PRIMARY KEY,
@@ -39,18 +39,18 @@ CREATE INDEX access_requests_tenant ON access_requests (tenant_id, environment, 
 CREATE INDEX access_requests_requester ON access_requests (tenant_id, environment, requester, requested_at);
 CREATE INDEX access_requests_due ON access_requests (due_at) WHERE due_at IS NOT NULL;
 
+-- grant_key is SHA-256 (hex) of tenant, environment, principal, resource
+-- type, resource id and permission, each length-prefixed: a fixed-size key
+-- however long the names (a principal of 200 and a resource id of 500
+-- characters would overflow PostgreSQL's B-tree row limit as columns).
 CREATE TABLE access_grants
 (
-    tenant_id     text NOT NULL,
-    environment   text NOT NULL,
-    principal     text NOT NULL,
-    resource_type text NOT NULL,
-    resource_id   text NOT NULL,
-    permission    text NOT NULL,
-    request_id    text NOT NULL,
-    expires_at    text NOT NULL,
-    PRIMARY KEY (tenant_id, environment, principal, resource_type, resource_id, permission, request_id)
+    grant_key   text NOT NULL,
+    request_id  text NOT NULL,
+    tenant_id   text NOT NULL,
+    environment text NOT NULL,
+    expires_at  text NOT NULL,
+    PRIMARY KEY (grant_key, request_id)
 );
 
 CREATE INDEX access_grants_request ON access_grants (request_id);
-CREATE INDEX access_grants_principal ON access_grants (tenant_id, environment, principal, expires_at);

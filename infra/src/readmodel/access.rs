@@ -1,7 +1,8 @@
 //! The access view's tables (`access_policies`, `access_requests`,
 //! `access_grants`): the projection's writes, the queries of `/v1/access`
-//! and the scheduler's question. The check ([`check_access`]) reads one row
-//! of `access_grants` by its primary key's prefix and compares `expires_at`
+//! and the scheduler's question. The check ([`check_access`]) reads the
+//! rows of one key of `access_grants` (a digest of the question) and
+//! compares `expires_at`
 //! with the time it is given, so an ended grant is refused from its end
 //! on, whether or not its end has been recorded.
 
@@ -110,21 +111,25 @@ impl AccessStore for AccessSql {
             return Ok(());
         };
         for permission in &request.permissions {
+            let key = grant_key(
+                &request.tenant_id,
+                request.environment,
+                &AccessQuestion {
+                    principal: &request.requester,
+                    resource_type: &request.resource_type,
+                    resource_id: &request.resource_id,
+                    permission,
+                },
+            );
             sqlx::query(
-                "INSERT INTO access_grants (tenant_id, environment, principal, resource_type,
-                                            resource_id, permission, request_id, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (tenant_id, environment, principal, resource_type, resource_id,
-                              permission, request_id)
-                 DO UPDATE SET expires_at = excluded.expires_at",
+                "INSERT INTO access_grants (grant_key, request_id, tenant_id, environment, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (grant_key, request_id) DO UPDATE SET expires_at = excluded.expires_at",
             )
+            .bind(key)
+            .bind(&request.id)
             .bind(&request.tenant_id)
             .bind(request.environment.as_str())
-            .bind(&request.requester)
-            .bind(&request.resource_type)
-            .bind(&request.resource_id)
-            .bind(permission)
-            .bind(&request.id)
             .bind(timestamp(&expires_at))
             .execute(&mut *self.tx)
             .await
@@ -291,6 +296,25 @@ pub struct ActiveGrant {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The check index's key of one (principal, resource, permission) in a
+/// partition: SHA-256 of the fields, each length-prefixed, in hex.
+fn grant_key(tenant_id: &str, environment: Environment, question: &AccessQuestion<'_>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for field in [
+        tenant_id,
+        environment.as_str(),
+        question.principal,
+        question.resource_type,
+        question.resource_id,
+        question.permission,
+    ] {
+        digest.update((field.len() as u64).to_be_bytes());
+        digest.update(field.as_bytes());
+    }
+    hex::encode(digest.finalize())
+}
+
 /// The grant giving the access asked for at `now`, if any: one indexed
 /// read of `access_grants`, `expires_at` compared with `now`.
 pub async fn check_access(
@@ -301,17 +325,14 @@ pub async fn check_access(
 ) -> Result<Option<ActiveGrant>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT request_id, expires_at FROM access_grants
-          WHERE tenant_id = $1 AND environment = $2 AND principal = $3
-            AND resource_type = $4 AND resource_id = $5 AND permission = $6
-            AND expires_at > $7
+          WHERE grant_key = $1 AND expires_at > $2
           ORDER BY expires_at DESC LIMIT 1",
     )
-    .bind(&partition.tenant_id)
-    .bind(partition.environment.as_str())
-    .bind(question.principal)
-    .bind(question.resource_type)
-    .bind(question.resource_id)
-    .bind(question.permission)
+    .bind(grant_key(
+        &partition.tenant_id,
+        partition.environment,
+        question,
+    ))
     .bind(timestamp(&now))
     .fetch_optional(pool)
     .await?;

@@ -19,6 +19,8 @@ use sqlx::Executor;
 struct Options {
     quick: bool,
     findings: u64,
+    /// Active grants the access check is measured over.
+    grants: u64,
     stores: Vec<String>,
     seconds: u64,
     concurrency: Vec<usize>,
@@ -29,12 +31,14 @@ impl Options {
         let mut options = Options {
             quick: false,
             findings: 100_000,
+            grants: 100_000,
             stores: vec!["sqlite".into(), "postgres".into()],
             seconds: 15,
             concurrency: vec![1, 8, 32],
         };
         let mut args = std::env::args().skip(1);
         let mut findings_given = false;
+        let mut grants_given = false;
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => options.quick = true,
@@ -44,6 +48,13 @@ impl Options {
                         .and_then(|n| n.parse().ok())
                         .expect("--findings N");
                     findings_given = true;
+                }
+                "--grants" => {
+                    options.grants = args
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .expect("--grants N");
+                    grants_given = true;
                 }
                 "--stores" => {
                     options.stores = args
@@ -60,7 +71,7 @@ impl Options {
                         .expect("--seconds N")
                 }
                 "-h" | "--help" => {
-                    println!("scripts/bench [--quick] [--findings N] [--stores sqlite,postgres] [--seconds N]");
+                    println!("scripts/bench [--quick] [--findings N] [--grants N] [--stores sqlite,postgres] [--seconds N]");
                     std::process::exit(0);
                 }
                 other => panic!("unknown argument {other}; see --help"),
@@ -70,6 +81,9 @@ impl Options {
             options.seconds = options.seconds.min(5);
             if !findings_given {
                 options.findings = 10_000;
+            }
+            if !grants_given {
+                options.grants = 10_000;
             }
         }
         options
@@ -914,7 +928,7 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
     });
     let kms = kms_load(&server, &key, top, options.seconds).await;
     let secrets = secrets_load(&server, &key, top, options.seconds).await;
-    let grants = if options.quick { 10_000 } else { 100_000 };
+    let grants = options.grants;
     let access = access_load(
         &backend,
         &server,
@@ -1175,6 +1189,7 @@ async fn main() {
         "options": {
             "quick": options.quick,
             "findings": options.findings,
+            "grants": options.grants,
             "seconds_per_load": options.seconds,
             "concurrency": options.concurrency,
         },

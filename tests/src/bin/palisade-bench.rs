@@ -519,7 +519,7 @@ async fn access_load(
     key: &str,
     tenant_id: &str,
     grants: u64,
-    concurrency: usize,
+    concurrency: &[usize],
     seconds: u64,
 ) -> Value {
     use palisade_domain::grant::{AccessRequest, NewAccessRequest, PolicyTerms, RequestCommand};
@@ -613,38 +613,42 @@ async fn access_load(
     }
     let applied_ms = seeded.elapsed().as_millis();
     store.close().await;
-    eprintln!("   access check, c={concurrency}");
-    let (http, url, key) = (
-        server.http.clone(),
-        server.url("/v1/access/check"),
-        key.to_string(),
-    );
-    let mut check = closed_loop(concurrency, seconds, move |worker, n| {
-        let grant = (n * 7919 + worker as u64 * 104_729) % grants;
-        let body = json!({
-            "principal": format!("user-{}", grant % 1000),
-            "resource_type": "database",
-            "resource_id": format!("db-{grant}"),
-            "permission": "read",
-        });
-        let sent = http.post(&url).header("x-api-key", &key).json(&body).send();
-        async move {
-            match sent.await {
-                Ok(r) if r.status().as_u16() == 200 => r
-                    .json::<Value>()
-                    .await
-                    .is_ok_and(|body| body["data"]["has_access"] == json!(true)),
-                _ => false,
+    let mut checks = Vec::new();
+    for &c in concurrency {
+        eprintln!("   access check, c={c}");
+        let (http, url, key) = (
+            server.http.clone(),
+            server.url("/v1/access/check"),
+            key.to_string(),
+        );
+        let mut check = closed_loop(c, seconds, move |worker, n| {
+            let grant = (n * 7919 + worker as u64 * 104_729) % grants;
+            let body = json!({
+                "principal": format!("user-{}", grant % 1000),
+                "resource_type": "database",
+                "resource_id": format!("db-{grant}"),
+                "permission": "read",
+            });
+            let sent = http.post(&url).header("x-api-key", &key).json(&body).send();
+            async move {
+                match sent.await {
+                    Ok(r) if r.status().as_u16() == 200 => r
+                        .json::<Value>()
+                        .await
+                        .is_ok_and(|body| body["data"]["has_access"] == json!(true)),
+                    _ => false,
+                }
             }
-        }
-    })
-    .await;
-    check["path"] = json!("/v1/access/check");
+        })
+        .await;
+        check["path"] = json!("/v1/access/check");
+        checks.push(check);
+    }
     json!({
         "grants": grants,
         "appended_ms": appended_ms,
         "applied_ms": applied_ms,
-        "check": check,
+        "check": checks,
     })
 }
 
@@ -928,17 +932,6 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
     });
     let kms = kms_load(&server, &key, top, options.seconds).await;
     let secrets = secrets_load(&server, &key, top, options.seconds).await;
-    let grants = options.grants;
-    let access = access_load(
-        &backend,
-        &server,
-        &key,
-        &tenant_id,
-        grants,
-        top,
-        options.seconds,
-    )
-    .await;
     let mut ingest = Vec::new();
     for &c in &options.concurrency {
         eprintln!("   single-command ingest, c={c}");
@@ -978,6 +971,18 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         overview["data"]["findings"]["total"]
     );
     let queries = query_latencies(&server, &key, if options.quick { 50 } else { 200 }).await;
+    // After the ingest loads, whose projection lag the 200,000 events
+    // appended here would otherwise disturb.
+    let access = access_load(
+        &backend,
+        &server,
+        &key,
+        &tenant_id,
+        options.grants,
+        &[1, top],
+        options.seconds,
+    )
+    .await;
     let (_, peak_rss) = memory(server.pid());
     server.signal("TERM");
     let _ = server.wait(Duration::from_secs(60)).await;
@@ -1141,12 +1146,18 @@ fn markdown(report: &Value) -> String {
                 run["latency"]["p99_ms"], run["errors"], ratio(f(&run["per_second"]), ingest_top),
             ));
         }
-        let check = &store["access"]["check"];
-        out.push_str(&format!(
-            "| {kind} | access check c={} at {} grants (req/s; p50 / p99 ms; errors) | {:.0}; {} / {}; {} | | | | | p99 < 5 ms at 100,000 |\n",
-            check["concurrency"], store["access"]["grants"], f(&check["per_second"]),
-            check["latency"]["p50_ms"], check["latency"]["p99_ms"], check["errors"],
-        ));
+        for check in store["access"]["check"].as_array().into_iter().flatten() {
+            let target = if check["concurrency"] == json!(1) {
+                "p99 < 5 ms at 100,000"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "| {kind} | access check c={} at {} grants (req/s; p50 / p99 ms; errors) | {:.0}; {} / {}; {} | | | | | {target} |\n",
+                check["concurrency"], store["access"]["grants"], f(&check["per_second"]),
+                check["latency"]["p50_ms"], check["latency"]["p99_ms"], check["errors"],
+            ));
+        }
         out.push_str(&format!(
             "| {kind} | bulk ingest, 1,000 per request (findings/s) | {} | | | | | {} |\n",
             store["bulk"]["findings_per_second"],

@@ -29,11 +29,12 @@ use palisade_infra::readmodel::access::{
 use palisade_infra::readmodel::{get_asset, Page, Partition, Window};
 use palisade_infra::CommandError;
 use palisade_projections::{AccessProjection, AccessRequestRow, PolicyRow};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::{AccessApprover, AccessRequester, TenantAdmin};
 use super::input::{json_optional_whole as optional_whole, json_whole as whole};
+use super::keys::double_option;
 use super::{App, Authorized, Error, RequestContext, Result};
 
 // ---------------------------------------------------------------- requests
@@ -120,13 +121,6 @@ pub struct CreatePolicyRequest {
     /// `true` when absent.
     #[serde(default)]
     pub enabled: Option<bool>,
-}
-
-/// `Some(None)` for an explicit `null`, `None` when absent.
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// The body of `PATCH /v1/access/policies/{id}`: absent fields stay as

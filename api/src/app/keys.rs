@@ -56,7 +56,7 @@ fn b64() -> &'static base64::engine::GeneralPurpose {
 }
 
 /// `Some(None)` for an explicit `null`, `None` when absent.
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+pub(super) fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)

@@ -43,10 +43,6 @@ impl SqlStore for AccessSql {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError(Box::new(e)))
-}
-
 #[async_trait]
 impl AccessStore for AccessSql {
     async fn policy(&mut self, id: &str) -> Result<Option<PolicyRow>, StoreError> {
@@ -63,7 +59,7 @@ impl AccessStore for AccessSql {
         .bind(&policy.tenant_id)
         .bind(policy.environment.as_str())
         .bind(timestamp(&policy.created_at))
-        .bind(json(policy)?)
+        .bind(super::json_doc(policy)?)
         .execute(&mut *self.tx)
         .await
         .map_err(store_error)?;
@@ -99,7 +95,7 @@ impl AccessStore for AccessSql {
         .bind(request.due_at().as_ref().map(timestamp))
         .bind(request.approved_at.as_ref().map(timestamp))
         .bind(approval_seconds.unwrap_or(0.0))
-        .bind(json(request)?)
+        .bind(super::json_doc(request)?)
         .execute(&mut *self.tx)
         .await
         .map_err(store_error)?;

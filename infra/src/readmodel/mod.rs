@@ -163,6 +163,11 @@ pub(crate) async fn batch_doc<T: serde::de::DeserializeOwned>(
         .map_err(store_error)
 }
 
+/// A row as the JSON document a view's `doc` column holds.
+pub(crate) fn json_doc<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError(Box::new(e)))
+}
+
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     StoreError(Box::new(error))
 }

@@ -37,10 +37,6 @@ impl SqlStore for SecretsSql {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError(Box::new(e)))
-}
-
 #[async_trait]
 impl SecretsStore for SecretsSql {
     async fn secret(&mut self, id: &str) -> Result<Option<SecretRow>, StoreError> {
@@ -58,7 +54,7 @@ impl SecretsStore for SecretsSql {
         .bind(secret.environment.as_str())
         .bind(&secret.path)
         .bind(timestamp(&secret.created_at))
-        .bind(json(secret)?)
+        .bind(super::json_doc(secret)?)
         .execute(&mut *self.tx)
         .await
         .map_err(store_error)?;
@@ -107,7 +103,7 @@ impl SecretsStore for SecretsSql {
         .bind(i64::from(version.version))
         .bind(version.state.as_str())
         .bind(version.deletion_time.as_ref().map(timestamp))
-        .bind(json(version)?)
+        .bind(super::json_doc(version)?)
         .bind(&version.data_key_id)
         .execute(&mut *self.tx)
         .await
@@ -129,7 +125,7 @@ impl SecretsStore for SecretsSql {
         .bind(entry.environment.as_str())
         .bind(&entry.action)
         .bind(timestamp(&entry.at))
-        .bind(json(entry)?)
+        .bind(super::json_doc(entry)?)
         .execute(&mut *self.tx)
         .await
         .map_err(store_error)?;
@@ -173,7 +169,7 @@ impl SecretsStore for SecretsSql {
         .bind(incident.status.as_str())
         .bind(incident.severity.as_str())
         .bind(timestamp(&incident.reported_at))
-        .bind(json(incident)?)
+        .bind(super::json_doc(incident)?)
         .execute(&mut *self.tx)
         .await
         .map_err(store_error)?;

@@ -46,6 +46,14 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         config.scheduler_interval,
     );
     workers.push(scheduler.spawn(shutdown_rx.clone()));
+    let ingestion = palisade_infra::ingest::runner::IngestRunner::new(
+        app.store.clone(),
+        config.ingest_concurrency,
+        std::env::temp_dir(),
+        Arc::new(SystemClock),
+    )
+    .woken_by(app.ingest_wake.clone());
+    workers.push(ingestion.spawn(shutdown_rx.clone()));
     workers.push(app.store.watch_availability(shutdown_rx.clone()));
     workers.push(
         app.usage

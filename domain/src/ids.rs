@@ -145,6 +145,11 @@ typed_id!(
     AccessRequestId, "acr_", "access request"
 );
 
+typed_id!(
+    /// A scanner report's ingestion job.
+    IngestionJobId, "job_", "ingestion job"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

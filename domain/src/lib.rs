@@ -9,6 +9,7 @@
 pub mod finding;
 pub mod grant;
 pub mod ids;
+pub mod ingestion;
 pub mod key;
 pub mod kms;
 pub mod metadata;
@@ -20,7 +21,7 @@ pub mod text;
 
 pub use ids::{
     AccessRequestId, AlertId, AlertRuleId, ApiKeyId, AssetId, FindingId, IdError, IncidentId,
-    KeyId, MigrationPlanId, PolicyId, SecretId, TenantId,
+    IngestionJobId, KeyId, MigrationPlanId, PolicyId, SecretId, TenantId,
 };
 pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
 pub use scope::Scope;

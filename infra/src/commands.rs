@@ -199,24 +199,23 @@ impl Commands {
     where
         A: Aggregate + 'static,
     {
-        let metadata = serde_json::to_value(metadata.to_map())
-            .map_err(|e| CommandError::Store(e.to_string()))?;
-        let mut rows = Vec::new();
+        let mut batch = EventBatch::new(metadata).map_err(CommandError::Store)?;
         for aggregate in aggregates {
-            for (i, event) in aggregate.events.iter().enumerate() {
-                rows.push(NewEventRow {
-                    aggregate_id: aggregate.aggregate_id.clone(),
-                    sequence: i as i64 + 1,
-                    event_type: event.event_type(),
-                    event_version: event.event_version(),
-                    payload: serde_json::to_value(event)
-                        .map_err(|e| CommandError::Store(e.to_string()))?,
-                    metadata: metadata.clone(),
-                });
-            }
+            batch
+                .push::<A>(&aggregate.aggregate_id, 0, &aggregate.events)
+                .map_err(CommandError::Store)?;
         }
+        self.append_batch(&batch).await
+    }
+
+    /// Appends a batch in one transaction: every event, or (when any
+    /// aggregate changed since its version was read) none, as `Conflict`.
+    pub async fn append_batch<E: std::error::Error>(
+        &self,
+        batch: &EventBatch,
+    ) -> Result<(), CommandError<E>> {
         self.store
-            .append_new_aggregates(A::TYPE, &rows)
+            .append_events(&batch.rows)
             .await
             .map_err(|e| match e {
                 BatchAppendError::Conflict => CommandError::Conflict,
@@ -225,6 +224,54 @@ impl Commands {
                 }
                 BatchAppendError::Store(e) => CommandError::Store(e.to_string()),
             })
+    }
+}
+
+/// Events of several aggregates, of any types, decided against the
+/// versions their deciders read, to be appended together by
+/// [`Commands::append_batch`] under one metadata.
+pub struct EventBatch {
+    rows: Vec<NewEventRow>,
+    metadata: serde_json::Value,
+}
+
+impl EventBatch {
+    pub fn new(metadata: &EventMetadata) -> Result<Self, String> {
+        Ok(Self {
+            rows: Vec::new(),
+            metadata: serde_json::to_value(metadata.to_map()).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// `events` of the aggregate, decided at `version` (0 for a new one):
+    /// they take sequences `version + 1 …`.
+    pub fn push<A: Aggregate>(
+        &mut self,
+        aggregate_id: &str,
+        version: usize,
+        events: &[A::Event],
+    ) -> Result<(), String> {
+        for (i, event) in events.iter().enumerate() {
+            self.rows.push(NewEventRow {
+                aggregate_type: A::TYPE,
+                aggregate_id: aggregate_id.to_string(),
+                sequence: (version + i + 1) as i64,
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: serde_json::to_value(event).map_err(|e| e.to_string())?,
+                metadata: self.metadata.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Events in the batch.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 }
 

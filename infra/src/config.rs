@@ -87,6 +87,8 @@ pub struct Config {
     pub sse_heartbeat: Duration,
     /// Statements slower than this are logged as warnings (truncated).
     pub slow_statement: Duration,
+    /// How many ingestion jobs one replica runs at once.
+    pub ingest_concurrency: usize,
 }
 
 impl Config {
@@ -109,6 +111,7 @@ impl Config {
         "PALISADE_STRONG_READ_TIMEOUT_MS",
         "PALISADE_SSE_HEARTBEAT_MS",
         "PALISADE_SLOW_STATEMENT_MS",
+        "PALISADE_INGEST_CONCURRENCY",
         // Read by the test suite, not the server.
         "PALISADE_TEST_DATABASE_URL",
         "PALISADE_REQUIRE_POSTGRES",
@@ -188,6 +191,8 @@ impl Config {
                 "PALISADE_SLOW_STATEMENT_MS",
                 "1000",
             )?),
+            ingest_concurrency: parse::<usize>(&get, "PALISADE_INGEST_CONCURRENCY", "2")?
+                .clamp(1, 64),
         })
     }
 

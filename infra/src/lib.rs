@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod idempotency;
+pub mod ingest;
 pub mod keyfile;
 pub mod keyring;
 pub mod process;
@@ -21,7 +22,7 @@ pub mod secrets;
 pub mod store;
 pub mod usage;
 
-pub use commands::{CommandError, Commands, Executed, NewAggregate};
+pub use commands::{CommandError, Commands, EventBatch, Executed, NewAggregate};
 pub use config::{Config, ConfigError, LogFormat, Secret};
 pub use projection::{ProjectionRunner, ProjectionStatus};
 pub use scheduler::{Clock, ManualClock, Scheduler, SystemClock};

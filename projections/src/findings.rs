@@ -137,6 +137,20 @@ impl FindingRow {
                 self.occurrences = i64::try_from(*occurrences).unwrap_or(i64::MAX);
                 self.last_seen = self.last_seen.max(*observed_at);
             }
+            E::FindingReportUpdated { details, .. } => {
+                // Scanner-owned fields only: the product, asset, scope and
+                // severity (its own event) stay.
+                let d = &mut self.details;
+                d.category = details.category.clone();
+                d.title = details.title.clone();
+                d.description = details.description.clone();
+                d.location = details.location.clone();
+                d.references = details.references.clone();
+                d.cve = details.cve.clone();
+                d.cwe = details.cwe.clone();
+                d.cvss_score = details.cvss_score;
+                d.tags = details.tags.clone();
+            }
             E::FindingSeverityChanged { to, .. } => self.details.severity = *to,
             E::FindingConfirmed { .. } => self.set_status(Status::Confirmed, None),
             E::FindingDismissed { reason, .. } => {
@@ -151,7 +165,9 @@ impl FindingRow {
             E::FindingRiskAcceptanceExpired { .. } => {
                 self.set_status(Status::Open, Some("risk acceptance expired".into()))
             }
-            E::FindingRemediated { .. } => self.set_status(Status::Remediated, None),
+            E::FindingRemediated { reason, .. } => {
+                self.set_status(Status::Remediated, reason.clone())
+            }
             E::FindingReopened { reason, .. } => self.set_status(Status::Open, reason.clone()),
             E::FindingAssigned { assignee, .. } => self.assignee = assignee.clone(),
             E::FindingTicketLinked {
@@ -606,6 +622,7 @@ mod tests {
                 location: None,
                 references: vec![],
                 tags: vec![],
+                scope: None,
             }),
             fingerprint: title.into(),
             observed_at: at(),
@@ -665,7 +682,10 @@ mod tests {
     #[tokio::test]
     async fn an_event_for_a_finding_the_view_lacks_fails_the_batch() {
         let mut store = InMemory::default();
-        let remediated = FindingEvent::FindingRemediated { at: at() };
+        let remediated = FindingEvent::FindingRemediated {
+            reason: None,
+            at: at(),
+        };
         let error = FindingsProjection
             .apply(&feed(7, 2, &remediated), &mut store)
             .await;

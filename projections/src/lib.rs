@@ -19,6 +19,7 @@ mod access;
 mod audit;
 mod feed;
 mod findings;
+mod ingestion;
 mod keys;
 mod kms;
 #[cfg(test)]
@@ -39,6 +40,7 @@ pub use findings::{
     AssetRow, FindingComment, FindingRow, FindingsProjection, FindingsStore, RiskSummaryRow,
     SeverityCounts, TicketLink,
 };
+pub use ingestion::{IngestionJobRow, IngestionProjection, IngestionStore};
 pub use keys::{KeyRow, KeyUsageRow, KeyVersionRow, KeysProjection, KeysStore};
 pub use kms::{AlertRow, AlertRuleRow, MigrationPlanRow};
 pub use secrets::{
@@ -116,5 +118,6 @@ pub fn catalogue(redactor: Redactor) -> Vec<Arc<dyn Projection>> {
         Arc::new(KeysProjection),
         Arc::new(SecretsProjection),
         Arc::new(AccessProjection),
+        Arc::new(IngestionProjection),
     ]
 }

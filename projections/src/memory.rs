@@ -13,9 +13,10 @@ use palisade_domain::Environment;
 
 use crate::{
     AccessRequestRow, AccessStore, AlertRow, AlertRuleRow, ApiKeyRow, AssetRow, AuditHead,
-    AuditRecord, AuditStore, FindingRow, FindingsStore, KeyRow, KeyUsageRow, KeyVersionRow,
-    KeysStore, MigrationPlanRow, PolicyRow, ReadModelStore, RiskSummaryRow, StoreError, TenantRow,
-    TenantsStore, TimelineEntry, TimelineStore, TimelineSubject, ViewRef,
+    AuditRecord, AuditStore, FindingRow, FindingsStore, IngestionJobRow, IngestionStore, KeyRow,
+    KeyUsageRow, KeyVersionRow, KeysStore, MigrationPlanRow, PolicyRow, ReadModelStore,
+    RiskSummaryRow, StoreError, TenantRow, TenantsStore, TimelineEntry, TimelineStore,
+    TimelineSubject, ViewRef,
 };
 
 #[derive(Default)]
@@ -39,6 +40,7 @@ pub struct InMemory {
     pub access_requests: HashMap<String, AccessRequestRow>,
     /// The check index: (request id, permission).
     pub grants: Vec<(String, String)>,
+    pub jobs: HashMap<String, IngestionJobRow>,
 }
 
 impl ReadModelStore for InMemory {
@@ -55,6 +57,8 @@ impl ReadModelStore for InMemory {
             ViewRef::new(self, |s| s as &mut dyn KeysStore)
         } else if store == TypeId::of::<dyn AccessStore>() {
             ViewRef::new(self, |s| s as &mut dyn AccessStore)
+        } else if store == TypeId::of::<dyn IngestionStore>() {
+            ViewRef::new(self, |s| s as &mut dyn IngestionStore)
         } else {
             return Err(crate::view::no_store_of(store));
         })
@@ -91,6 +95,18 @@ impl AccessStore for InMemory {
 
     async fn remove_grant(&mut self, request_id: &str) -> Result<(), StoreError> {
         self.grants.retain(|(id, _)| id != request_id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IngestionStore for InMemory {
+    async fn job(&mut self, id: &str) -> Result<Option<IngestionJobRow>, StoreError> {
+        Ok(self.jobs.get(id).cloned())
+    }
+
+    async fn save_job(&mut self, job: &IngestionJobRow) -> Result<(), StoreError> {
+        self.jobs.insert(job.id.clone(), job.clone());
         Ok(())
     }
 }

@@ -20,6 +20,12 @@ pub fn finding(event: &FindingEvent, subject: &str) -> String {
         E::FindingReobserved { occurrences, .. } => {
             format!("Finding {subject} seen again ({occurrences} occurrences)")
         }
+        E::FindingReportUpdated { details, .. } => {
+            format!(
+                "Finding {subject} updated by a new report of {}",
+                details.product
+            )
+        }
         E::FindingSeverityChanged { from, to, .. } => {
             format!("Finding {subject} severity changed from {from} to {to}")
         }

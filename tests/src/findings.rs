@@ -46,6 +46,7 @@ pub fn ingest(
             location: None,
             references: vec![],
             tags: vec![],
+            scope: None,
         }
         .validated()
         .expect("valid details"),

@@ -94,6 +94,7 @@ impl IngestFindingRequest {
             location: self.location,
             references: self.references,
             tags: self.tags,
+            scope: None,
         };
         let mut problems = Vec::new();
         if let Err(message) = &severity {

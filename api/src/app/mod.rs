@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 mod error;
 pub mod findings;
+pub mod ingestion;
 pub mod input;
 pub mod keys;
 pub mod kms;
@@ -101,6 +102,8 @@ pub struct App {
     pub key_usage: std::sync::Arc<palisade_infra::keyring::usage::KeyUsageBuffer>,
     /// Seals and opens secret values (`palisade_infra::secrets`).
     pub secrets: std::sync::Arc<palisade_infra::secrets::SecretVault>,
+    /// Wakes this replica's ingestion runner when a job is submitted.
+    pub ingest_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -136,6 +139,7 @@ impl App {
                 &root_key,
                 "idempotency fingerprint",
             ),
+            ingest_wake: std::sync::Arc::default(),
             runner,
             store,
         };

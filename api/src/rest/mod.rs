@@ -15,6 +15,7 @@ mod error;
 pub(crate) mod findings;
 mod health;
 pub(crate) mod idempotency;
+pub(crate) mod ingestion;
 mod json;
 mod keys;
 mod kms;
@@ -59,6 +60,7 @@ pub const BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/v1/findings/bulk" => BULK_BODY_LIMIT,
+        "/v1/ingestion/upload" => ingestion::UPLOAD_BODY_LIMIT,
         // A batch of up to 100 plaintexts or ciphertexts of up to 64 KiB.
         _ if path.starts_with("/v1/keys/")
             && (path.ends_with("/encrypt")
@@ -235,6 +237,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .merge(secrets::routes())
         .merge(leakage::routes())
         .merge(access::routes())
+        .merge(ingestion::routes())
         .route_layer(idempotency())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -248,6 +248,7 @@ impl Modify for SecuritySchemes {
         (name = "audit", description = "The audit trail: every event, redacted and hash-chained; live over SSE (audit:read)"),
         (name = "keys", description = "The KMS: key lifecycle (keys:admin) and cryptographic operations (keys:use)"),
         (name = "kms", description = "KMS analytics and crypto agility: usage, applications, the crypto policy, post-quantum adoption (keys:admin)"),
+        (name = "ingestion", description = "Scanner reports in: SARIF, Nuclei, ZAP and Burp uploads as background jobs (findings:write to upload, findings:read to follow)"),
         (name = "access", description = "Just-in-time access: policies (tenant:admin), requests, reviews, revocation, the check (access:request / access:approve)"),
         (name = "meta", description = "This document")
     )

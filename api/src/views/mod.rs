@@ -8,6 +8,7 @@ pub mod access;
 pub mod assets;
 pub mod audit;
 pub mod findings;
+pub mod ingestion;
 pub mod keys;
 pub mod kms;
 pub mod risk;

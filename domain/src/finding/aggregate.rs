@@ -72,6 +72,10 @@ impl Finding {
         self.state.as_ref().map(|s| s.status)
     }
 
+    pub fn severity(&self) -> Option<Severity> {
+        self.state.as_ref().map(|s| s.severity)
+    }
+
     pub fn occurrences(&self) -> u64 {
         self.state.as_ref().map_or(0, |s| s.occurrences)
     }
@@ -126,6 +130,26 @@ impl Finding {
                 }
                 events
             }
+            C::UpdateReport { details, at } => {
+                let details = details.into_inner();
+                let mut events = Vec::new();
+                if details.severity != state.severity {
+                    events.push(E::FindingSeverityChanged {
+                        from: state.severity,
+                        to: details.severity,
+                        reason: Some(format!("reported by {}", details.product)),
+                        at,
+                    });
+                }
+                events.insert(
+                    0,
+                    E::FindingReportUpdated {
+                        details: Box::new(details),
+                        at,
+                    },
+                );
+                events
+            }
             C::ChangeSeverity {
                 severity,
                 reason,
@@ -175,8 +199,16 @@ impl Finding {
             }
             C::Remediate { at } => {
                 Self::moved(state, Transition::Remediate)?;
-                vec![E::FindingRemediated { at }]
+                vec![E::FindingRemediated { reason: None, at }]
             }
+            C::Close { reason, at } => match state.status {
+                Status::Open | Status::Confirmed => vec![E::FindingRemediated {
+                    reason: Some(required("reason", &reason, limits::REASON)?),
+                    at,
+                }],
+                // Triaged (dismissed, accepted) or closed already: untouched.
+                _ => vec![],
+            },
             C::Reopen { reason, at } => {
                 Self::moved(state, Transition::Reopen)?;
                 vec![E::FindingReopened {
@@ -283,7 +315,7 @@ impl Aggregate for Finding {
             return;
         };
         match event {
-            E::FindingIngested { .. } => {}
+            E::FindingIngested { .. } | E::FindingReportUpdated { .. } => {}
             E::FindingReobserved { occurrences, .. } => state.occurrences = occurrences,
             E::FindingSeverityChanged { to, .. } => state.severity = to,
             E::FindingConfirmed { .. } => state.status = Status::Confirmed,
@@ -343,6 +375,7 @@ mod tests {
             location: None,
             references: vec![],
             tags: vec!["Web".into(), "web".into(), "pci".into()],
+            scope: None,
         }
     }
 
@@ -382,7 +415,10 @@ mod tests {
                 expires_at: t0() + Duration::days(30),
                 at: t0(),
             }),
-            Status::Remediated => events.push(E::FindingRemediated { at: t0() }),
+            Status::Remediated => events.push(E::FindingRemediated {
+                reason: None,
+                at: t0(),
+            }),
         }
         events
     }

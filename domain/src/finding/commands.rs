@@ -27,6 +27,10 @@ pub struct FindingDetails {
     pub references: Vec<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// What the finding was reported for (an ingestion job's scope: a
+    /// repository, an application): close-old compares reports within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Records the rule's verdict on one text field; the text, or empty when refused.
@@ -124,6 +128,7 @@ impl FindingDetails {
             });
         }
         let location = optional(p, "location", self.location.as_deref(), limits::LOCATION);
+        let scope = optional(p, "scope", self.scope.as_deref(), limits::ASSET_IDENTIFIER);
         if self.references.len() > MAX_LIST_ITEMS {
             p.push(FieldProblem::new(
                 "references",
@@ -164,6 +169,7 @@ impl FindingDetails {
             location,
             references,
             tags,
+            scope,
             ..self
         }
         .into_valid())
@@ -253,6 +259,14 @@ pub enum FindingCommand {
     Reobserve {
         observed_at: DateTime<Utc>,
     },
+    /// A scanner reported the finding with other scanner-owned fields
+    /// (title, description, severity, location, references, identifiers,
+    /// tags): they take the report's values. Triage fields never change
+    /// this way.
+    UpdateReport {
+        details: Box<ValidDetails>,
+        at: DateTime<Utc>,
+    },
     ChangeSeverity {
         severity: Severity,
         reason: Option<String>,
@@ -271,6 +285,13 @@ pub enum FindingCommand {
         at: DateTime<Utc>,
     },
     Remediate {
+        at: DateTime<Utc>,
+    },
+    /// From an ingestion job's close-old: remediates an open or confirmed
+    /// finding that a newer report no longer holds, with the reason; a
+    /// triaged (dismissed, risk-accepted) or closed finding is left alone.
+    Close {
+        reason: String,
         at: DateTime<Utc>,
     },
     Reopen {

@@ -19,6 +19,12 @@ pub enum FindingEvent {
         occurrences: u64,
         observed_at: DateTime<Utc>,
     },
+    /// The scanner-owned fields as a newer report gave them (severity
+    /// changes are their own `FindingSeverityChanged`).
+    FindingReportUpdated {
+        details: Box<FindingDetails>,
+        at: DateTime<Utc>,
+    },
     FindingSeverityChanged {
         from: Severity,
         to: Severity,
@@ -41,6 +47,9 @@ pub enum FindingEvent {
         at: DateTime<Utc>,
     },
     FindingRemediated {
+        /// Why, when the system closed it (a scanner report no longer holds it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
         at: DateTime<Utc>,
     },
     /// `regression`: reopened because a remediated finding was seen again.
@@ -70,6 +79,7 @@ impl DomainEvent for FindingEvent {
         match self {
             FindingEvent::FindingIngested { .. } => "FindingIngested",
             FindingEvent::FindingReobserved { .. } => "FindingReobserved",
+            FindingEvent::FindingReportUpdated { .. } => "FindingReportUpdated",
             FindingEvent::FindingSeverityChanged { .. } => "FindingSeverityChanged",
             FindingEvent::FindingConfirmed { .. } => "FindingConfirmed",
             FindingEvent::FindingDismissed { .. } => "FindingDismissed",

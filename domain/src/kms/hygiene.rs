@@ -178,6 +178,7 @@ pub fn details(reason: Reason, key: &KeyFacts) -> FindingDetails {
         location: Some(key.key_id.to_string()),
         references: Vec::new(),
         tags: vec!["kms".into(), reason.as_str().replace('_', "-")],
+        scope: None,
     }
 }
 

@@ -12,6 +12,7 @@ mod api_keys;
 mod audit;
 mod findings;
 pub mod follow;
+pub mod ingestion;
 mod key_cache;
 mod keys;
 pub mod kms;
@@ -49,8 +50,8 @@ use std::any::TypeId;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use palisade_projections::{
-    AccessStore, AuditStore, FindingsStore, KeysStore, ReadModelStore, SecretsStore, StoreError,
-    TenantsStore, TimelineStore, ViewRef,
+    AccessStore, AuditStore, FindingsStore, IngestionStore, KeysStore, ReadModelStore,
+    SecretsStore, StoreError, TenantsStore, TimelineStore, ViewRef,
 };
 use sqlx::{Any, Transaction};
 
@@ -84,8 +85,9 @@ fn bind<S: ?Sized + 'static>(open: fn(BatchTransaction) -> Box<dyn SqlStore>) ->
 }
 
 /// Every view's SQL store: the one list a new read model is added to.
-fn bindings() -> [Binding; 7] {
+fn bindings() -> [Binding; 8] {
     [
+        bind::<dyn IngestionStore>(ingestion::open),
         bind::<dyn AccessStore>(access::open),
         bind::<dyn TenantsStore>(tenants::open),
         bind::<dyn KeysStore>(keys::open),

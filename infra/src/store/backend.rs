@@ -81,6 +81,14 @@ pub(crate) trait Backend: Send + Sync {
         aggregate_id: &str,
     ) -> Result<Vec<FeedEvent>, StoreError>;
 
+    /// The committed events of several aggregates of one type, by
+    /// aggregate, oldest first.
+    async fn read_aggregates(
+        &self,
+        aggregate_type: &str,
+        aggregate_ids: &[String],
+    ) -> Result<Vec<FeedEvent>, StoreError>;
+
     /// The feed position of the last event committed so far.
     async fn feed_head_position(&self) -> Result<FeedPosition, StoreError>;
 
@@ -108,13 +116,9 @@ pub(crate) trait Backend: Send + Sync {
     /// have a first event.
     fn existing_aggregates_query(&self, aggregate_type: &str, ids: &[&str]) -> Sql;
 
-    /// Appends the first events of new aggregates in one transaction:
-    /// true, or false (and nothing appended) when one of them exists.
-    async fn append_new_aggregates(
-        &self,
-        aggregate_type: &str,
-        rows: &[NewEventRow],
-    ) -> Result<bool, sqlx::Error>;
+    /// Appends `rows` in one transaction: true, or false (and nothing
+    /// appended) when one of their sequences is taken.
+    async fn append_events(&self, rows: &[NewEventRow]) -> Result<bool, sqlx::Error>;
 
     /// A lock named `name` that at most one process holds at a time.
     fn lock(&self, name: &'static str) -> Box<dyn Lock>;

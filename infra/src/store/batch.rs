@@ -1,15 +1,19 @@
-//! Appending the first events of many new aggregates in one transaction
-//! (bulk ingest). cqrs-es appends one aggregate per transaction; this
-//! writes the same rows as its repositories (same columns, same JSON), so
-//! loading, the feed and the projections cannot tell the difference.
+//! Appending events of many aggregates in one transaction (bulk ingest,
+//! and an ingestion job's batch with its progress). cqrs-es appends one
+//! aggregate per transaction; this writes the same rows as its
+//! repositories (same columns, same JSON), so loading, the feed and the
+//! projections cannot tell the difference. Each row names the sequence it
+//! expects to take: the event table's key on (type, aggregate, sequence)
+//! is the optimistic-concurrency check, for all rows at once.
 
 use serde_json::Value;
 
 use super::{Store, StoreError};
 
-/// One event of a new aggregate, serialized as cqrs-es would.
+/// One event at the sequence it must take, serialized as cqrs-es would.
 #[derive(Debug, Clone)]
 pub struct NewEventRow {
+    pub aggregate_type: &'static str,
     pub aggregate_id: String,
     pub sequence: i64,
     pub event_type: String,
@@ -21,8 +25,9 @@ pub struct NewEventRow {
 /// Why a batch append stored nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchAppendError {
-    /// One of the aggregates already had events (or got them meanwhile).
-    #[error("an aggregate in the batch already exists")]
+    /// One of the rows' sequences was taken (a new aggregate existed, or
+    /// an existing one changed meanwhile): nothing was stored.
+    #[error("an aggregate in the batch changed meanwhile")]
     Conflict,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -76,7 +81,7 @@ pub(super) fn insert_sql(rows: usize) -> String {
 /// exists, and then nothing is. One row is one statement, without a
 /// transaction around it (it is atomic on its own).
 macro_rules! append_chunks {
-    ($pool:expr, $render:expr, $aggregate_type:expr, $rows:expr, |$row:ident| $json:expr) => {{
+    ($pool:expr, $render:expr, $rows:expr, |$row:ident| $json:expr) => {{
         let rows: &[$crate::store::NewEventRow] = $rows;
         macro_rules! chunk_query {
             ($chunk:expr, $sql:expr) => {{
@@ -84,7 +89,7 @@ macro_rules! append_chunks {
                 for $row in $chunk {
                     let (payload, metadata) = $json;
                     query = query
-                        .bind($aggregate_type)
+                        .bind($row.aggregate_type)
                         .bind(&$row.aggregate_id)
                         .bind($row.sequence)
                         .bind(&$row.event_type)
@@ -154,20 +159,16 @@ impl Store {
         Ok(found)
     }
 
-    /// Appends `rows` (the first events of new aggregates) in one
-    /// transaction: all or, when any aggregate exists, none.
-    pub async fn append_new_aggregates(
-        &self,
-        aggregate_type: &str,
-        rows: &[NewEventRow],
-    ) -> Result<(), BatchAppendError> {
+    /// Appends `rows` in one transaction: all or, when any row's sequence
+    /// is taken, none.
+    pub async fn append_events(&self, rows: &[NewEventRow]) -> Result<(), BatchAppendError> {
         if rows.is_empty() {
             return Ok(());
         }
         let all = self
             .inner
             .backend
-            .append_new_aggregates(aggregate_type, rows)
+            .append_events(rows)
             .await
             .map_err(classify)?;
         if !all {

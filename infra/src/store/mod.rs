@@ -399,6 +399,22 @@ impl Store {
             .await
     }
 
+    /// The committed events of several aggregates of one type, grouped by
+    /// aggregate, oldest first (one round trip per 500 ids at most).
+    pub async fn aggregates_events(
+        &self,
+        aggregate_type: &str,
+        aggregate_ids: &[String],
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        if aggregate_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .backend
+            .read_aggregates(aggregate_type, aggregate_ids)
+            .await
+    }
+
     /// The feed position of the last event committed so far: once a
     /// projection's checkpoint reaches it, the projection reflects every
     /// write acknowledged before this call.

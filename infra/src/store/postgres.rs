@@ -83,6 +83,26 @@ impl Backend for Postgres {
         read_aggregate(&self.pool, aggregate_type, aggregate_id).await
     }
 
+    /// One probe of the primary key per id (`= ANY` of an array).
+    async fn read_aggregates(
+        &self,
+        aggregate_type: &str,
+        aggregate_ids: &[String],
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT xact_id, position, aggregate_type, aggregate_id, sequence, event_type,
+                    event_version, payload, metadata, recorded_at
+               FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = ANY($2)
+              ORDER BY aggregate_id, sequence",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_event).collect()
+    }
+
     async fn feed_head_position(&self) -> Result<FeedPosition, StoreError> {
         feed_head_position(&self.pool).await
     }
@@ -156,13 +176,9 @@ impl Backend for Postgres {
         lookup
     }
 
-    async fn append_new_aggregates(
-        &self,
-        aggregate_type: &str,
-        rows: &[NewEventRow],
-    ) -> Result<bool, sqlx::Error> {
+    async fn append_events(&self, rows: &[NewEventRow]) -> Result<bool, sqlx::Error> {
         let render = |sql: String, _| sql;
-        append_chunks!(&self.pool, render, aggregate_type, rows, |row| (
+        append_chunks!(&self.pool, render, rows, |row| (
             &row.payload,
             &row.metadata
         ))

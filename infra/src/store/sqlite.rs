@@ -86,6 +86,32 @@ impl Backend for Sqlite {
         read_aggregate(&self.pool, aggregate_type, aggregate_id).await
     }
 
+    async fn read_aggregates(
+        &self,
+        aggregate_type: &str,
+        aggregate_ids: &[String],
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let mut events = Vec::new();
+        for chunk in aggregate_ids.chunks(super::batch::CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                        payload, metadata, recorded_at
+                   FROM events
+                  WHERE aggregate_type = ? AND aggregate_id IN ({marks})
+                  ORDER BY aggregate_id, sequence"
+            );
+            let mut query = sqlx::query(&sql).bind(aggregate_type);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                events.push(row_event(&row)?);
+            }
+        }
+        Ok(events)
+    }
+
     /// One writer: position order is commit order, so the head is the
     /// highest position.
     async fn feed_head_position(&self) -> Result<FeedPosition, StoreError> {
@@ -157,14 +183,10 @@ impl Backend for Sqlite {
         lookup
     }
 
-    async fn append_new_aggregates(
-        &self,
-        aggregate_type: &str,
-        rows: &[NewEventRow],
-    ) -> Result<bool, sqlx::Error> {
+    async fn append_events(&self, rows: &[NewEventRow]) -> Result<bool, sqlx::Error> {
         let _turn = self.write_gate.lock().await;
         let render = |sql: String, count| sql::anonymous(&sql, count).unwrap_or(sql);
-        append_chunks!(&self.pool, render, aggregate_type, rows, |row| (
+        append_chunks!(&self.pool, render, rows, |row| (
             row.payload.to_string(),
             row.metadata.to_string()
         ))

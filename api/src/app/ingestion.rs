@@ -1,0 +1,266 @@
+//! Scanner-report ingestion use cases (`docs/ingestion.md`): submitting
+//! an uploaded report as an [`IngestionJob`], and reading jobs. The job
+//! itself runs in `palisade_infra::ingest::runner`.
+//!
+//! Upload options arrive as text (multipart fields or query parameters)
+//! and are parsed here, every problem at once.
+
+use palisade_domain::finding::Severity;
+use palisade_domain::ingestion::{
+    Format, IngestionCommand, IngestionError, IngestionEvent, IngestionJob, JobCounts, JobFile,
+    JobOptions, JobStatus,
+};
+use palisade_domain::{FieldProblem, IngestionJobId};
+use palisade_infra::ingest::{detect, files};
+use palisade_infra::readmodel::ingestion::{
+    get_ingestion_job, list_ingestion_jobs, IngestionJobFilter,
+};
+use palisade_infra::readmodel::{Page, Window};
+use palisade_infra::CommandError;
+use palisade_projections::{IngestionJobRow, IngestionProjection};
+use sha2::{Digest, Sha256};
+
+use super::auth::{FindingsRead, FindingsWrite};
+use super::{App, Authorized, Error, Result};
+
+/// The largest report accepted (413 above).
+pub const MAX_REPORT_BYTES: usize = 50 * 1024 * 1024;
+
+/// How an upload's options arrive: text, as a form or a query sends it.
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    pub format: Option<String>,
+    pub product: Option<String>,
+    pub scope: Option<String>,
+    /// `true` or `false`.
+    pub close_old: Option<String>,
+    pub minimum_severity: Option<String>,
+    /// Comma-separated, or repeated.
+    pub tags: Vec<String>,
+    pub file_name: Option<String>,
+}
+
+impl From<IngestionError> for Error {
+    fn from(error: IngestionError) -> Self {
+        match error {
+            IngestionError::NotFound => Error::not_found("Ingestion job not found"),
+            IngestionError::AlreadyExists => Error::conflict("The job exists already; retry"),
+            IngestionError::InvalidState(status) => {
+                Error::InvalidTransition(format!("The job is {status}"))
+            }
+            IngestionError::Invalid(problems) => Error::Validation(problems),
+        }
+    }
+}
+
+impl From<CommandError<IngestionError>> for Error {
+    fn from(error: CommandError<IngestionError>) -> Self {
+        match error {
+            CommandError::Rejected(error) => error.into(),
+            other => Error::command(other, "ingestion job"),
+        }
+    }
+}
+
+fn blank_to_none(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// The options, parsed and checked; the format detected from `report`
+/// unless declared.
+fn parse_options(options: UploadOptions, report: &[u8]) -> Result<(JobOptions, Option<String>)> {
+    let mut problems = Vec::new();
+    let declared = blank_to_none(options.format).map(|f| f.trim().to_ascii_lowercase());
+    let format = match &declared {
+        Some(name) => match name.parse::<Format>() {
+            Ok(format) => Some(format),
+            Err(message) => {
+                problems.push(FieldProblem::new("format", message));
+                None
+            }
+        },
+        None => match detect(report) {
+            Some(format) => Some(format),
+            None => {
+                problems.push(FieldProblem::new(
+                    "format",
+                    if report.iter().all(u8::is_ascii_whitespace) {
+                        "the report is empty; declare its format (sarif, nuclei, zap or burp) to import it"
+                    } else {
+                        "the report's format cannot be told from its content; declare it: sarif, nuclei, zap or burp"
+                    },
+                ));
+                None
+            }
+        },
+    };
+    let close_old = match blank_to_none(options.close_old).as_deref().map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            problems.push(FieldProblem::new("close_old", "must be true or false"));
+            false
+        }
+    };
+    let minimum_severity = match blank_to_none(options.minimum_severity) {
+        None => None,
+        Some(word) => match word.trim().parse::<Severity>() {
+            Ok(severity) => Some(severity),
+            Err(message) => {
+                problems.push(FieldProblem::new("minimum_severity", message));
+                None
+            }
+        },
+    };
+    let tags: Vec<String> = options
+        .tags
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let file_name =
+        blank_to_none(options.file_name).map(|name| palisade_infra::ingest::fit_line(&name, 200));
+    let job = JobOptions {
+        format: format.unwrap_or(Format::Sarif),
+        declared: declared.is_some(),
+        product: blank_to_none(options.product).map(|p| p.trim().to_string()),
+        scope: blank_to_none(options.scope).map(|s| s.trim().to_string()),
+        close_old,
+        minimum_severity,
+        tags,
+    };
+    if let Err(IngestionError::Invalid(found)) = IngestionJob::validate(&job) {
+        problems.extend(found);
+    }
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
+    }
+    Ok((job, file_name))
+}
+
+/// Queues an uploaded report: stores its bytes, records the job
+/// (`pending`) and wakes the runner. The answer is the job as the view
+/// shows it once it applied the submission (or as submitted, when the
+/// view is late).
+pub async fn submit(
+    app: &App,
+    context: &Authorized<FindingsWrite>,
+    options: UploadOptions,
+    report: Vec<u8>,
+) -> Result<IngestionJobRow> {
+    if report.len() > MAX_REPORT_BYTES {
+        return Err(Error::PayloadTooLarge(format!(
+            "A report may hold at most {} MiB",
+            MAX_REPORT_BYTES / (1024 * 1024)
+        )));
+    }
+    let (options, file_name) = parse_options(options, &report)?;
+    let job_id = IngestionJobId::from_uuid(uuid::Uuid::now_v7());
+    let id = job_id.to_string();
+    let metadata = context.metadata();
+    let file = JobFile {
+        name: file_name,
+        size_bytes: report.len() as u64,
+        sha256: hex::encode(Sha256::digest(&report)),
+    };
+    files::save_report(&app.store, &id, &report).await?;
+    drop(report);
+    let command = IngestionCommand::Submit {
+        job_id,
+        options: options.clone(),
+        file: file.clone(),
+        at: metadata.occurred_at,
+    };
+    let submitted = app
+        .commands
+        .execute_returning::<IngestionJob>(&id, command, (), &metadata, None)
+        .await;
+    let executed = match submitted {
+        Ok(executed) => executed,
+        Err(error) => {
+            let _ = files::delete_report(&app.store, &id).await;
+            return Err(error.into());
+        }
+    };
+    app.ingest_wake.notify_one();
+    if app
+        .await_view(
+            IngestionProjection::NAME,
+            "IngestionJob",
+            &id,
+            executed.version,
+        )
+        .await?
+    {
+        if let Some(row) =
+            get_ingestion_job(app.store.read_pool(), &context.principal.partition(), &id).await?
+        {
+            return Ok(row);
+        }
+    }
+    let Some(IngestionEvent::IngestionJobSubmitted { at, .. }) = executed.events.first() else {
+        return Err(Error::internal(
+            "a submission must record IngestionJobSubmitted",
+        ));
+    };
+    let partition = context.principal.partition();
+    Ok(IngestionJobRow {
+        id,
+        tenant_id: partition.tenant_id,
+        environment: partition.environment,
+        status: JobStatus::Pending,
+        options,
+        file,
+        counts: JobCounts::default(),
+        errors: Vec::new(),
+        attempts: 0,
+        failure: None,
+        submitted_by: metadata.actor.clone(),
+        submitted_at: *at,
+        started_at: None,
+        ended_at: None,
+        updated_at: *at,
+        version: executed.version as i64,
+    })
+}
+
+/// One of the caller's jobs.
+pub async fn job(
+    app: &App,
+    context: &Authorized<FindingsRead>,
+    id: &str,
+) -> Result<IngestionJobRow> {
+    IngestionJobId::parse(id).map_err(|_| Error::not_found("Ingestion job not found"))?;
+    get_ingestion_job(app.store.read_pool(), &context.principal.partition(), id)
+        .await?
+        .ok_or_else(|| Error::not_found("Ingestion job not found"))
+}
+
+/// What `GET /v1/ingestion/jobs` filters by.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    pub statuses: Vec<JobStatus>,
+    pub formats: Vec<Format>,
+}
+
+/// A page of the caller's jobs, newest first.
+pub async fn jobs(
+    app: &App,
+    context: &Authorized<FindingsRead>,
+    query: JobQuery,
+    window: impl Into<Window>,
+) -> Result<Page<IngestionJobRow>> {
+    let filter = IngestionJobFilter {
+        statuses: query.statuses,
+        formats: query.formats,
+    };
+    Ok(list_ingestion_jobs(
+        app.store.read_pool(),
+        &context.principal.partition(),
+        &filter,
+        window,
+    )
+    .await?)
+}

@@ -184,16 +184,17 @@ pub async fn submit(
             return Err(error.into());
         }
     };
-    app.ingest_wake.notify_one();
-    if app
+    let applied = app
         .await_view(
             IngestionProjection::NAME,
             "IngestionJob",
             &id,
             executed.version,
         )
-        .await?
-    {
+        .await?;
+    // The runner finds jobs in the view: woken once the job is there.
+    app.ingest_wake.notify_one();
+    if applied {
         if let Some(row) =
             get_ingestion_job(app.store.read_pool(), &context.principal.partition(), &id).await?
         {

@@ -19,7 +19,13 @@ pub const PART_BYTES: usize = 1024 * 1024;
 pub async fn save_report(store: &Store, job_id: &str, bytes: &[u8]) -> Result<(), StoreError> {
     let _turn = store.write_turn().await;
     let mut tx = store.read_pool().begin().await?;
-    for (part, chunk) in bytes.chunks(PART_BYTES).enumerate() {
+    // An empty report is one empty part: stored, so that its job finds it.
+    let parts: Vec<&[u8]> = if bytes.is_empty() {
+        vec![bytes]
+    } else {
+        bytes.chunks(PART_BYTES).collect()
+    };
+    for (part, chunk) in parts.into_iter().enumerate() {
         sqlx::query("INSERT INTO ingestion_files (job_id, part, data) VALUES ($1, $2, $3)")
             .bind(job_id)
             .bind(part as i64)

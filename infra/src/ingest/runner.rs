@@ -1,5 +1,5 @@
 //! The ingestion runner: runs the pending jobs, in one replica at a time
-//! (under the store's lock `ingestion`), at most `PALISADE_INGEST_CONCURRENCY`
+//! (under the store's lock `ingestion-runner`; the projection `ingestion` has its own), at most `PALISADE_INGEST_CONCURRENCY`
 //! at once.
 //!
 //! A job copies its report from `ingestion_files` to a local file, parses
@@ -132,7 +132,7 @@ impl IngestRunner {
     /// shutdown. A job cut off by shutdown is resumed by the next runner.
     pub fn spawn(self, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut lock = LockSession::new(self.store.clone(), "ingestion");
+            let mut lock = LockSession::new(self.store.clone(), "ingestion-runner");
             let running: Arc<Mutex<HashSet<String>>> = Arc::default();
             let mut tasks = JoinSet::new();
             while !*shutdown.borrow() {
@@ -328,6 +328,14 @@ impl IngestRunner {
                 format, error.message, error.at
             )));
         }
+        let counts = state.job.counts();
+        if counts.parsed == 0 && counts.errors > 0 {
+            let first = self.first_error(&row.id).await;
+            return Err(Stop::Fail(format!(
+                "None of the report's {} items could be ingested{first}",
+                counts.errors
+            )));
+        }
         if row.options.close_old {
             self.close_old(row, &mut state).await?;
         }
@@ -339,6 +347,31 @@ impl IngestRunner {
             .await?;
         self.discard_report(id).await;
         Ok(())
+    }
+
+    /// `; the first: <at>: <reason>` of the job's kept item errors, from
+    /// its events (the view may be behind).
+    async fn first_error(&self, id: &str) -> String {
+        let events = self
+            .store
+            .aggregate_events(IngestionJob::TYPE, id)
+            .await
+            .unwrap_or_default();
+        events
+            .iter()
+            .filter_map(|e| {
+                e.decode::<palisade_domain::ingestion::IngestionEvent>()
+                    .ok()
+            })
+            .find_map(|e| match e {
+                palisade_domain::ingestion::IngestionEvent::IngestionJobProgressed {
+                    errors,
+                    ..
+                } => errors.into_iter().next(),
+                _ => None,
+            })
+            .map(|e| format!("; the first, at {}: {}", e.at, e.reason))
+            .unwrap_or_default()
     }
 
     /// One batch of report items: the findings' events and the job's

@@ -13,6 +13,7 @@ mod event_store_contract;
 mod findings;
 mod graphql;
 mod idempotency;
+mod ingestion;
 mod keyring;
 mod keys;
 mod kms;

@@ -70,7 +70,8 @@ fn blank_to_none(value: Option<String>) -> Option<String> {
 /// unless declared.
 fn parse_options(options: UploadOptions, report: &[u8]) -> Result<(JobOptions, Option<String>)> {
     let mut problems = Vec::new();
-    let declared = blank_to_none(options.format).map(|f| f.trim().to_ascii_lowercase());
+    // Exact values (as the document lists them): no trimming, no folding.
+    let declared = options.format;
     let format = match &declared {
         Some(name) => match name.parse::<Format>() {
             Ok(format) => Some(format),
@@ -94,7 +95,7 @@ fn parse_options(options: UploadOptions, report: &[u8]) -> Result<(JobOptions, O
             }
         },
     };
-    let close_old = match blank_to_none(options.close_old).as_deref().map(str::trim) {
+    let close_old = match options.close_old.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
@@ -102,9 +103,9 @@ fn parse_options(options: UploadOptions, report: &[u8]) -> Result<(JobOptions, O
             false
         }
     };
-    let minimum_severity = match blank_to_none(options.minimum_severity) {
+    let minimum_severity = match options.minimum_severity {
         None => None,
-        Some(word) => match word.trim().parse::<Severity>() {
+        Some(word) => match word.parse::<Severity>() {
             Ok(severity) => Some(severity),
             Err(message) => {
                 problems.push(FieldProblem::new("minimum_severity", message));

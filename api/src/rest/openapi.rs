@@ -512,6 +512,23 @@ fn parameter_constraint_at(path: &str, name: &str) -> Option<Value> {
         );
         return Some(comma_list(json!({"type": "string", "enum": statuses})));
     }
+    if path == "/v1/ingestion/upload" {
+        if let Some((_, schema)) = upload_options().into_iter().find(|(n, _)| *n == name) {
+            return Some(json!({ "schema": schema }));
+        }
+    }
+    if path.starts_with("/v1/ingestion/jobs") {
+        let statuses = strings(
+            palisade_domain::ingestion::JobStatus::ALL
+                .iter()
+                .map(|s| s.as_str()),
+        );
+        match name {
+            "status" => return Some(comma_list(json!({"type": "string", "enum": statuses}))),
+            "format" => return Some(comma_list(json!({"type": "string", "enum": formats()}))),
+            _ => {}
+        }
+    }
     if name == "status" && path.starts_with("/v1/access/requests") {
         let statuses = strings(
             palisade_domain::grant::RequestStatus::ALL
@@ -684,7 +701,40 @@ fn body_fields() -> Vec<(&'static str, &'static str, Value)> {
     fields.extend(kms_analytics_fields());
     fields.extend(secrets_fields());
     fields.extend(access_fields());
+    fields.extend(
+        upload_options()
+            .into_iter()
+            .map(|(field, schema)| ("UploadForm", field, schema)),
+    );
     fields
+}
+
+fn formats() -> Vec<&'static str> {
+    strings(
+        palisade_domain::ingestion::Format::ALL
+            .iter()
+            .map(|f| f.as_str()),
+    )
+}
+
+/// An upload's options (`app::ingestion`), as form fields and as query
+/// parameters alike: exact values (the server neither trims nor folds
+/// them), text within the finding's limits.
+fn upload_options() -> Vec<(&'static str, Value)> {
+    vec![
+        ("format", json!({"type": "string", "enum": formats()})),
+        ("product", string(optional_text(limits::PRODUCT))),
+        ("scope", string(optional_text(limits::ASSET_IDENTIFIER))),
+        (
+            "close_old",
+            json!({"type": "string", "enum": ["true", "false"]}),
+        ),
+        (
+            "minimum_severity",
+            json!({"type": "string", "enum": severities()}),
+        ),
+        ("tags", string(optional_text(limits::TAG))),
+    ]
 }
 
 /// Just-in-time access's request bodies (`app::access`).

@@ -66,9 +66,19 @@ fn blank_to_none(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+/// Checks options on their own (no report to detect a format from): the
+/// query's, before a form's fields take their place, so that a bad value
+/// is refused wherever it was given.
+pub fn check_options(options: UploadOptions) -> Result<()> {
+    parse_options(options, None).map(|_| ())
+}
+
 /// The options, parsed and checked; the format detected from `report`
-/// unless declared.
-fn parse_options(options: UploadOptions, report: &[u8]) -> Result<(JobOptions, Option<String>)> {
+/// unless declared (or not at all, without a report).
+fn parse_options(
+    options: UploadOptions,
+    report: Option<&[u8]>,
+) -> Result<(JobOptions, Option<String>)> {
     let mut problems = Vec::new();
     // Exact values (as the document lists them): no trimming, no folding.
     let declared = options.format;
@@ -80,9 +90,10 @@ fn parse_options(options: UploadOptions, report: &[u8]) -> Result<(JobOptions, O
                 None
             }
         },
-        None => match detect(report) {
-            Some(format) => Some(format),
-            None => {
+        None => match report.map(|report| (detect(report), report)) {
+            None => None,
+            Some((Some(format), _)) => Some(format),
+            Some((None, report)) => {
                 problems.push(FieldProblem::new(
                     "format",
                     if report.iter().all(u8::is_ascii_whitespace) {
@@ -157,7 +168,7 @@ pub async fn submit(
             MAX_REPORT_BYTES / (1024 * 1024)
         )));
     }
-    let (options, file_name) = parse_options(options, &report)?;
+    let (options, file_name) = parse_options(options, Some(&report))?;
     let job_id = IngestionJobId::from_uuid(uuid::Uuid::now_v7());
     let id = job_id.to_string();
     let metadata = context.metadata();

@@ -26,6 +26,7 @@ mod audit;
 mod census;
 mod error;
 mod findings;
+mod ingestion;
 mod keys;
 mod kms;
 mod risk;
@@ -79,6 +80,7 @@ pub struct Query(
     kms::KmsAlertsQuery,
     secrets::SecretsQuery,
     access::AccessQuery,
+    ingestion::IngestionQuery,
     tenants::ProjectionsQuery,
 );
 

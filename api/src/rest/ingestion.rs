@@ -187,6 +187,7 @@ pub async fn upload(
         .trim()
         .to_string();
     let options = UploadOptions::from(query);
+    ingestion::check_options(options.clone())?;
     let (options, report) = if media == "multipart/form-data" {
         read_form(request, &state, options).await?
     } else if RAW_TYPES.contains(&media.as_str()) {

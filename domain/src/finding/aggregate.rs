@@ -608,6 +608,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn close_old_remediates_open_findings_only() {
+        let close = || FindingCommand::Close {
+            reason: "no longer in the report of ingestion job job_1".into(),
+            at: t0(),
+        };
+        for status in [Status::Open, Status::Confirmed] {
+            assert_eq!(
+                decide(history(status), close()).await,
+                Ok(vec![FindingEvent::FindingRemediated {
+                    reason: Some("no longer in the report of ingestion job job_1".into()),
+                    at: t0()
+                }])
+            );
+        }
+        for status in [Status::Dismissed, Status::RiskAccepted, Status::Remediated] {
+            assert_eq!(
+                decide(history(status), close()).await,
+                Ok(vec![]),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_newer_report_updates_scanner_fields_and_its_severity() {
+        let mut reported = details();
+        reported.title = "SQL injection in /login".into();
+        reported.severity = Severity::Critical;
+        let valid = reported.clone().validated().unwrap();
+        let events = decide(
+            history(Status::Dismissed),
+            FindingCommand::UpdateReport {
+                details: Box::new(valid),
+                at: t0(),
+            },
+        )
+        .await
+        .unwrap();
+        let types: Vec<String> = events
+            .iter()
+            .map(cqrs_es::DomainEvent::event_type)
+            .collect();
+        assert_eq!(types, ["FindingReportUpdated", "FindingSeverityChanged"]);
+        // Triage is the user's: the status stays.
+        let mut finding = Finding::default();
+        for event in history(Status::Dismissed).into_iter().chain(events) {
+            finding.apply(event);
+        }
+        assert_eq!(finding.status(), Some(Status::Dismissed));
+        assert_eq!(finding.severity(), Some(Severity::Critical));
+    }
+
+    #[tokio::test]
     async fn seeing_a_finding_again_counts_it_and_reopens_a_remediated_one() {
         let later = t0() + Duration::hours(1);
         assert_eq!(

@@ -362,6 +362,28 @@ async fn bad_reports_fail_naming_where_and_bad_uploads_are_refused(backend: &Bac
     assert_eq!(data["counts"]["parsed"], 2, "{data}");
     assert_eq!(data["counts"]["errors"], 1, "{data}");
     assert_eq!(data["errors"][0]["at"], "runs[0].results[1]", "{data}");
+    // GraphQL reads the same jobs.
+    let query = format!(
+        r#"{{ ingestionJob(id: "{}") {{ status format counts {{ parsed errors }} errors {{ at }} }}
+             ingestionJobs(filter: {{ status: ["failed"] }}) {{ totalCount nodes {{ failure }} }} }}"#,
+        data["job_id"].as_str().unwrap()
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/graphql",
+            Auth::ApiKey(&key),
+            Some(json!({ "query": query })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["ingestionJob"],
+        json!({"status": "completed", "format": "sarif", "counts": {"parsed": 2, "errors": 1},
+               "errors": [{"at": "runs[0].results[1]"}]}),
+        "{body}"
+    );
+    assert_eq!(body["data"]["ingestionJobs"]["totalCount"], 1, "{body}");
     let raw = findings(&server, &key, "raw").await;
     assert_eq!(raw.len(), 2);
     assert!(

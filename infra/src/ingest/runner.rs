@@ -469,47 +469,15 @@ impl IngestRunner {
                     current.details = Some(reported);
                 }
             }
-            let mut batch = EventBatch::new(&metadata).map_err(Stop::Store)?;
-            for (id, current) in &findings {
-                if !current.new_events.is_empty() {
-                    batch
-                        .push::<Finding>(id, current.version, &current.new_events)
-                        .map_err(Stop::Store)?;
-                }
-            }
-            let progress = IngestionCommand::RecordProgress {
-                batch: counts,
-                errors: errors.clone(),
-                at: now,
-            };
-            let mut job = state.job.clone();
-            let job_events = decide_job(&mut job, progress).await?;
-            batch
-                .push::<IngestionJob>(&row.id, state.version, &job_events)
-                .map_err(Stop::Store)?;
-            match self
-                .commands
-                .append_batch::<std::convert::Infallible>(&batch)
-                .await
+            if self
+                .append(row, state, &metadata, &findings, counts, errors.clone())
+                .await?
             {
-                Ok(()) => {
-                    state.job = job;
-                    state.version += job_events.len();
-                    state.seen.extend(ids);
-                    for (new, _) in &prepared {
-                        state.products.insert(new.details.product.clone());
-                    }
-                    return Ok(());
+                state.seen.extend(ids);
+                for (new, _) in &prepared {
+                    state.products.insert(new.details.product.clone());
                 }
-                Err(CommandError::Conflict) => {
-                    // A finding changed meanwhile (decide again), or the
-                    // job did (another runner has it: stop).
-                    let (_, version) = self.commands.load::<IngestionJob>(&row.id).await?;
-                    if version != state.version {
-                        return Err(Stop::TakenOver);
-                    }
-                }
-                Err(other) => return Err(other.into()),
+                return Ok(());
             }
         }
         Err(Stop::Store(
@@ -593,45 +561,16 @@ impl IngestRunner {
                         closed += 1;
                     }
                 }
-                let mut batch = EventBatch::new(&metadata).map_err(Stop::Store)?;
-                for (id, current) in &findings {
-                    if !current.new_events.is_empty() {
-                        batch
-                            .push::<Finding>(id, current.version, &current.new_events)
-                            .map_err(Stop::Store)?;
-                    }
-                }
-                let progress = IngestionCommand::RecordProgress {
-                    batch: JobCounts {
-                        closed,
-                        ..JobCounts::default()
-                    },
-                    errors: Vec::new(),
-                    at: now,
+                let counts = JobCounts {
+                    closed,
+                    ..JobCounts::default()
                 };
-                let mut job = state.job.clone();
-                let job_events = decide_job(&mut job, progress).await?;
-                batch
-                    .push::<IngestionJob>(&row.id, state.version, &job_events)
-                    .map_err(Stop::Store)?;
-                match self
-                    .commands
-                    .append_batch::<std::convert::Infallible>(&batch)
-                    .await
+                if self
+                    .append(row, state, &metadata, &findings, counts, Vec::new())
+                    .await?
                 {
-                    Ok(()) => {
-                        state.job = job;
-                        state.version += job_events.len();
-                        done = true;
-                        break;
-                    }
-                    Err(CommandError::Conflict) => {
-                        let (_, version) = self.commands.load::<IngestionJob>(&row.id).await?;
-                        if version != state.version {
-                            return Err(Stop::TakenOver);
-                        }
-                    }
-                    Err(other) => return Err(other.into()),
+                    done = true;
+                    break;
                 }
             }
             if !done {
@@ -642,6 +581,60 @@ impl IngestRunner {
             }
         }
         Ok(())
+    }
+}
+
+impl IngestRunner {
+    /// Appends the findings' new events and the job's progress (`counts`,
+    /// `errors`) in one transaction: true when done, false when a finding
+    /// changed meanwhile (decide again); [`Stop::TakenOver`] when the job
+    /// did.
+    async fn append(
+        &self,
+        row: &IngestionJobRow,
+        state: &mut JobState,
+        metadata: &EventMetadata,
+        findings: &HashMap<String, Current>,
+        counts: JobCounts,
+        errors: Vec<ItemError>,
+    ) -> Result<bool, Stop> {
+        let mut batch = EventBatch::new(metadata).map_err(Stop::Store)?;
+        for (id, current) in findings {
+            if !current.new_events.is_empty() {
+                batch
+                    .push::<Finding>(id, current.version, &current.new_events)
+                    .map_err(Stop::Store)?;
+            }
+        }
+        let progress = IngestionCommand::RecordProgress {
+            batch: counts,
+            errors,
+            at: metadata.occurred_at,
+        };
+        let mut job = state.job.clone();
+        let job_events = decide_job(&mut job, progress).await?;
+        batch
+            .push::<IngestionJob>(&row.id, state.version, &job_events)
+            .map_err(Stop::Store)?;
+        match self
+            .commands
+            .append_batch::<std::convert::Infallible>(&batch)
+            .await
+        {
+            Ok(()) => {
+                state.job = job;
+                state.version += job_events.len();
+                Ok(true)
+            }
+            Err(CommandError::Conflict) => {
+                let (_, version) = self.commands.load::<IngestionJob>(&row.id).await?;
+                if version != state.version {
+                    return Err(Stop::TakenOver);
+                }
+                Ok(false)
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 }
 

@@ -333,6 +333,30 @@ pub fn contract(document: &utoipa::openapi::OpenApi) -> Value {
             }
         }
     }
+    // A KMS batch (`{"batch": [...]}`) answers `{"results": [...]}`, each
+    // item its value or its own error, where a single request answers the
+    // value: the 200 is either.
+    for operation in ["encrypt", "decrypt", "rewrap"] {
+        let pointer = format!(
+            "/paths/~1v1~1keys~1{{id}}~1{operation}/post/responses/200/content/application~1json/schema"
+        );
+        if let Some(schema) = json.pointer_mut(&pointer) {
+            let single = schema.take();
+            *schema = json!({"anyOf": [single, {
+                "type": "object",
+                "required": ["success", "data", "meta"],
+                "properties": {
+                    "success": {"type": "boolean"},
+                    "meta": {"type": "object"},
+                    "data": {
+                        "type": "object",
+                        "required": ["results"],
+                        "properties": {"results": {"type": "array", "maxItems": 100}},
+                    },
+                },
+            }]});
+        }
+    }
     if let Some(schemas) = json
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)

@@ -174,7 +174,8 @@ pub struct JobCounts {
 }
 
 impl JobCounts {
-    fn add(&mut self, batch: &JobCounts) {
+    /// Adds a batch's counts (what `IngestionJobProgressed` does to a job).
+    pub fn add(&mut self, batch: &JobCounts) {
         self.items += batch.items;
         self.parsed += batch.parsed;
         self.created += batch.created;

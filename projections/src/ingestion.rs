@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use palisade_domain::ingestion::{
     IngestionEvent, ItemError, JobCounts, JobFile, JobOptions, JobStatus,
 };
-use palisade_domain::Environment;
+use palisade_domain::{Environment, EventMetadata};
 use serde::{Deserialize, Serialize};
 
 use crate::{FeedEvent, Projection, ProjectionError, ReadModelStore, StoreError};
@@ -35,6 +35,43 @@ pub struct IngestionJobRow {
     pub ended_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+}
+
+impl IngestionJobRow {
+    /// The row an `IngestionJobSubmitted` event creates; None for any other.
+    pub fn submitted(
+        event: &IngestionEvent,
+        metadata: &EventMetadata,
+        version: i64,
+    ) -> Option<Self> {
+        let IngestionEvent::IngestionJobSubmitted {
+            job_id,
+            options,
+            file,
+            at,
+        } = event
+        else {
+            return None;
+        };
+        Some(Self {
+            id: job_id.to_string(),
+            tenant_id: metadata.tenant_id.clone(),
+            environment: metadata.environment,
+            status: JobStatus::Pending,
+            options: options.clone(),
+            file: file.clone(),
+            counts: JobCounts::default(),
+            errors: Vec::new(),
+            attempts: 0,
+            failure: None,
+            submitted_by: metadata.actor.clone(),
+            submitted_at: *at,
+            started_at: None,
+            ended_at: None,
+            updated_at: *at,
+            version,
+        })
+    }
 }
 
 /// Storage of the ingestion jobs view.
@@ -75,32 +112,8 @@ impl Projection for IngestionProjection {
         }
         let store = store.view::<dyn IngestionStore>()?;
         let job_event = event.decode::<IngestionEvent>()?;
-        if let IngestionEvent::IngestionJobSubmitted {
-            job_id,
-            options,
-            file,
-            at,
-        } = job_event
-        {
-            let metadata = event.typed_metadata()?;
-            let row = IngestionJobRow {
-                id: job_id.to_string(),
-                tenant_id: metadata.tenant_id,
-                environment: metadata.environment,
-                status: JobStatus::Pending,
-                options,
-                file,
-                counts: JobCounts::default(),
-                errors: Vec::new(),
-                attempts: 0,
-                failure: None,
-                submitted_by: metadata.actor,
-                submitted_at: at,
-                started_at: None,
-                ended_at: None,
-                updated_at: at,
-                version: event.sequence,
-            };
+        let metadata = event.typed_metadata()?;
+        if let Some(row) = IngestionJobRow::submitted(&job_event, &metadata, event.sequence) {
             store.save_job(&row).await?;
             return Ok(());
         }
@@ -117,15 +130,7 @@ impl Projection for IngestionProjection {
                 row.updated_at = at;
             }
             IngestionEvent::IngestionJobProgressed { batch, errors, at } => {
-                let c = &mut row.counts;
-                c.items += batch.items;
-                c.parsed += batch.parsed;
-                c.created += batch.created;
-                c.deduplicated += batch.deduplicated;
-                c.reopened += batch.reopened;
-                c.skipped += batch.skipped;
-                c.closed += batch.closed;
-                c.errors += batch.errors;
+                row.counts.add(&batch);
                 row.errors.extend(errors);
                 row.updated_at = at;
             }

@@ -7,8 +7,7 @@
 
 use palisade_domain::finding::Severity;
 use palisade_domain::ingestion::{
-    Format, IngestionCommand, IngestionError, IngestionEvent, IngestionJob, JobCounts, JobFile,
-    JobOptions, JobStatus,
+    Format, IngestionCommand, IngestionError, IngestionJob, JobFile, JobOptions, JobStatus,
 };
 use palisade_domain::{FieldProblem, IngestionJobId};
 use palisade_infra::ingest::{detect, files};
@@ -181,8 +180,8 @@ pub async fn submit(
     drop(report);
     let command = IngestionCommand::Submit {
         job_id,
-        options: options.clone(),
-        file: file.clone(),
+        options,
+        file,
         at: metadata.occurred_at,
     };
     let submitted = app
@@ -213,30 +212,12 @@ pub async fn submit(
             return Ok(row);
         }
     }
-    let Some(IngestionEvent::IngestionJobSubmitted { at, .. }) = executed.events.first() else {
-        return Err(Error::internal(
-            "a submission must record IngestionJobSubmitted",
-        ));
-    };
-    let partition = context.principal.partition();
-    Ok(IngestionJobRow {
-        id,
-        tenant_id: partition.tenant_id,
-        environment: partition.environment,
-        status: JobStatus::Pending,
-        options,
-        file,
-        counts: JobCounts::default(),
-        errors: Vec::new(),
-        attempts: 0,
-        failure: None,
-        submitted_by: metadata.actor.clone(),
-        submitted_at: *at,
-        started_at: None,
-        ended_at: None,
-        updated_at: *at,
-        version: executed.version as i64,
-    })
+    // The view is late: the job as its one event describes it.
+    executed
+        .events
+        .first()
+        .and_then(|event| IngestionJobRow::submitted(event, &metadata, executed.version as i64))
+        .ok_or_else(|| Error::internal("a submission must record IngestionJobSubmitted"))
 }
 
 /// One of the caller's jobs.

@@ -1,6 +1,7 @@
 //! The `palisade` command line.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -8,6 +9,7 @@ use palisade_infra::Config;
 
 use crate::app::tenants::{self, CreateTenantRequest};
 use crate::app::{App, Origin};
+use crate::import::ImportArgs;
 use crate::server::serve;
 use crate::views::tenants::CreatedTenant;
 
@@ -38,6 +40,46 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Upload scanner reports to a running server (SARIF, Nuclei, ZAP, Burp).
+    Import(ImportCommand),
+}
+
+/// `palisade import FILE...`: a client of `POST /v1/ingestion/upload`.
+#[derive(Debug, clap::Args)]
+struct ImportCommand {
+    /// The reports, each at most 50 MiB.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The server's base URL.
+    #[arg(long, env = "PALISADE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An API key with the scope findings:write (and findings:read for --wait).
+    #[arg(long, env = "PALISADE_API_KEY", hide_env_values = true)]
+    key: String,
+    /// sarif, nuclei, zap or burp [default: detected from the content].
+    #[arg(long)]
+    format: Option<String>,
+    /// The product the findings are filed under [default: the report's tool].
+    #[arg(long)]
+    product: Option<String>,
+    /// What --close-old compares within [default: the product].
+    #[arg(long)]
+    scope: Option<String>,
+    /// Remediate the product's and scope's open findings that the report no longer holds.
+    #[arg(long)]
+    close_old: bool,
+    /// Skip findings below it: critical, high, medium, low or info.
+    #[arg(long)]
+    minimum_severity: Option<String>,
+    /// A tag added to every finding (repeat for more).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Follow each job to its end and print its counts (exit 1 when one fails).
+    #[arg(long)]
+    wait: bool,
+    /// Print each job's document (JSON, one per line) instead of progress.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +105,23 @@ enum TenantCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Import(import) = cli.command {
+        // A client: none of the server's configuration applies.
+        return crate::import::run(ImportArgs {
+            files: import.files,
+            url: import.url,
+            key: import.key,
+            format: import.format,
+            product: import.product,
+            scope: import.scope,
+            close_old: import.close_old,
+            minimum_severity: import.minimum_severity,
+            tags: import.tags,
+            wait: import.wait,
+            json: import.json,
+        })
+        .await;
+    }
     let config = Config::from_env().context("invalid configuration")?;
     crate::telemetry::init(config.log_format);
     for name in Config::unknown_variables() {
@@ -79,6 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Projections { command } => projections(config, command).await,
+        Command::Import(_) => unreachable!("handled above"),
         Command::Tenant {
             command:
                 TenantCommand::Create {

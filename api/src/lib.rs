@@ -1,6 +1,7 @@
 //! Palisade's API: the axum REST server, GraphQL (`graphql`), the audit
 //! stream over SSE (`audit`, `rest::audit`), Prometheus metrics, the CLI
-//! (`palisade serve`, `migrate`, `projections`, `tenant create`), and the
+//! (`palisade serve`, `migrate`, `projections`, `tenant create`, and the
+//! client `import`), and the
 //! glue that starts the projection runner beside the server and stops both
 //! gracefully.
 //!
@@ -16,6 +17,7 @@ pub mod app;
 pub mod cli;
 pub mod fuzzing;
 pub mod graphql;
+pub mod import;
 pub mod metrics;
 pub mod rest;
 pub mod server;

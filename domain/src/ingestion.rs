@@ -203,6 +203,8 @@ pub enum IngestionCommand {
     RecordProgress {
         batch: JobCounts,
         errors: Vec<ItemError>,
+        /// How far into the report the parser has read (bytes): progress.
+        bytes_read: u64,
         at: DateTime<Utc>,
     },
     /// The end: every batch (and close-old's) recorded.
@@ -233,6 +235,10 @@ pub enum IngestionEvent {
         batch: JobCounts,
         /// Item errors kept (the job keeps the first [`MAX_KEPT_ERRORS`]).
         errors: Vec<ItemError>,
+        /// How far into the report the parser had read (bytes; 0 in events
+        /// written before it was recorded).
+        #[serde(default)]
+        bytes_read: u64,
         at: DateTime<Utc>,
     },
     IngestionJobCompleted {
@@ -385,13 +391,23 @@ impl IngestionJob {
                     }]
                 }
             }
-            C::RecordProgress { batch, errors, at } => {
+            C::RecordProgress {
+                batch,
+                errors,
+                bytes_read,
+                at,
+            } => {
                 if state.status != JobStatus::Processing {
                     return Err(IngestionError::InvalidState(state.status.as_str()));
                 }
                 let room = MAX_KEPT_ERRORS.saturating_sub(state.kept_errors);
                 let errors: Vec<ItemError> = errors.into_iter().take(room).collect();
-                vec![E::IngestionJobProgressed { batch, errors, at }]
+                vec![E::IngestionJobProgressed {
+                    batch,
+                    errors,
+                    bytes_read,
+                    at,
+                }]
             }
             C::Complete { at } => {
                 if state.status != JobStatus::Processing {
@@ -534,6 +550,7 @@ mod tests {
         IngestionEvent::IngestionJobProgressed {
             batch: batch(items),
             errors: vec![],
+            bytes_read: items * 100,
             at: t0(),
         }
     }
@@ -600,17 +617,20 @@ mod tests {
                 IngestionEvent::IngestionJobProgressed {
                     batch: JobCounts::default(),
                     errors: first,
+                    bytes_read: 10,
                     at: t0(),
                 },
             ])
             .when(IngestionCommand::RecordProgress {
                 batch: JobCounts::default(),
                 errors: vec![error(1), error(2)],
+                bytes_read: 20,
                 at: t0(),
             })
             .then_expect_events(vec![IngestionEvent::IngestionJobProgressed {
                 batch: JobCounts::default(),
                 errors: vec![error(1)],
+                bytes_read: 20,
                 at: t0(),
             }]);
     }

@@ -112,6 +112,9 @@ impl Config {
         "PALISADE_SSE_HEARTBEAT_MS",
         "PALISADE_SLOW_STATEMENT_MS",
         "PALISADE_INGEST_CONCURRENCY",
+        // Read by `palisade import` (a client), not the server.
+        "PALISADE_URL",
+        "PALISADE_API_KEY",
         // Read by the test suite, not the server.
         "PALISADE_TEST_DATABASE_URL",
         "PALISADE_REQUIRE_POSTGRES",

@@ -23,6 +23,9 @@ pub struct IngestionJobRow {
     pub options: JobOptions,
     pub file: JobFile,
     pub counts: JobCounts,
+    /// How far into the report the parser has read (bytes), for progress.
+    #[serde(default)]
+    pub bytes_read: u64,
     /// The first item errors (at most `MAX_KEPT_ERRORS`).
     pub errors: Vec<ItemError>,
     pub attempts: u32,
@@ -61,6 +64,7 @@ impl IngestionJobRow {
             options: options.clone(),
             file: file.clone(),
             counts: JobCounts::default(),
+            bytes_read: 0,
             errors: Vec::new(),
             attempts: 0,
             failure: None,
@@ -129,14 +133,21 @@ impl Projection for IngestionProjection {
                 row.started_at.get_or_insert(at);
                 row.updated_at = at;
             }
-            IngestionEvent::IngestionJobProgressed { batch, errors, at } => {
+            IngestionEvent::IngestionJobProgressed {
+                batch,
+                errors,
+                bytes_read,
+                at,
+            } => {
                 row.counts.add(&batch);
+                row.bytes_read = row.bytes_read.max(bytes_read);
                 row.errors.extend(errors);
                 row.updated_at = at;
             }
             IngestionEvent::IngestionJobCompleted { counts, at } => {
                 row.status = JobStatus::Completed;
                 row.counts = counts;
+                row.bytes_read = row.file.size_bytes;
                 row.ended_at = Some(at);
                 row.updated_at = at;
             }

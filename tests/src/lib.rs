@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod findings;
+pub mod reports;
 mod server;
 mod sse;
 mod store;

@@ -69,6 +69,9 @@ pub struct UploadQuery {
     minimum_severity: Option<String>,
     /// Comma-separated tags added to every finding.
     tags: Option<String>,
+    /// The report's file name, kept with the job (a form's `file` part
+    /// names it instead).
+    file_name: Option<String>,
 }
 
 /// The form of `POST /v1/ingestion/upload` (documentation of the
@@ -99,7 +102,7 @@ impl From<UploadQuery> for UploadOptions {
             close_old: query.close_old,
             minimum_severity: query.minimum_severity,
             tags: query.tags.into_iter().collect(),
-            file_name: None,
+            file_name: query.file_name,
         }
     }
 }
@@ -128,7 +131,9 @@ async fn read_form(
     while let Some(field) = form.next_field().await.map_err(failed)? {
         let name = field.name().unwrap_or("").to_string();
         if name == "file" {
-            options.file_name = field.file_name().map(str::to_string);
+            if let Some(name) = field.file_name() {
+                options.file_name = Some(name.to_string());
+            }
             let bytes = field.bytes().await.map_err(failed)?;
             if bytes.len() > MAX_REPORT_BYTES {
                 return Err(too_large());

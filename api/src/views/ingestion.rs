@@ -50,6 +50,9 @@ pub struct FileView {
     pub size_bytes: u64,
     /// Hex SHA-256 of the bytes.
     pub sha256: String,
+    /// How far the parser has read (bytes of `size_bytes`): the job's
+    /// progress while it runs.
+    pub bytes_read: u64,
 }
 
 /// A scanner report's ingestion job.
@@ -126,6 +129,7 @@ impl From<IngestionJobRow> for IngestionJobView {
                 name: row.file.name,
                 size_bytes: row.file.size_bytes,
                 sha256: row.file.sha256,
+                bytes_read: row.bytes_read,
             },
             counts: CountsView {
                 parsed: c.parsed,

@@ -21,6 +21,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::BufReader;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -281,22 +282,30 @@ impl IngestRunner {
             ));
         }
         let resume = state.job.counts().items;
-        let (sender, mut items) = mpsc::channel::<Item>(4 * BATCH);
+        // Each item comes with how far the parser had read when it was
+        // found (the job's progress in bytes).
+        let (sender, mut items) = mpsc::channel::<(Item, u64)>(4 * BATCH);
         let format = row.options.format;
         let file = path.clone();
         let parse = tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&file).map_err(|e| {
                 super::ParseError::new("byte 0", format!("cannot open the report: {e}"))
             })?;
-            let mut reader = BufReader::with_capacity(256 * 1024, file);
+            let read = Arc::new(AtomicU64::new(0));
+            let counting = CountingReader {
+                inner: file,
+                read: read.clone(),
+            };
+            let mut reader = BufReader::with_capacity(256 * 1024, counting);
             parser_for(format).parse(&mut reader, &mut |item| {
                 // A closed channel means the job stopped; the parse runs out.
-                let _ = sender.blocking_send(item);
+                let _ = sender.blocking_send((item, read.load(Ordering::Relaxed)));
             })
         });
         let mut consumed = 0u64;
+        let mut bytes_read = 0u64;
         let mut batch = Vec::with_capacity(BATCH);
-        while let Some(item) = items.recv().await {
+        while let Some((item, position)) = items.recv().await {
             consumed += 1;
             if consumed <= resume {
                 // Done before the restart: only its finding's id is wanted
@@ -310,13 +319,14 @@ impl IngestRunner {
                 continue;
             }
             batch.push((consumed, item));
+            bytes_read = position;
             if batch.len() == BATCH {
-                self.ingest(row, &mut state, std::mem::take(&mut batch))
+                self.ingest(row, &mut state, std::mem::take(&mut batch), bytes_read)
                     .await?;
             }
         }
         if !batch.is_empty() {
-            self.ingest(row, &mut state, batch).await?;
+            self.ingest(row, &mut state, batch, bytes_read).await?;
         }
         let parsed = parse
             .await
@@ -381,6 +391,7 @@ impl IngestRunner {
         row: &IngestionJobRow,
         state: &mut JobState,
         items: Vec<(u64, Item)>,
+        bytes_read: u64,
     ) -> Result<(), Stop> {
         let now = self.clock.now();
         let mut prepared = Vec::with_capacity(items.len());
@@ -470,7 +481,14 @@ impl IngestRunner {
                 }
             }
             if self
-                .append(row, state, &metadata, &findings, counts, errors.clone())
+                .append(
+                    row,
+                    state,
+                    &metadata,
+                    &findings,
+                    (counts, errors.clone()),
+                    bytes_read,
+                )
                 .await?
             {
                 state.seen.extend(ids);
@@ -566,7 +584,14 @@ impl IngestRunner {
                     ..JobCounts::default()
                 };
                 if self
-                    .append(row, state, &metadata, &findings, counts, Vec::new())
+                    .append(
+                        row,
+                        state,
+                        &metadata,
+                        &findings,
+                        (counts, Vec::new()),
+                        row.file.size_bytes,
+                    )
                     .await?
                 {
                     done = true;
@@ -595,8 +620,8 @@ impl IngestRunner {
         state: &mut JobState,
         metadata: &EventMetadata,
         findings: &HashMap<String, Current>,
-        counts: JobCounts,
-        errors: Vec<ItemError>,
+        (counts, errors): (JobCounts, Vec<ItemError>),
+        bytes_read: u64,
     ) -> Result<bool, Stop> {
         let mut batch = EventBatch::new(metadata).map_err(Stop::Store)?;
         for (id, current) in findings {
@@ -609,6 +634,7 @@ impl IngestRunner {
         let progress = IngestionCommand::RecordProgress {
             batch: counts,
             errors,
+            bytes_read,
             at: metadata.occurred_at,
         };
         let mut job = state.job.clone();
@@ -635,6 +661,20 @@ impl IngestRunner {
             }
             Err(other) => Err(other.into()),
         }
+    }
+}
+
+/// A reader that counts the bytes read through it (the parser's position).
+struct CountingReader<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 

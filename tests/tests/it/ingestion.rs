@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 on_both_stores!(
     every_corpus_report_counts_as_defectdojo_does,
     reimports_deduplicate_and_close_old_closes_only_what_is_fixed,
-    bad_reports_fail_naming_where_and_bad_uploads_are_refused
+    bad_reports_fail_naming_where_and_bad_uploads_are_refused,
+    palisade_import_shows_progress_and_exits_by_the_jobs_outcome
 );
 
 fn corpus() -> PathBuf {
@@ -508,4 +509,119 @@ async fn raw_request(server: &Server, request: &str) -> String {
     let mut response = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
     String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Runs `palisade import ARGS` against `server` with `key`; exit code,
+/// stdout, stderr.
+async fn palisade_import(server: &Server, key: &str, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(palisade_tests::binary())
+        .arg("import")
+        .args(args)
+        .env("PALISADE_URL", server.url(""))
+        .env("PALISADE_API_KEY", key)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn palisade_import_shows_progress_and_exits_by_the_jobs_outcome(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let (_, key) = server.create_tenant("Importer", "unlimited").await;
+    let dir = std::env::temp_dir().join(format!("palisade-import-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let generated = dir.join("generated.sarif");
+    let bytes = palisade_tests::reports::sarif("GenScan", 3000, 30);
+    std::fs::write(&generated, &bytes).unwrap();
+    let path = generated.to_str().unwrap();
+
+    // First import: progress on stderr (plain lines: no terminal), the
+    // final counts on stdout, exit 0.
+    let (code, out, err) = palisade_import(&server, &key, &["--wait", "--tag", "ci", path]).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(
+        err.contains(&format!("generated.sarif: uploading {} bytes", bytes.len())),
+        "{err}"
+    );
+    assert!(
+        err.contains("uploaded") && err.contains("job job_"),
+        "{err}"
+    );
+    assert!(
+        out.contains("completed") && out.contains("3000 parsed, 3000 created, 0 deduplicated"),
+        "{out}"
+    );
+
+    let (_, findings) = server
+        .call(
+            Method::GET,
+            "/v1/findings?tag=ci&per_page=1&consistency=strong",
+            Auth::ApiKey(&key),
+            None,
+        )
+        .await;
+    assert_eq!(findings["meta"]["total"], 3000, "{findings}");
+
+    // The same report again, as JSON: every finding deduplicated; the job
+    // knows the file's name and read all of it.
+    let (code, out, err) = palisade_import(&server, &key, &["--wait", "--json", path]).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let job: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["counts"]["deduplicated"], 3000, "{job}");
+    assert_eq!(job["counts"]["created"], 0, "{job}");
+    assert_eq!(job["file"]["name"], "generated.sarif", "{job}");
+    assert_eq!(job["file"]["size_bytes"], bytes.len() as u64, "{job}");
+    assert_eq!(job["file"]["bytes_read"], bytes.len() as u64, "{job}");
+    assert!(err.is_empty(), "--json prints no progress: {err}");
+
+    // A job that fails: exit 1, the reason on stdout; the good file of the
+    // same run still imports.
+    let refused = corpus().join("burp").join("null_title.json");
+    let good = corpus().join("zap").join("juicy2.xml");
+    let (code, out, err) = palisade_import(
+        &server,
+        &key,
+        &["--wait", refused.to_str().unwrap(), good.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    assert!(
+        out.contains("null_title.json: job_") && out.contains("failed"),
+        "{out}"
+    );
+    assert!(out.contains("issue has no name"), "{out}");
+    assert!(
+        out.contains("juicy2.xml: job_") && out.contains("6 parsed"),
+        "{out}"
+    );
+    assert!(err.contains("1 of 2 imports failed"), "{err}");
+
+    // Without --wait: queued, exit 0; a refused upload and a wrong key exit 1
+    // with the server's reason.
+    let (code, out, _) = palisade_import(&server, &key, &[good.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("pending") || out.contains("processing") || out.contains("completed"),
+        "{out}"
+    );
+    let (code, _, err) = palisade_import(&server, &key, &["--format", "zip", path]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("422") && err.contains("format"), "{err}");
+    let (code, _, err) = palisade_import(&server, "pal_live_nope", &[path]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("401"), "{err}");
+    let (code, _, err) = palisade_import(
+        &server,
+        &key,
+        &[dir.join("missing.sarif").to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -24,6 +24,10 @@ struct Options {
     stores: Vec<String>,
     seconds: u64,
     concurrency: Vec<usize>,
+    /// Results of the generated SARIF the scanner import is measured with.
+    scanner_results: usize,
+    /// Only the scanner imports (`--only scanner`).
+    scanner_only: bool,
 }
 
 impl Options {
@@ -35,6 +39,8 @@ impl Options {
             stores: vec!["sqlite".into(), "postgres".into()],
             seconds: 15,
             concurrency: vec![1, 8, 32],
+            scanner_results: 100_000,
+            scanner_only: false,
         };
         let mut args = std::env::args().skip(1);
         let mut findings_given = false;
@@ -70,8 +76,18 @@ impl Options {
                         .and_then(|n| n.parse().ok())
                         .expect("--seconds N")
                 }
+                "--scanner-results" => {
+                    options.scanner_results = args
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .expect("--scanner-results N")
+                }
+                "--only" => match args.next().as_deref() {
+                    Some("scanner") => options.scanner_only = true,
+                    other => panic!("--only scanner (got {other:?})"),
+                },
                 "-h" | "--help" => {
-                    println!("scripts/bench [--quick] [--findings N] [--grants N] [--stores sqlite,postgres] [--seconds N]");
+                    println!("scripts/bench [--quick] [--findings N] [--grants N] [--stores sqlite,postgres] [--seconds N] [--scanner-results N] [--only scanner]");
                     std::process::exit(0);
                 }
                 other => panic!("unknown argument {other}; see --help"),
@@ -893,6 +909,9 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         other => panic!("unknown store {other}"),
     };
     eprintln!("== {kind}");
+    if options.scanner_only {
+        return json!({ "store": kind, "scanner": scanner_imports(kind, options.scanner_results).await });
+    }
     // The raw limit first, on the empty store, before the server starts.
     {
         let server = start(&backend).await; // creates and migrates the store
@@ -989,7 +1008,9 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
     eprintln!("   rebuild findings");
     let rebuild = rebuild(&backend).await;
     backend.cleanup().await;
+    let scanner = scanner_imports(kind, options.scanner_results).await;
     json!({
+        "scanner": scanner,
         "store": kind,
         "raw_limit": raw,
         "peer": peer,
@@ -1003,6 +1024,139 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         "findings_total": overview["data"]["findings"]["total"],
         "queries": queries,
         "rebuild": rebuild,
+        "rss_mb": { "idle": idle_rss, "peak": peak_rss },
+    })
+}
+
+/// Uploads a report (the raw body) and follows its job to its end: the
+/// job's document and the seconds from the upload to the end.
+async fn import_report(
+    server: &Server,
+    key: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    format: Option<&str>,
+) -> (Value, f64) {
+    let started = Instant::now();
+    let mut query = vec![("file_name", name.to_string())];
+    if let Some(format) = format {
+        query.push(("format", format.to_string()));
+    }
+    let response = server
+        .http
+        .post(server.url("/v1/ingestion/upload"))
+        .query(&query)
+        .header("x-api-key", key)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "upload of {name}: {body}");
+    let id = body["data"]["job_id"].as_str().unwrap().to_string();
+    loop {
+        let response = server
+            .http
+            .get(server.url(&format!("/v1/ingestion/jobs/{id}")))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        let job = body["data"].clone();
+        if job["status"] == "completed" || job["status"] == "failed" {
+            return (job, started.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Scanner reports in, on a fresh store and server: the corpus per format
+/// (files, findings, seconds from the first upload to the last job's end),
+/// then a generated SARIF of `results` results over 1,000 files imported
+/// twice (the second all deduplicated), and the server's peak RSS.
+async fn scanner_imports(kind: &str, results: usize) -> Value {
+    let backend = match kind {
+        "sqlite" => Backend::sqlite(),
+        _ => Backend::postgres()
+            .await
+            .expect("PostgreSQL for the benchmark"),
+    };
+    let mut server = start(&backend).await;
+    let (status, body) = server
+        .admin_post(
+            "/v1/admin/tenants",
+            json!({"name": "Scanners", "plan": "unlimited"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let key = body["data"]["api_key"]["key"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (idle_rss, _) = memory(server.pid());
+
+    eprintln!("   scanner corpus");
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let table = std::fs::read_to_string(corpus.join("EXPECTED.tsv")).unwrap();
+    let mut per_format: BTreeMap<String, (u64, u64, f64)> = BTreeMap::new();
+    for line in table.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (format, file) = (cols[0], cols[1]);
+        let bytes = std::fs::read(corpus.join(format).join(file)).unwrap();
+        let declared = bytes.iter().all(u8::is_ascii_whitespace).then_some(format);
+        let (job, seconds) = import_report(&server, &key, file, bytes, declared).await;
+        let entry = per_format.entry(format.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += job["counts"]["parsed"].as_u64().unwrap_or(0);
+        entry.2 += seconds;
+    }
+    let corpus: BTreeMap<String, Value> = per_format
+        .into_iter()
+        .map(|(format, (files, findings, seconds))| {
+            let ms = (seconds * 1000.0).round();
+            (
+                format,
+                json!({ "files": files, "findings": findings, "ms": ms }),
+            )
+        })
+        .collect();
+
+    eprintln!("   generated SARIF, {results} results over 1,000 files");
+    let report = palisade_tests::reports::sarif("BenchScan", results, 1000);
+    let size_mb = (report.len() as f64 / 1e6 * 10.0).round() / 10.0;
+    let mut runs = Vec::new();
+    for (name, expect_created) in [("first import", results), ("re-import", 0)] {
+        eprintln!("   {name}");
+        let (job, seconds) =
+            import_report(&server, &key, "bench.sarif", report.clone(), None).await;
+        assert_eq!(job["status"], "completed", "{job}");
+        assert_eq!(
+            job["counts"]["created"].as_u64(),
+            Some(expect_created as u64),
+            "{job}"
+        );
+        let parsed = job["counts"]["parsed"].as_u64().unwrap_or(0) as f64;
+        // The job's own time (started to completed, from its events), and
+        // the client's: upload to the jobs view showing it completed, which
+        // comes when the views have applied every finding's events.
+        let job_seconds = job["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        runs.push(json!({
+            "run": name,
+            "seconds": (seconds * 100.0).round() / 100.0,
+            "findings_per_second": (parsed / seconds).round(),
+            "job_findings_per_second": (parsed / job_seconds.max(1e-3)).round(),
+            "job_duration_ms": job["duration_ms"],
+            "counts": job["counts"],
+        }));
+    }
+    let (_, peak_rss) = memory(server.pid());
+    server.signal("TERM");
+    let _ = server.wait(Duration::from_secs(60)).await;
+    backend.cleanup().await;
+    json!({
+        "corpus": corpus,
+        "generated": { "results": results, "files": 1000, "size_mb": size_mb, "runs": runs },
         "rss_mb": { "idle": idle_rss, "peak": peak_rss },
     })
 }
@@ -1048,6 +1202,36 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
+/// The scanner-import rows of a store.
+fn scanner_rows(out: &mut String, kind: &str, scanner: &Value) {
+    if scanner.is_null() {
+        return;
+    }
+    let generated = &scanner["generated"];
+    for run in generated["runs"].as_array().into_iter().flatten() {
+        let target = match (run["run"].as_str(), kind) {
+            (Some("re-import"), _) => "≥ 40,000",
+            (_, "postgres") => "≥ 20,000",
+            _ => "≥ 10,000",
+        };
+        out.push_str(&format!(
+            "| {kind} | scanner {}, SARIF {} results / {} files, {} MB (findings/s of the job, started to completed; s from the upload to the view showing it completed) | {}; {} | | | | | {target} |\n",
+            run["run"].as_str().unwrap_or_default(), generated["results"], generated["files"],
+            generated["size_mb"], run["job_findings_per_second"], run["seconds"],
+        ));
+    }
+    for (format, c) in scanner["corpus"].as_object().into_iter().flatten() {
+        out.push_str(&format!(
+            "| {kind} | scanner corpus {format}: {} files, {} findings (ms, all files) | {} | | | | | |\n",
+            c["files"], c["findings"], c["ms"],
+        ));
+    }
+    out.push_str(&format!(
+        "| {kind} | scanner imports: RSS idle / peak (MB) | {} / {} | | | | | peak < 300 |\n",
+        scanner["rss_mb"]["idle"], scanner["rss_mb"]["peak"]
+    ));
+}
+
 fn markdown(report: &Value) -> String {
     let mut out = String::new();
     out.push_str(
@@ -1055,6 +1239,10 @@ fn markdown(report: &Value) -> String {
     );
     for store in report["stores"].as_array().into_iter().flatten() {
         let kind = store["store"].as_str().unwrap_or_default();
+        scanner_rows(&mut out, kind, &store["scanner"]);
+        if store["ingest"].is_null() {
+            continue;
+        }
         let raws = store["raw_limit"].as_array().cloned().unwrap_or_default();
         let peer = &store["peer"];
         let top = store["ingest"]
@@ -1203,6 +1391,8 @@ async fn main() {
             "grants": options.grants,
             "seconds_per_load": options.seconds,
             "concurrency": options.concurrency,
+            "scanner_results": options.scanner_results,
+            "scanner_only": options.scanner_only,
         },
         "seconds": started.elapsed().as_secs(),
         "stores": stores,

@@ -18,7 +18,8 @@ on_both_stores!(
     every_corpus_report_counts_as_defectdojo_does,
     reimports_deduplicate_and_close_old_closes_only_what_is_fixed,
     bad_reports_fail_naming_where_and_bad_uploads_are_refused,
-    palisade_import_shows_progress_and_exits_by_the_jobs_outcome
+    palisade_import_shows_progress_and_exits_by_the_jobs_outcome,
+    a_job_killed_mid_import_resumes_and_counts_each_finding_once
 );
 
 fn corpus() -> PathBuf {
@@ -72,7 +73,9 @@ async fn submit(
 
 /// Waits until the job has ended; its document.
 async fn ended(server: &Server, key: &str, job: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // Generous: a bound on a failure, not a timing (the crash test's
+    // 100,000 results take a minute or two on a debug build).
+    let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let (status, body) = server
             .call(
@@ -624,4 +627,73 @@ async fn palisade_import_shows_progress_and_exits_by_the_jobs_outcome(backend: &
     assert_eq!(code, 1);
     assert!(err.contains("cannot read"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `kill -9` while a 100,000-result report is being ingested: after the
+/// restart the job resumes where its events say it was and completes,
+/// and the store holds exactly the findings of an uninterrupted import
+/// (each result its own finding), each created once.
+async fn a_job_killed_mid_import_resumes_and_counts_each_finding_once(backend: &Backend) {
+    const RESULTS: u64 = 100_000;
+    let mut server = Server::start(backend).await;
+    let (_, key) = server.create_tenant("Crash", "unlimited").await;
+    let report = palisade_tests::reports::sarif("CrashScan", RESULTS as usize, 1000);
+    let job = submit(&server, &key, "crash.sarif", report, &[]).await;
+    // Killed once some batches are in (the view shows at least that many).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (status, body) = server
+            .call(
+                Method::GET,
+                &format!("/v1/ingestion/jobs/{job}"),
+                Auth::ApiKey(&key),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let data = &body["data"];
+        assert_ne!(
+            data["status"], "completed",
+            "the job ended before the kill: {data}"
+        );
+        if data["counts"]["items_processed"].as_u64().unwrap_or(0) >= 5_000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job did not progress: {data}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.restart(backend).await;
+
+    let data = ended(&server, &key, &job).await;
+    assert_eq!(data["status"], "completed", "{data}\n{}", server.log());
+    assert_eq!(data["attempts"], 2, "{data}");
+    let counts = &data["counts"];
+    assert_eq!(counts["items_processed"], RESULTS, "{data}");
+    assert_eq!(counts["parsed"], RESULTS, "{data}");
+    assert_eq!(
+        counts["created"], RESULTS,
+        "no finding created twice: {data}"
+    );
+    assert_eq!(counts["deduplicated"], 0, "{data}");
+    assert_eq!(counts["errors"], 0, "{data}");
+    // The views may need longer than a strong read waits: ask until they answer.
+    let findings = loop {
+        let (status, findings) = server
+            .call(
+                Method::GET,
+                "/v1/findings?product=CrashScan&per_page=1&consistency=strong",
+                Auth::ApiKey(&key),
+                None,
+            )
+            .await;
+        match status {
+            200 => break findings,
+            503 | 504 if Instant::now() < deadline + Duration::from_secs(600) => continue,
+            _ => panic!("{status}: {findings}"),
+        }
+    };
+    assert_eq!(findings["meta"]["total"], RESULTS, "{findings}");
 }

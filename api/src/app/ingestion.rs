@@ -152,31 +152,32 @@ fn parse_options(
 }
 
 /// Queues an uploaded report: stores its bytes, records the job
-/// (`pending`) and wakes the runner. The answer is the job as the view
-/// shows it once it applied the submission (or as submitted, when the
-/// view is late).
-pub async fn submit(
+/// (`pending`), waits for the jobs view to show it, and wakes the runner.
+/// The answer is the job as submitted. The report is taken as it arrived (no copy: a report
+/// may be 50 MiB) and dropped once stored.
+pub async fn submit<R: AsRef<[u8]> + Send>(
     app: &App,
     context: &Authorized<FindingsWrite>,
     options: UploadOptions,
-    report: Vec<u8>,
+    report: R,
 ) -> Result<IngestionJobRow> {
-    if report.len() > MAX_REPORT_BYTES {
+    let bytes = report.as_ref();
+    if bytes.len() > MAX_REPORT_BYTES {
         return Err(Error::PayloadTooLarge(format!(
             "A report may hold at most {} MiB",
             MAX_REPORT_BYTES / (1024 * 1024)
         )));
     }
-    let (options, file_name) = parse_options(options, Some(&report))?;
+    let (options, file_name) = parse_options(options, Some(bytes))?;
     let job_id = IngestionJobId::from_uuid(uuid::Uuid::now_v7());
     let id = job_id.to_string();
     let metadata = context.metadata();
     let file = JobFile {
         name: file_name,
-        size_bytes: report.len() as u64,
-        sha256: hex::encode(Sha256::digest(&report)),
+        size_bytes: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
     };
-    files::save_report(&app.store, &id, &report).await?;
+    files::save_report(&app.store, &id, bytes).await?;
     drop(report);
     let command = IngestionCommand::Submit {
         job_id,
@@ -195,24 +196,20 @@ pub async fn submit(
             return Err(error.into());
         }
     };
-    let applied = app
-        .await_view(
-            IngestionProjection::NAME,
-            "IngestionJob",
-            &id,
-            executed.version,
-        )
-        .await?;
+    // So that a read right after the answer finds the job (when the view
+    // is late the read may 404 for a moment; the job is queued all the same).
+    app.await_view(
+        IngestionProjection::NAME,
+        "IngestionJob",
+        &id,
+        executed.version,
+    )
+    .await?;
     // The runner finds jobs in the view: woken once the job is there.
     app.ingest_wake.notify_one();
-    if applied {
-        if let Some(row) =
-            get_ingestion_job(app.store.read_pool(), &context.principal.partition(), &id).await?
-        {
-            return Ok(row);
-        }
-    }
-    // The view is late: the job as its one event describes it.
+    // The answer is the job as submitted (`pending`), not a read of the
+    // view: the runner may have started it already, and a 202 says what
+    // was accepted.
     executed
         .events
         .first()

@@ -116,11 +116,11 @@ async fn read_form(
     request: Request,
     state: &AppState,
     mut options: UploadOptions,
-) -> Result<(UploadOptions, Vec<u8>), ApiError> {
+) -> Result<(UploadOptions, axum::body::Bytes), ApiError> {
     let mut form = Multipart::from_request(request, state)
         .await
         .map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let mut report: Option<Vec<u8>> = None;
+    let mut report: Option<axum::body::Bytes> = None;
     let failed = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large()
@@ -138,7 +138,7 @@ async fn read_form(
             if bytes.len() > MAX_REPORT_BYTES {
                 return Err(too_large());
             }
-            report = Some(bytes.to_vec());
+            report = Some(bytes);
             continue;
         }
         let known = matches!(
@@ -202,7 +202,7 @@ pub async fn upload(
         if body.len() > MAX_REPORT_BYTES {
             return Err(too_large());
         }
-        (options, body.to_vec())
+        (options, body)
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

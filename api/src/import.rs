@@ -47,9 +47,9 @@ pub struct ImportArgs {
 /// The largest report the server takes (its 413 above).
 const MAX_REPORT_BYTES: u64 = crate::app::ingestion::MAX_REPORT_BYTES as u64;
 
-/// Attempts of one upload when the server asks to retry (429, 503) or
+/// Attempts of one request when the server asks to retry (429, 503) or
 /// the connection drops.
-const UPLOAD_ATTEMPTS: u32 = 5;
+const ATTEMPTS: u32 = 5;
 
 /// The first wait between reads of a job; each next is half as long
 /// again, up to [`POLL_MAX`] (a plan's rate limit counts the reads).
@@ -261,63 +261,58 @@ impl Client {
             query.push(("tags", args.tags.join(",")));
         }
         let url = format!("{}/v1/ingestion/upload", self.base);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let (url, query) = (url.as_str(), query.as_slice());
+        let note = |text: &str| progress.note(text);
+        self.call(note, move || async move {
             progress.restart_upload();
             let file = tokio::fs::File::open(path)
                 .await
                 .with_context(|| format!("cannot open {}", path.display()))?;
             let body = reqwest::Body::wrap_stream(file_stream(file, progress.bar.clone()));
-            let sent = self
+            Ok(self
                 .http
-                .post(&url)
-                .query(&query)
-                .header(AUTHORIZATION, self.authorization.clone())
+                .post(url)
+                .query(query)
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(reqwest::header::CONTENT_LENGTH, size)
                 .header("Idempotency-Key", idempotency_key)
-                .body(body)
-                .send()
-                .await;
-            let response = match sent {
-                Ok(response) => response,
-                Err(error) if attempt < UPLOAD_ATTEMPTS && !error.is_builder() => {
-                    progress.note(&format!("upload interrupted ({error}); retrying"));
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(error) => {
-                    return Err(anyhow!(error).context(format!("cannot reach {}", self.base)))
-                }
-            };
-            match answer(response).await? {
-                Answer::Data(data) => return Ok(data),
-                Answer::Retry(wait, why) if attempt < UPLOAD_ATTEMPTS => {
-                    progress.note(&format!("{why}; retrying in {} s", wait.as_secs()));
-                    tokio::time::sleep(wait).await;
-                }
-                Answer::Retry(_, why) => bail!("{why}; gave up after {attempt} attempts"),
-            }
-        }
+                .body(body))
+        })
+        .await
     }
 
     /// `GET /v1/ingestion/jobs/{id}`.
     async fn job(&self, id: &str) -> anyhow::Result<Value> {
         let url = format!("{}/v1/ingestion/jobs/{id}", self.base);
+        let url = url.as_str();
+        self.call(
+            |_| {},
+            move || async move { Ok(self.http.get(url).timeout(Duration::from_secs(30))) },
+        )
+        .await
+    }
+
+    /// Sends the request `request` builds (again for each attempt), with
+    /// the key; `data` of the answer. A dropped connection, a 429 or a 503
+    /// is tried again (after a backoff or the `Retry-After`), up to
+    /// [`ATTEMPTS`] in all; `note` hears of each retry.
+    async fn call<F, Fut>(&self, note: impl Fn(&str), request: F) -> anyhow::Result<Value>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<reqwest::RequestBuilder>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let sent = self
-                .http
-                .get(&url)
+            let sent = request()
+                .await?
                 .header(AUTHORIZATION, self.authorization.clone())
-                .timeout(Duration::from_secs(30))
                 .send()
                 .await;
             let response = match sent {
                 Ok(response) => response,
-                Err(_) if attempt < UPLOAD_ATTEMPTS => {
+                Err(error) if attempt < ATTEMPTS && !error.is_builder() => {
+                    note(&format!("request interrupted ({error}); retrying"));
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
@@ -327,7 +322,8 @@ impl Client {
             };
             match answer(response).await? {
                 Answer::Data(data) => return Ok(data),
-                Answer::Retry(wait, _) if attempt < UPLOAD_ATTEMPTS => {
+                Answer::Retry(wait, why) if attempt < ATTEMPTS => {
+                    note(&format!("{why}; retrying in {} s", wait.as_secs()));
                     tokio::time::sleep(wait).await;
                 }
                 Answer::Retry(_, why) => bail!("{why}; gave up after {attempt} attempts"),

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::Severity;
 use crate::text::{limits, optional_text, FieldProblem, MAX_LIST_ITEMS};
-use crate::IngestionJobId;
+use crate::{FindingId, IngestionJobId};
 
 /// Item errors a job keeps with their reason; the count goes on.
 pub const MAX_KEPT_ERRORS: usize = 100;
@@ -205,6 +205,9 @@ pub enum IngestionCommand {
         errors: Vec<ItemError>,
         /// How far into the report the parser has read (bytes): progress.
         bytes_read: u64,
+        /// The findings the batch saw again that changed in no other way
+        /// (see [`IngestionEvent::IngestionJobProgressed`]).
+        reobserved: Vec<FindingId>,
         at: DateTime<Utc>,
     },
     /// The end: every batch (and close-old's) recorded.
@@ -239,6 +242,14 @@ pub enum IngestionEvent {
         /// written before it was recorded).
         #[serde(default)]
         bytes_read: u64,
+        /// The findings this batch saw again and changed in no other way:
+        /// their re-observation is the job's fact (the findings view adds
+        /// one occurrence and moves `last_seen` for each), so a re-scan of
+        /// an unchanged report appends one event per batch, not one per
+        /// finding. A regression, a new severity or new scanner fields are
+        /// still the finding's own events. At most `batch.deduplicated`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reobserved: Vec<FindingId>,
         at: DateTime<Utc>,
     },
     IngestionJobCompleted {
@@ -395,10 +406,17 @@ impl IngestionJob {
                 batch,
                 errors,
                 bytes_read,
+                reobserved,
                 at,
             } => {
                 if state.status != JobStatus::Processing {
                     return Err(IngestionError::InvalidState(state.status.as_str()));
+                }
+                if reobserved.len() as u64 > batch.deduplicated {
+                    return Err(IngestionError::Invalid(vec![FieldProblem::new(
+                        "reobserved",
+                        "more findings re-observed than the batch deduplicated",
+                    )]));
                 }
                 let room = MAX_KEPT_ERRORS.saturating_sub(state.kept_errors);
                 let errors: Vec<ItemError> = errors.into_iter().take(room).collect();
@@ -406,6 +424,7 @@ impl IngestionJob {
                     batch,
                     errors,
                     bytes_read,
+                    reobserved,
                     at,
                 }]
             }
@@ -551,6 +570,7 @@ mod tests {
             batch: batch(items),
             errors: vec![],
             bytes_read: items * 100,
+            reobserved: vec![],
             at: t0(),
         }
     }
@@ -618,6 +638,7 @@ mod tests {
                     batch: JobCounts::default(),
                     errors: first,
                     bytes_read: 10,
+                    reobserved: vec![],
                     at: t0(),
                 },
             ])
@@ -625,14 +646,73 @@ mod tests {
                 batch: JobCounts::default(),
                 errors: vec![error(1), error(2)],
                 bytes_read: 20,
+                reobserved: vec![],
                 at: t0(),
             })
             .then_expect_events(vec![IngestionEvent::IngestionJobProgressed {
                 batch: JobCounts::default(),
                 errors: vec![error(1)],
                 bytes_read: 20,
+                reobserved: vec![],
                 at: t0(),
             }]);
+    }
+
+    #[test]
+    fn a_batch_re_observes_at_most_the_findings_it_deduplicated() {
+        let seen = |n: u128| -> Vec<FindingId> {
+            (0..n)
+                .map(|i| FindingId::from_uuid(uuid::Uuid::from_u128(i + 1)))
+                .collect()
+        };
+        let counts = JobCounts {
+            items: 2,
+            parsed: 2,
+            deduplicated: 2,
+            ..JobCounts::default()
+        };
+        Given::with(())
+            .given(vec![submitted(), started(1, 0)])
+            .when(IngestionCommand::RecordProgress {
+                batch: counts,
+                errors: vec![],
+                bytes_read: 20,
+                reobserved: seen(2),
+                at: t0(),
+            })
+            .then_expect_events(vec![IngestionEvent::IngestionJobProgressed {
+                batch: counts,
+                errors: vec![],
+                bytes_read: 20,
+                reobserved: seen(2),
+                at: t0(),
+            }]);
+        Given::with(())
+            .given(vec![submitted(), started(1, 0)])
+            .when(IngestionCommand::RecordProgress {
+                batch: counts,
+                errors: vec![],
+                bytes_read: 20,
+                reobserved: seen(3),
+                at: t0(),
+            })
+            .then_expect_error(IngestionError::Invalid(vec![FieldProblem::new(
+                "reobserved",
+                "more findings re-observed than the batch deduplicated",
+            )]));
+    }
+
+    #[test]
+    fn an_event_without_re_observations_reads_as_before() {
+        let old = serde_json::json!({"IngestionJobProgressed": {
+            "batch": batch(1), "errors": [], "bytes_read": 5, "at": t0()
+        }});
+        let event: IngestionEvent = serde_json::from_value(old.clone()).unwrap();
+        assert!(matches!(
+            &event,
+            IngestionEvent::IngestionJobProgressed { reobserved, .. } if reobserved.is_empty()
+        ));
+        assert_eq!(serde_json::to_value(&event).unwrap(), old);
     }
 
     #[test]

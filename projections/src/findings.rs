@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use palisade_domain::finding::{FindingDetails, FindingEvent, Severity, Status};
+use palisade_domain::ingestion::IngestionEvent;
 use palisade_domain::risk::{finding_risk, RiskAccumulator, RiskLedgerEvent};
-use palisade_domain::{Environment, EventMetadata};
+use palisade_domain::{Environment, EventMetadata, FindingId};
 use serde::{Deserialize, Serialize};
 
 use crate::{FeedEvent, Projection, ProjectionError, ReadModelStore, StoreError};
@@ -130,12 +131,10 @@ impl FindingRow {
         use FindingEvent as E;
         match event {
             E::FindingIngested { .. } => return,
-            E::FindingReobserved {
-                occurrences,
-                observed_at,
-            } => {
-                self.occurrences = i64::try_from(*occurrences).unwrap_or(i64::MAX);
-                self.last_seen = self.last_seen.max(*observed_at);
+            E::FindingReobserved { observed_at, .. } => {
+                // One more: the event's own count leaves out the times an
+                // ingestion job re-observed it (`seen_again`).
+                self.seen_again(*observed_at);
             }
             E::FindingReportUpdated { details, .. } => {
                 // Scanner-owned fields only: the product, asset, scope and
@@ -193,6 +192,13 @@ impl FindingRow {
         self.version = version;
         self.updated_at = metadata.occurred_at;
         self.rescore();
+    }
+
+    /// Seen once more at `at`: by its own `FindingReobserved`, or listed
+    /// in an ingestion job's `IngestionJobProgressed.reobserved`.
+    pub fn seen_again(&mut self, at: DateTime<Utc>) {
+        self.occurrences = self.occurrences.saturating_add(1);
+        self.last_seen = self.last_seen.max(at);
     }
 
     fn set_status(&mut self, status: Status, reason: Option<String>) {
@@ -490,6 +496,9 @@ impl Projection for FindingsProjection {
     ) -> Result<(), ProjectionError> {
         let mut finding_ids = BTreeSet::new();
         let mut asset_ids = BTreeSet::new();
+        for event in batch.iter().filter(|e| e.aggregate_type == "IngestionJob") {
+            finding_ids.extend(reobserved(event).map(str::to_string));
+        }
         for event in batch.iter().filter(|e| e.aggregate_type == "Finding") {
             // A first event names its asset; later ones find it in the row.
             let asset = event
@@ -518,6 +527,9 @@ impl Projection for FindingsProjection {
     ) -> Result<(), ProjectionError> {
         let store = match event.aggregate_type.as_str() {
             "Finding" | "RiskLedger" => store.view::<dyn FindingsStore>()?,
+            "IngestionJob" if reobserved(event).next().is_some() => {
+                store.view::<dyn FindingsStore>()?
+            }
             _ => return Ok(()),
         };
         match event.aggregate_type.as_str() {
@@ -544,9 +556,62 @@ impl Projection for FindingsProjection {
                 let RiskLedgerEvent::RiskScoreRecalculated { at, .. } = event.decode()?;
                 Self::recalculate(store, &metadata, at).await
             }
+            "IngestionJob" => {
+                let IngestionEvent::IngestionJobProgressed { reobserved, at, .. } =
+                    event.decode()?
+                else {
+                    return Ok(());
+                };
+                Self::seen_again(store, event, &reobserved, at).await
+            }
             _ => Ok(()),
         }
     }
+}
+
+impl FindingsProjection {
+    /// An ingestion job saw these findings again: each gets one more
+    /// occurrence and its `last_seen`, and so does its asset's `last_seen`.
+    /// Nothing else moves (no risk, status or version: the finding's own
+    /// events are unchanged).
+    async fn seen_again(
+        store: &mut dyn FindingsStore,
+        event: &FeedEvent,
+        reobserved: &[FindingId],
+        at: DateTime<Utc>,
+    ) -> Result<(), ProjectionError> {
+        for id in reobserved {
+            let id = id.to_string();
+            let Some(mut finding) = store.get_finding(&id).await? else {
+                return Err(ProjectionError::Failed(format!(
+                    "event {} re-observes finding {id} that the view does not hold",
+                    event.position
+                )));
+            };
+            finding.seen_again(at);
+            if let Some(mut asset) = store.get_asset(&finding.asset_id).await? {
+                if asset.last_seen < finding.last_seen {
+                    asset.last_seen = finding.last_seen;
+                    store.save_asset(&asset).await?;
+                }
+            }
+            store.save_finding(&finding).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The finding ids an `IngestionJobProgressed` event re-observes, read
+/// from its payload without decoding the rest.
+fn reobserved(event: &FeedEvent) -> impl Iterator<Item = &str> {
+    event
+        .payload
+        .get("IngestionJobProgressed")
+        .and_then(|p| p.get("reobserved"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
 }
 
 #[cfg(test)]
@@ -677,6 +742,72 @@ mod tests {
         let asset = store.assets.values().next().unwrap();
         assert_eq!((asset.open_findings, asset.total_findings), (1, 2));
         assert_eq!(asset.findings_by_severity["high"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_sees_a_finding_again_moves_only_its_occurrences_and_last_seen() {
+        let mut store = InMemory::default();
+        let p = FindingsProjection;
+        p.apply(
+            &feed(1, 1, &ingested(1, "SQL Injection", 0.8, 0.9)),
+            &mut store,
+        )
+        .await
+        .unwrap();
+        let before = store.findings.values().next().unwrap().clone();
+        let later = at() + chrono::Duration::hours(1);
+        let progressed = IngestionEvent::IngestionJobProgressed {
+            batch: palisade_domain::ingestion::JobCounts {
+                items: 2,
+                parsed: 2,
+                deduplicated: 2,
+                ..Default::default()
+            },
+            errors: vec![],
+            bytes_read: 10,
+            reobserved: vec![FindingId::from_uuid(Uuid::from_u128(1)); 2],
+            at: later,
+        };
+        let mut event = feed(1, 3, &ingested(1, "unused", 0.0, 0.0));
+        event.aggregate_type = "IngestionJob".into();
+        event.aggregate_id = "job_1".into();
+        event.event_type = "IngestionJobProgressed".into();
+        event.payload = serde_json::to_value(&progressed).unwrap();
+        p.apply(&event, &mut store).await.unwrap();
+        let after = store.findings.values().next().unwrap();
+        assert_eq!((after.occurrences, after.last_seen), (3, later));
+        assert_eq!(
+            (
+                after.version,
+                after.updated_at,
+                after.risk_score,
+                after.status
+            ),
+            (
+                before.version,
+                before.updated_at,
+                before.risk_score,
+                before.status
+            )
+        );
+        assert_eq!(store.assets.values().next().unwrap().last_seen, later);
+        // One the view lacks fails the batch, like a finding's own event.
+        let mut stray = event.clone();
+        stray.payload = serde_json::to_value(IngestionEvent::IngestionJobProgressed {
+            batch: palisade_domain::ingestion::JobCounts {
+                deduplicated: 1,
+                ..Default::default()
+            },
+            errors: vec![],
+            bytes_read: 10,
+            reobserved: vec![FindingId::from_uuid(Uuid::from_u128(8))],
+            at: later,
+        })
+        .unwrap();
+        assert!(matches!(
+            p.apply(&stray, &mut store).await,
+            Err(ProjectionError::Failed(_))
+        ));
     }
 
     #[tokio::test]

@@ -138,6 +138,7 @@ impl Projection for IngestionProjection {
                 errors,
                 bytes_read,
                 at,
+                ..
             } => {
                 row.counts.add(&batch);
                 row.bytes_read = row.bytes_read.max(bytes_read);

@@ -8,7 +8,9 @@
 //! findings in batches of [`BATCH`]. Each batch is one transaction: the
 //! findings' new events (decided against their current events, read in
 //! one query) together with the job's `IngestionJobProgressed`, which
-//! counts the report items the batch consumed. So after a crash the job's
+//! counts the report items the batch consumed and lists the findings it
+//! saw again unchanged (their re-observation is the job's fact: a re-scan
+//! appends one event per batch, not one per finding). So after a crash the job's
 //! events say exactly which items are done, and a resume (the runner finds
 //! the job still `processing`) skips them: no item is counted twice.
 //!
@@ -444,6 +446,7 @@ impl IngestRunner {
             let events = self.store.aggregates_events(Finding::TYPE, &ids).await?;
             let mut findings = fold_findings(&events)?;
             let mut counts = base;
+            let mut reobserved = Vec::new();
             for (new, suppressed) in &prepared {
                 let id = new.finding_id.to_string();
                 let current = findings.entry(id).or_default();
@@ -460,11 +463,13 @@ impl IngestRunner {
                     counts.created += 1;
                     continue;
                 }
-                let before = current.finding.status();
-                decide(current, FindingCommand::Reobserve { observed_at: now }).await?;
                 counts.deduplicated += 1;
-                if before == Some(Status::Remediated) {
+                if current.finding.status() == Some(Status::Remediated) {
+                    // A regression is the finding's own event.
+                    decide(current, FindingCommand::Reobserve { observed_at: now }).await?;
                     counts.reopened += 1;
+                } else {
+                    reobserved.push(new.finding_id);
                 }
                 let reported = new.details.clone().into_inner();
                 if current
@@ -486,8 +491,12 @@ impl IngestRunner {
                     state,
                     &metadata,
                     &findings,
-                    (counts, errors.clone()),
-                    bytes_read,
+                    Progress {
+                        counts,
+                        errors: errors.clone(),
+                        reobserved,
+                        bytes_read,
+                    },
                 )
                 .await?
             {
@@ -589,8 +598,12 @@ impl IngestRunner {
                         state,
                         &metadata,
                         &findings,
-                        (counts, Vec::new()),
-                        row.file.size_bytes,
+                        Progress {
+                            counts,
+                            errors: Vec::new(),
+                            reobserved: Vec::new(),
+                            bytes_read: row.file.size_bytes,
+                        },
                     )
                     .await?
                 {
@@ -610,18 +623,16 @@ impl IngestRunner {
 }
 
 impl IngestRunner {
-    /// Appends the findings' new events and the job's progress (`counts`,
-    /// `errors`) in one transaction: true when done, false when a finding
-    /// changed meanwhile (decide again); [`Stop::TakenOver`] when the job
-    /// did.
+    /// Appends the findings' new events and the job's `progress` in one
+    /// transaction: true when done, false when a finding changed meanwhile
+    /// (decide again); [`Stop::TakenOver`] when the job did.
     async fn append(
         &self,
         row: &IngestionJobRow,
         state: &mut JobState,
         metadata: &EventMetadata,
         findings: &HashMap<String, Current>,
-        (counts, errors): (JobCounts, Vec<ItemError>),
-        bytes_read: u64,
+        progress: Progress,
     ) -> Result<bool, Stop> {
         let mut batch = EventBatch::new(metadata).map_err(Stop::Store)?;
         for (id, current) in findings {
@@ -632,9 +643,10 @@ impl IngestRunner {
             }
         }
         let progress = IngestionCommand::RecordProgress {
-            batch: counts,
-            errors,
-            bytes_read,
+            batch: progress.counts,
+            errors: progress.errors,
+            bytes_read: progress.bytes_read,
+            reobserved: progress.reobserved,
             at: metadata.occurred_at,
         };
         let mut job = state.job.clone();
@@ -662,6 +674,16 @@ impl IngestRunner {
             Err(other) => Err(other.into()),
         }
     }
+}
+
+/// What one batch adds to its job (`IngestionCommand::RecordProgress`).
+struct Progress {
+    counts: JobCounts,
+    errors: Vec<ItemError>,
+    /// The findings seen again that need no event of their own.
+    reobserved: Vec<palisade_domain::FindingId>,
+    /// How far the parser had read.
+    bytes_read: u64,
 }
 
 /// A reader that counts the bytes read through it (the parser's position).

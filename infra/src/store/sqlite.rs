@@ -251,6 +251,12 @@ pub(super) async fn open(
         // Deleted rows (idempotency records, later key material) are
         // overwritten, not left in free pages.
         .pragma("secure_delete", "on")
+        // Writers keep more of the indexes they update in memory (the
+        // default is 2 MiB; a batch of findings touches more than that),
+        // and checkpoint the WAL less often, so a page rewritten by many
+        // batches reaches the database file once per checkpoint.
+        .pragma("cache_size", "-32768")
+        .pragma("wal_autocheckpoint", "8000")
         .log_slow_statements(log::LevelFilter::Warn, config.slow_statement);
     let pool = SqlitePoolOptions::new()
         .max_connections(config.db_max_connections)

@@ -150,6 +150,11 @@ typed_id!(
     IngestionJobId, "job_", "ingestion job"
 );
 
+typed_id!(
+    /// A webhook endpoint (a subscription to events).
+    WebhookId, "whk_", "webhook"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

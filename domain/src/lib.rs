@@ -18,10 +18,11 @@ pub mod scope;
 pub mod secret;
 pub mod tenant;
 pub mod text;
+pub mod webhook;
 
 pub use ids::{
     AccessRequestId, AlertId, AlertRuleId, ApiKeyId, AssetId, FindingId, IdError, IncidentId,
-    IngestionJobId, KeyId, MigrationPlanId, PolicyId, SecretId, TenantId,
+    IngestionJobId, KeyId, MigrationPlanId, PolicyId, SecretId, TenantId, WebhookId,
 };
 pub use metadata::{ActorType, Environment, EventMetadata, MetadataError};
 pub use scope::Scope;

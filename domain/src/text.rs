@@ -115,6 +115,10 @@ pub mod limits {
     pub const LEAK_SOURCE: TextLimit = TextLimit::line(200);
     pub const LEAK_LOCATION: TextLimit = TextLimit::line(2_000);
 
+    // Webhooks.
+    /// What an endpoint is for (its URL's limit is `webhook::MAX_URL_CHARS`).
+    pub const WEBHOOK_DESCRIPTION: TextLimit = TextLimit::line(500);
+
     /// A free-text query filter (`search`, `tag`, `product`, …, and each
     /// value of a multi-value filter).
     pub const FILTER: TextLimit = TextLimit::line(200);

@@ -54,6 +54,23 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
     )
     .woken_by(app.ingest_wake.clone());
     workers.push(ingestion.spawn(shutdown_rx.clone()));
+    if config.webhooks_allow_private {
+        tracing::warn!(
+            "PALISADE_WEBHOOKS_ALLOW_PRIVATE=true: webhooks may be sent to loopback, private and link-local addresses"
+        );
+    }
+    if config.webhooks_send {
+        let senders = palisade_infra::webhooks::Senders::new(
+            app.store.clone(),
+            app.webhook_secrets.clone(),
+            Arc::new(SystemClock),
+            palisade_infra::webhooks::SenderConfig::new(config.webhooks_allow_private),
+        )?;
+        let dispatched = app
+            .runner
+            .applied_here(palisade_infra::webhooks::WebhookDispatcher::NAME);
+        workers.push(senders.spawn(shutdown_rx.clone(), dispatched));
+    }
     workers.push(app.store.watch_availability(shutdown_rx.clone()));
     workers.push(
         app.usage

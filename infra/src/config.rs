@@ -89,6 +89,12 @@ pub struct Config {
     pub slow_statement: Duration,
     /// How many ingestion jobs one replica runs at once.
     pub ingest_concurrency: usize,
+    /// Whether webhooks may be sent to loopback, private, link-local and
+    /// other non-public addresses (tests, local setups; logged at start).
+    pub webhooks_allow_private: bool,
+    /// Whether this replica runs webhook senders (every replica may: they
+    /// claim deliveries under a lease).
+    pub webhooks_send: bool,
 }
 
 impl Config {
@@ -112,6 +118,8 @@ impl Config {
         "PALISADE_SSE_HEARTBEAT_MS",
         "PALISADE_SLOW_STATEMENT_MS",
         "PALISADE_INGEST_CONCURRENCY",
+        "PALISADE_WEBHOOKS_ALLOW_PRIVATE",
+        "PALISADE_WEBHOOKS_SEND",
         // Read by `palisade import` (a client), not the server.
         "PALISADE_URL",
         "PALISADE_API_KEY",
@@ -196,6 +204,8 @@ impl Config {
             )?),
             ingest_concurrency: parse::<usize>(&get, "PALISADE_INGEST_CONCURRENCY", "2")?
                 .clamp(1, 64),
+            webhooks_allow_private: parse(&get, "PALISADE_WEBHOOKS_ALLOW_PRIVATE", "false")?,
+            webhooks_send: parse(&get, "PALISADE_WEBHOOKS_SEND", "true")?,
         })
     }
 

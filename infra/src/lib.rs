@@ -21,6 +21,7 @@ pub mod scheduler;
 pub mod secrets;
 pub mod store;
 pub mod usage;
+pub mod webhooks;
 
 pub use commands::{CommandError, Commands, EventBatch, Executed, NewAggregate};
 pub use config::{Config, ConfigError, LogFormat, Secret};

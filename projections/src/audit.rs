@@ -222,7 +222,9 @@ impl AuditProjection {
 }
 
 /// A stable id for the event at `sequence` of an aggregate.
-fn record_id(event: &FeedEvent) -> String {
+/// The id of the audit record of `event` (`aud_…`): the same whenever the
+/// event is projected.
+pub fn record_id(event: &FeedEvent) -> String {
     let mut digest = Sha256::new();
     for part in [
         "audit",
@@ -262,6 +264,7 @@ fn describe(event: &FeedEvent) -> Result<String, ProjectionError> {
         "LeakageIncident" => crate::summary::incident(&event.decode()?),
         "AccessPolicy" => crate::summary::access_policy(&event.decode()?),
         "AccessRequest" => crate::summary::access_request(&event.decode()?),
+        "Webhook" => crate::summary::webhook(&event.decode()?, &event.aggregate_id),
         other => format!("{} on {other} {}", event.event_type, event.aggregate_id),
     })
 }

@@ -29,10 +29,11 @@ mod summary;
 mod tenants;
 mod timeline;
 mod view;
+mod webhooks;
 
 pub use access::{AccessProjection, AccessRequestRow, AccessStore, PolicyRow, ReviewRow};
 pub use audit::{
-    canonical_json, AuditHead, AuditProjection, AuditRecord, AuditStore, Redactor, GENESIS_HASH,
+    canonical_json, record_id as audit_record_id, AuditHead, AuditProjection, AuditRecord, AuditStore, Redactor, GENESIS_HASH,
     REDACTED,
 };
 pub use feed::{FeedEvent, FeedPosition};
@@ -50,6 +51,7 @@ pub use secrets::{
 pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
 pub use timeline::{TimelineEntry, TimelineProjection, TimelineStore, TimelineSubject};
 pub use view::{no_store_of, ReadModelStore, ViewRef};
+pub use webhooks::{message_type, WebhookRow, WebhooksProjection, WebhooksStore};
 
 use std::sync::Arc;
 
@@ -119,5 +121,6 @@ pub fn catalogue(redactor: Redactor) -> Vec<Arc<dyn Projection>> {
         Arc::new(SecretsProjection),
         Arc::new(AccessProjection),
         Arc::new(IngestionProjection),
+        Arc::new(WebhooksProjection),
     ]
 }

@@ -433,3 +433,26 @@ pub fn access_request(event: &palisade_domain::grant::RequestEvent) -> String {
         ),
     }
 }
+
+/// A webhook endpoint's event; `subject` is its id. Never a secret: the
+/// events name secret rows, not values.
+pub fn webhook(event: &palisade_domain::webhook::WebhookEvent, subject: &str) -> String {
+    use palisade_domain::webhook::WebhookEvent as E;
+    match event {
+        E::WebhookCreated { spec, .. } => {
+            format!("Webhook {subject} created for {}", one_line(&spec.url))
+        }
+        E::WebhookUpdated { changed, .. } => {
+            format!("Webhook {subject} updated: {}", changed.join(", "))
+        }
+        E::WebhookSecretRotated { .. } => format!("Webhook {subject} signing secret rotated"),
+        E::WebhookDisabled { cause, .. } => {
+            format!("Webhook {subject} disabled ({})", cause.as_str())
+        }
+        E::WebhookEnabled { .. } => format!("Webhook {subject} enabled"),
+        E::WebhookTestRequested { message_id, .. } => {
+            format!("Test message {message_id} requested for webhook {subject}")
+        }
+        E::WebhookDeleted { .. } => format!("Webhook {subject} deleted"),
+    }
+}

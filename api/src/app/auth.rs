@@ -177,6 +177,8 @@ scopes! {
     AccessRequester => AccessRequest,
     /// `access:approve`: review, revoke, and see every request.
     AccessApprover => AccessApprove,
+    /// `webhooks:manage`: endpoints, their secrets and deliveries.
+    WebhooksManage => WebhooksManage,
 }
 
 /// A request whose caller holds the scope `S` names.

@@ -110,6 +110,10 @@ pub enum Error {
     /// `no_policy` (422): no enabled access policy covers the resource type.
     #[error("{0}")]
     NoPolicy(String),
+    /// `unsafe_webhook_url` (422): the URL points at, or resolves to, an
+    /// address webhooks may not reach.
+    #[error("{0}")]
+    UnsafeWebhookUrl(String),
     /// `internal_error`: the cause was logged where it happened.
     #[error("An internal error occurred; quote the request id when reporting it")]
     Internal,
@@ -157,6 +161,7 @@ impl Error {
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::SelfReview(_) => "self_review",
             Error::NoPolicy(_) => "no_policy",
+            Error::UnsafeWebhookUrl(_) => "unsafe_webhook_url",
             Error::Internal => "internal_error",
         }
     }

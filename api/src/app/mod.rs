@@ -27,6 +27,7 @@ pub mod secrets;
 pub mod tenants;
 pub mod timeline;
 pub mod usage;
+pub mod webhooks;
 
 pub use auth::{Authorized, Origin, Principal, RequestContext};
 pub use error::{Error, Result};
@@ -104,6 +105,10 @@ pub struct App {
     pub secrets: std::sync::Arc<palisade_infra::secrets::SecretVault>,
     /// Wakes this replica's ingestion runner when a job is submitted.
     pub ingest_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Seals and opens webhook signing secrets.
+    pub webhook_secrets: palisade_infra::webhooks::secrets::SigningSecrets,
+    /// `PALISADE_WEBHOOKS_ALLOW_PRIVATE`.
+    pub webhooks_allow_private: bool,
 }
 
 impl App {
@@ -117,10 +122,18 @@ impl App {
             &config.data_dir,
         )?;
         let redactor = palisade_projections::Redactor::new(root_key.derive("audit redaction"));
+        let mut consumers = palisade_infra::process::process_managers(&store);
+        consumers.push(std::sync::Arc::new(
+            palisade_infra::webhooks::WebhookDispatcher::new(
+                store.clone(),
+                std::sync::Arc::new(crate::webhooks::Renderer::new(store.clone())),
+                std::sync::Arc::new(palisade_infra::SystemClock),
+            ),
+        ));
         let runner = ProjectionRunner::with_consumers(
             store.clone(),
             palisade_projections::catalogue(redactor),
-            palisade_infra::process::process_managers(&store),
+            consumers,
             config,
         );
         let app = Self {
@@ -140,6 +153,10 @@ impl App {
                 "idempotency fingerprint",
             ),
             ingest_wake: std::sync::Arc::default(),
+            webhook_secrets: palisade_infra::webhooks::secrets::SigningSecrets::new(Sealer::new(
+                &root_key,
+            )),
+            webhooks_allow_private: config.webhooks_allow_private,
             runner,
             store,
         };

@@ -109,7 +109,7 @@ fn status_of(error: &app::Error) -> StatusCode {
         E::BadRequest(_) => StatusCode::BAD_REQUEST,
         E::MissingApiKey(_) | E::InvalidApiKey => StatusCode::UNAUTHORIZED,
         E::Forbidden(_) | E::TenantSuspended | E::SelfReview(_) => StatusCode::FORBIDDEN,
-        E::NoPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        E::NoPolicy(_) | E::UnsafeWebhookUrl(_) => StatusCode::UNPROCESSABLE_ENTITY,
         E::NotFound(_) => StatusCode::NOT_FOUND,
         E::Conflict(_) | E::InvalidTransition(_) | E::KeyDisabled(_) | E::KeyPendingDeletion(_) => {
             StatusCode::CONFLICT

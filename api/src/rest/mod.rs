@@ -29,6 +29,7 @@ mod risk;
 mod secrets;
 mod timeline;
 mod usage;
+mod webhooks;
 mod whoami;
 
 pub use consistency::Consistency;
@@ -238,6 +239,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .merge(leakage::routes())
         .merge(access::routes())
         .merge(ingestion::routes())
+        .merge(webhooks::routes())
         .route_layer(idempotency())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -250,6 +250,7 @@ impl Modify for SecuritySchemes {
         (name = "kms", description = "KMS analytics and crypto agility: usage, applications, the crypto policy, post-quantum adoption (keys:admin)"),
         (name = "ingestion", description = "Scanner reports in: SARIF, Nuclei, ZAP and Burp uploads as background jobs (findings:write to upload, findings:read to follow)"),
         (name = "access", description = "Just-in-time access: policies (tenant:admin), requests, reviews, revocation, the check (access:request / access:approve)"),
+        (name = "webhooks", description = "Webhooks: endpoints, signing secrets (Standard Webhooks), test messages, deliveries and their attempts (webhooks:manage)"),
         (name = "meta", description = "This document")
     )
 )]

@@ -15,6 +15,7 @@ pub mod risk;
 pub mod secrets;
 pub mod tenants;
 pub mod timeline;
+pub mod webhooks;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;

@@ -205,6 +205,30 @@ pub async fn list_audit(
 }
 
 /// The last seq of a tenant environment's chain (0 when empty).
+/// The records with these ids (`aud_…`), in any order; missing ones are
+/// left out.
+pub async fn audit_records_by_id(
+    pool: &AnyPool,
+    ids: &[String],
+) -> Result<Vec<AuditRecord>, sqlx::Error> {
+    let mut records = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM audit_events WHERE id IN ("));
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Value::Text(id.clone()));
+        }
+        sql.push(")");
+        let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
+        for row in &rows {
+            records.push(record_from_row(row)?);
+        }
+    }
+    Ok(records)
+}
+
 pub async fn audit_last_seq(pool: &AnyPool, partition: &Partition) -> Result<i64, sqlx::Error> {
     let mut sql = Sql::new("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM audit_events");
     partition.restrict(&mut sql);

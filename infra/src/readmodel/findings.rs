@@ -371,7 +371,7 @@ impl FindingsStore for FindingsSql {
 }
 
 /// Whose data a query reads: one tenant's live data or its sandbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Partition {
     pub tenant_id: String,
     pub environment: Environment,
@@ -514,6 +514,26 @@ pub async fn get_finding(
     sql.push(" AND id = ").bind(Value::Text(id.into()));
     let row = sql.query(dialect_of(pool)).fetch_optional(pool).await?;
     row.as_ref().map(from_doc).transpose()
+}
+
+/// Several findings of a partition by id, in queries of at most 500;
+/// unknown ids are left out.
+pub async fn get_findings_by_ids(
+    pool: &AnyPool,
+    partition: &Partition,
+    ids: &[&str],
+) -> Result<Vec<FindingRow>, sqlx::Error> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut sql = Sql::new("SELECT doc FROM findings");
+        partition.restrict(&mut sql);
+        sql.and_in("id", chunk);
+        let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
+        for row in &rows {
+            found.push(from_doc(row)?);
+        }
+    }
+    Ok(found)
 }
 
 /// A page of a partition's findings.

@@ -21,16 +21,19 @@ mod secrets;
 pub(crate) mod sql;
 mod tenants;
 mod timeline;
+pub mod webhooks;
 
 pub use api_keys::{
     find_api_key_by_hash, find_api_key_by_id, get_api_key, list_api_keys, ApiKeyOwner,
 };
-pub use audit::{audit_last_seq, list_audit, verify_audit_chain, AuditFilter, ChainReport};
+pub use audit::{audit_last_seq, audit_records_by_id, list_audit, verify_audit_chain, AuditFilter, ChainReport};
 pub use findings::{
     counted_findings, due_risk_acceptances, get_asset, get_assets_by_ids, get_finding,
+    get_findings_by_ids,
     get_risk_summary, list_assets, list_findings, risk_history, AssetFilter, AssetSort,
     DueAcceptance, FindingFilter, FindingSort, Order, Page, PageRequest, Partition, Window,
 };
+pub(crate) use findings::paged;
 pub use follow::{follow, FollowedCache, FOLLOW_EVERY};
 pub use key_cache::ApiKeyCache;
 pub use keys::{
@@ -51,7 +54,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use palisade_projections::{
     AccessStore, AuditStore, FindingsStore, IngestionStore, KeysStore, ReadModelStore,
-    SecretsStore, StoreError, TenantsStore, TimelineStore, ViewRef,
+    SecretsStore, StoreError, TenantsStore, TimelineStore, ViewRef, WebhooksStore,
 };
 use sqlx::{Any, Transaction};
 
@@ -85,8 +88,9 @@ fn bind<S: ?Sized + 'static>(open: fn(BatchTransaction) -> Box<dyn SqlStore>) ->
 }
 
 /// Every view's SQL store: the one list a new read model is added to.
-fn bindings() -> [Binding; 8] {
+fn bindings() -> [Binding; 9] {
     [
+        bind::<dyn WebhooksStore>(webhooks::open),
         bind::<dyn IngestionStore>(ingestion::open),
         bind::<dyn AccessStore>(access::open),
         bind::<dyn TenantsStore>(tenants::open),

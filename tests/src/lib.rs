@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod findings;
+pub mod receiver;
 pub mod reports;
 mod server;
 mod sse;

@@ -28,3 +28,4 @@ mod secrets;
 mod security;
 mod security_input;
 mod server;
+mod webhooks;

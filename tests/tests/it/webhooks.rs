@@ -1,0 +1,450 @@
+//! Webhooks end to end, on both stores: a receiver on loopback verifies
+//! every delivery with the Standard Webhooks algorithm (written in the
+//! test support, independently of Palisade's signer); rotation signs with
+//! both secrets; the signing secret never rests anywhere but in its sealed
+//! row; retries follow the Svix schedule under a controllable clock; 410
+//! disables; `Retry-After` is honoured; unsafe URLs are refused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use palisade_infra::crypto::seal::Sealer;
+use palisade_infra::crypto::RootKey;
+use palisade_infra::webhooks::secrets::SigningSecrets;
+use palisade_infra::webhooks::{SenderConfig, Senders};
+use palisade_infra::{ManualClock, Store};
+use palisade_tests::receiver::{unix_now, verify, Receiver, Reply, Unverified};
+use palisade_tests::{on_both_stores, read_feed_all, Auth, Backend, Server, ServerOptions};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+on_both_stores!(
+    deliveries_are_signed_verified_rotated_and_never_leak_the_secret,
+    retries_follow_the_schedule_and_410_disables,
+    unsafe_urls_are_refused
+);
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn allow_private(send: bool) -> ServerOptions {
+    ServerOptions {
+        env: vec![
+            ("PALISADE_WEBHOOKS_ALLOW_PRIVATE".into(), "true".into()),
+            ("PALISADE_WEBHOOKS_SEND".into(), send.to_string()),
+        ],
+        ..Default::default()
+    }
+}
+
+async fn key(server: &Server) -> String {
+    let (_, owner) = server.create_tenant("Acme", "unlimited").await;
+    let (_, key) = server
+        .issue_api_key(
+            &owner,
+            "hooks",
+            &[
+                "webhooks:manage",
+                "findings:write",
+                "findings:read",
+                "audit:read",
+            ],
+        )
+        .await;
+    key
+}
+
+async fn call(server: &Server, key: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    server.call(method, path, Auth::ApiKey(key), body).await
+}
+
+async fn ingest(server: &Server, key: &str, title: &str, severity: &str) -> Value {
+    let (status, body) = call(
+        server,
+        key,
+        Method::POST,
+        "/v1/findings",
+        Some(json!({
+            "product": "custom",
+            "category": "vulnerability",
+            "title": title,
+            "severity": severity,
+            "asset_identifier": "app.example.com",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["data"].clone()
+}
+
+/// The receiver's requests whose body has `type`.
+fn of_type<'a>(
+    received: &'a [palisade_tests::receiver::Received],
+    event_type: &str,
+) -> Vec<&'a palisade_tests::receiver::Received> {
+    received
+        .iter()
+        .filter(|r| r.json()["type"] == event_type)
+        .collect()
+}
+
+async fn deliveries_to_webhook_are_signed(server: &Server, key: &str, receiver: &Receiver) -> (String, String) {
+    let (status, body) = call(
+        server,
+        key,
+        Method::POST,
+        "/v1/webhooks",
+        Some(json!({
+            "url": receiver.url,
+            "description": "SIEM",
+            "event_types": ["finding.created", "finding.status_changed"],
+            "filter": {"severity": ["high", "critical"]},
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let webhook = &body["data"];
+    let secret = webhook["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{body}");
+    assert_eq!(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            secret.trim_start_matches("whsec_")
+        )
+        .unwrap()
+        .len(),
+        32
+    );
+    assert_eq!(webhook["status"], "enabled", "{body}");
+    assert_eq!(webhook["filter"]["severity"], json!(["high", "critical"]));
+    (webhook["id"].as_str().unwrap().to_string(), secret)
+}
+
+async fn deliveries_are_signed_verified_rotated_and_never_leak_the_secret(backend: &Backend) {
+    let server = Server::start_with(backend, allow_private(true)).await;
+    let key = key(&server).await;
+    let receiver = Receiver::start("/hooks/palisade").await;
+    let (id, secret) = deliveries_to_webhook_are_signed(&server, &key, &receiver).await;
+
+    // Three high findings and one low: the filter lets the high ones through.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(ingest(&server, &key, &format!("SQL injection {i}"), "high").await["id"].clone());
+    }
+    ingest(&server, &key, "Verbose banner", "low").await;
+    let received = receiver.wait_for(3, PATIENCE).await;
+    let created = of_type(&received, "finding.created");
+    assert_eq!(created.len(), 3, "{received:?}");
+    for request in &created {
+        verify(&secret, &request.headers, request.body.as_bytes(), unix_now())
+            .unwrap_or_else(|e| panic!("{e:?}: {request:?}"));
+        assert_eq!(request.header("content-type"), "application/json");
+        assert!(request.header("user-agent").starts_with("Palisade-Webhooks/"));
+        assert!(request.header("webhook-id").starts_with("msg_"));
+        let body = request.json();
+        assert_eq!(body["data"]["severity"], "high", "{body}");
+        assert!(body["data"]["audit_seq"].as_i64().unwrap() > 0, "{body}");
+        assert!(body["timestamp"].is_string(), "{body}");
+    }
+    let delivered_ids: Vec<Value> = created.iter().map(|r| r.json()["data"]["id"].clone()).collect();
+    for id in &ids {
+        assert!(delivered_ids.contains(id), "{id} missing from {delivered_ids:?}");
+    }
+
+    // The receiver's check rejects a tampered body and an old timestamp.
+    let first = created[0];
+    let tampered = first.body.replace("SQL injection", "SQL injektion");
+    assert_eq!(
+        verify(&secret, &first.headers, tampered.as_bytes(), unix_now()),
+        Err(Unverified::NoMatchingSignature)
+    );
+    assert_eq!(
+        verify(&secret, &first.headers, first.body.as_bytes(), unix_now() + 301),
+        Err(Unverified::OutsideTolerance)
+    );
+
+    // A test message goes through the same path.
+    let (status, body) = call(&server, &key, Method::POST, &format!("/v1/webhooks/{id}/test"), None).await;
+    assert_eq!(status, 202, "{body}");
+    let message_id = body["data"]["message_id"].as_str().unwrap().to_string();
+    let received = receiver.wait_for(4, PATIENCE).await;
+    let tests = of_type(&received, "webhook.test");
+    assert_eq!(tests.len(), 1, "{received:?}");
+    assert_eq!(tests[0].header("webhook-id"), message_id);
+    verify(&secret, &tests[0].headers, tests[0].body.as_bytes(), unix_now()).unwrap();
+
+    // Rotation: for 24 hours two signatures, each verifying with its secret.
+    let (status, body) = call(&server, &key, Method::POST, &format!("/v1/webhooks/{id}/rotate-secret"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let new_secret = body["data"]["secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    assert!(body["data"]["previous_secret_valid_until"].is_string(), "{body}");
+    ingest(&server, &key, "SQL injection 4", "critical").await;
+    let received = receiver.wait_for(5, PATIENCE).await;
+    let last = received.last().unwrap();
+    let signatures: Vec<&str> = last.header("webhook-signature").split(' ').collect();
+    assert_eq!(signatures.len(), 2, "{last:?}");
+    for (secret, signature) in [(&new_secret, signatures[0]), (&secret, signatures[1])] {
+        let mut alone = last.headers.clone();
+        alone.insert("webhook-signature".into(), signature.to_string());
+        verify(secret, &alone, last.body.as_bytes(), unix_now())
+            .unwrap_or_else(|e| panic!("{e:?} for one of the two signatures"));
+    }
+
+    // History and figures, once the last attempt is recorded.
+    delivered(&server, &key, &id, 5).await;
+    let (status, body) = call(&server, &key, Method::GET, &format!("/v1/webhooks/{id}/deliveries?status=success"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let deliveries = body["data"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 5, "{body}");
+    for delivery in deliveries {
+        assert_eq!(delivery["attempts"][0]["status_code"], 200, "{delivery}");
+        assert_eq!(delivery["attempts"][0]["response_excerpt"], "received", "{delivery}");
+    }
+    let (status, body) = call(&server, &key, Method::GET, &format!("/v1/webhooks/{id}/deliveries?status=sometimes"), None).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = call(&server, &key, Method::GET, &format!("/v1/webhooks/{id}/stats"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["delivered"], 5, "{body}");
+    assert_eq!(body["data"]["pending"], 0, "{body}");
+    assert!(body["data"]["last_success_at"].is_string(), "{body}");
+
+    // An idempotent create keeps the answer with the secret redacted.
+    let create = json!({"url": receiver.url, "event_types": ["audit.event"]});
+    let (status, _, first) = server.post_idempotent("/v1/webhooks", &key, "hook-1", &create).await;
+    assert_eq!(status, 201, "{first}");
+    let third_secret = first["data"]["secret"].as_str().unwrap().to_string();
+    let (status, replayed, again) = server.post_idempotent("/v1/webhooks", &key, "hook-1", &create).await;
+    assert_eq!((status, replayed), (201, true), "{again}");
+    assert_eq!(again["data"]["secret"], "[redacted]", "{again}");
+
+    // No secret anywhere but its sealed row: not in the answers that
+    // read endpoints, not in the audit trail or the events, not in the
+    // idempotency records or the log, not in clear in the database.
+    let secrets = [secret.clone(), new_secret.clone(), third_secret.clone()];
+    let bare: Vec<String> = secrets
+        .iter()
+        .map(|s| s.trim_start_matches("whsec_").to_string())
+        .collect();
+    let leaks = |text: &str| bare.iter().any(|s| text.contains(s.as_str()));
+    for path in [
+        "/v1/webhooks".to_string(),
+        format!("/v1/webhooks/{id}"),
+        format!("/v1/webhooks/{id}/deliveries"),
+        "/v1/audit/events?limit=100".to_string(),
+    ] {
+        let (status, body) = call(&server, &key, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(!leaks(&body.to_string()), "{path} shows a secret");
+    }
+    assert!(!leaks(&server.log()), "the log shows a secret");
+    let store = Store::open(&backend.config()).await.unwrap();
+    for event in read_feed_all(&store).await {
+        assert!(!leaks(&event.payload.to_string()), "an event holds a secret: {event:?}");
+    }
+    let kept: Vec<String> = sqlx::query_scalar("SELECT response_body FROM idempotency_keys WHERE response_body IS NOT NULL")
+        .fetch_all(store.read_pool())
+        .await
+        .unwrap();
+    assert!(!kept.is_empty());
+    assert!(kept.iter().all(|body| !leaks(body)), "an idempotency record holds a secret");
+    let sealed: Vec<String> = sqlx::query_scalar("SELECT sealed FROM webhook_secrets")
+        .fetch_all(store.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(sealed.len(), 3, "two of the first endpoint, one of the second");
+    assert!(sealed.iter().all(|s| !leaks(s)));
+    if let Some(dir) = backend.env().into_iter().find(|(k, _)| k == "PALISADE_DATA_DIR").map(|(_, v)| v) {
+        let raw_secrets: Vec<Vec<u8>> = bare
+            .iter()
+            .map(|s| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, s).unwrap())
+            .collect();
+        for file in ["palisade.db", "palisade.db-wal"] {
+            let Ok(bytes) = std::fs::read(std::path::Path::new(&dir).join(file)) else {
+                continue;
+            };
+            for secret in bare.iter().map(|s| s.as_bytes().to_vec()).chain(raw_secrets.clone()) {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_slice()),
+                    "{file} holds a secret in clear"
+                );
+            }
+        }
+    }
+
+    // Deleting the endpoint deletes its secrets.
+    let (status, body) = call(&server, &key, Method::DELETE, &format!("/v1/webhooks/{id}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = call(&server, &key, Method::GET, &format!("/v1/webhooks/{id}"), None).await;
+    assert_eq!(status, 404);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_secrets WHERE webhook_id = $1")
+        .bind(&id)
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+/// Waits until the endpoint's figures count `count` deliveries delivered.
+async fn delivered(server: &Server, key: &str, id: &str, count: i64) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = call(server, key, Method::GET, &format!("/v1/webhooks/{id}/stats"), None).await;
+        assert_eq!(status, 200, "{body}");
+        if body["data"]["delivered"] == count {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not {count} delivered: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Senders in this process over the server's store, at `clock`.
+async fn senders(backend: &Backend, clock: Arc<ManualClock>) -> (Store, Senders) {
+    let store = Store::open(&backend.config()).await.unwrap();
+    let (root, _) = RootKey::load(None, &backend.config().data_dir).unwrap();
+    let senders = Senders::new(
+        store.clone(),
+        SigningSecrets::new(Sealer::new(&root)),
+        clock,
+        SenderConfig::new(true),
+    )
+    .unwrap();
+    (store, senders)
+}
+
+/// The endpoint's one delivery, once the dispatcher has written it.
+async fn only_delivery(server: &Server, key: &str, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = call(server, key, Method::GET, &format!("/v1/webhooks/{id}/deliveries"), None).await;
+        assert_eq!(status, 200, "{body}");
+        if let Some(delivery) = body["data"].as_array().and_then(|d| d.first()) {
+            return delivery.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no delivery was written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn create(server: &Server, key: &str, url: &str) -> String {
+    let (status, body) = call(server, key, Method::POST, "/v1/webhooks", Some(json!({"url": url}))).await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["id"].as_str().unwrap().to_string()
+}
+
+async fn retries_follow_the_schedule_and_410_disables(backend: &Backend) {
+    // The server dispatches; the senders run here, on a clock the test moves.
+    let server = Server::start_with(backend, allow_private(false)).await;
+    let key = key(&server).await;
+    let receiver = Receiver::start("/flaky").await;
+    receiver.script([Reply::status(500), Reply::status(502), Reply::status(500)]);
+    let id = create(&server, &key, &receiver.url).await;
+    let (status, _) = call(&server, &key, Method::POST, &format!("/v1/webhooks/{id}/test"), None).await;
+    assert_eq!(status, 202);
+    only_delivery(&server, &key, &id).await;
+
+    let start = Utc::now() + chrono::Duration::seconds(1);
+    let clock = Arc::new(ManualClock::new(start));
+    let (_store, senders) = senders(backend, clock.clone()).await;
+    let at = |seconds: i64| start + chrono::Duration::seconds(seconds);
+    // Attempt 1 now, 2 after 5 s, 3 after 5 min more, 4 after 30 min more.
+    let plan = [(0, 1), (4, 0), (5, 1), (5 + 299, 0), (5 + 300, 1), (305 + 1799, 0), (305 + 1800, 1)];
+    for (seconds, expected) in plan {
+        clock.set(at(seconds));
+        assert_eq!(senders.pass().await.unwrap(), expected, "at +{seconds} s");
+    }
+    assert_eq!(receiver.received().len(), 4);
+    let delivery = only_delivery(&server, &key, &id).await;
+    assert_eq!(delivery["status"], "success", "{delivery}");
+    let codes: Vec<Value> = delivery["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(codes, vec![json!(500), json!(502), json!(500), json!(200)], "{delivery}");
+    let times: Vec<chrono::DateTime<Utc>> = delivery["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let gaps: Vec<i64> = times.windows(2).map(|w| (w[1] - w[0]).num_seconds()).collect();
+    assert_eq!(gaps, vec![5, 300, 1800], "{delivery}");
+    for request in receiver.received() {
+        assert_eq!(request.header("webhook-id"), delivery["message_id"].as_str().unwrap(), "the same id on every attempt");
+    }
+
+    // Retry-After: 2 on a 429 is honoured instead of the schedule's 5 s.
+    receiver.script([Reply { status: 429, retry_after: Some(2), delay: Duration::ZERO }]);
+    let (status, body) = call(&server, &key, Method::POST, &format!("/v1/webhooks/{id}/deliveries/{}/retry", delivery["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 202, "{body}");
+    let base = 305 + 1800 + 3600;
+    clock.set(at(base));
+    assert_eq!(senders.pass().await.unwrap(), 1);
+    clock.set(at(base + 1));
+    assert_eq!(senders.pass().await.unwrap(), 0, "Retry-After: 2 is not over");
+    clock.set(at(base + 2));
+    assert_eq!(senders.pass().await.unwrap(), 1);
+    assert_eq!(receiver.received().len(), 6);
+
+    // 410 Gone disables the endpoint at once.
+    receiver.script([Reply::status(410)]);
+    let (status, _) = call(&server, &key, Method::POST, &format!("/v1/webhooks/{id}/test"), None).await;
+    assert_eq!(status, 202);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        clock.set(at(base + 10));
+        if senders.pass().await.unwrap() == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the test message was not dispatched");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = call(&server, &key, Method::GET, &format!("/v1/webhooks/{id}?consistency=strong"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "disabled", "{body}");
+    assert_eq!(body["data"]["disabled_reason"], "gone", "{body}");
+    let (status, body) = call(&server, &key, Method::POST, &format!("/v1/webhooks/{id}/test"), None).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = call(&server, &key, Method::POST, &format!("/v1/webhooks/{id}/enable"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "enabled", "{body}");
+}
+
+async fn unsafe_urls_are_refused(backend: &Backend) {
+    let server = Server::start(backend).await;
+    let key = key(&server).await;
+    for url in [
+        "http://127.0.0.1/",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/",
+        "http://localhost:8080/",
+        "http://[::ffff:127.0.0.1]/",
+    ] {
+        let (status, body) = call(&server, &key, Method::POST, "/v1/webhooks", Some(json!({"url": url}))).await;
+        assert_eq!(status, 422, "{url}: {body}");
+        assert_eq!(body["error"]["code"], "unsafe_webhook_url", "{url}: {body}");
+    }
+    for (body, field) in [
+        (json!({"url": "ftp://example.com/"}), "url"),
+        (json!({"url": "https://user:pw@example.com/"}), "url"),
+        (json!({"url": "https://93.184.216.34/", "event_types": ["finding.made"]}), "event_types[0]"),
+        (json!({"url": "https://93.184.216.34/", "rate_limit_per_second": 0}), "rate_limit_per_second"),
+        (json!({"url": "https://93.184.216.34/", "filter": {"severity": ["urgent"]}}), "filter.severity[0]"),
+    ] {
+        let (status, answer) = call(&server, &key, Method::POST, "/v1/webhooks", Some(body.clone())).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], "validation_error", "{body}: {answer}");
+        assert!(answer.to_string().contains(field), "{field} in {answer}");
+    }
+    // A public address literal is accepted (nothing is sent in this test).
+    let (status, body) = call(&server, &key, Method::POST, "/v1/webhooks", Some(json!({"url": "https://93.184.216.34/hooks"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(&server, &key, Method::GET, "/v1/webhooks/event-types", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 24, "{body}");
+    assert!(body["data"].as_array().unwrap().iter().all(|t| t["sample"]["type"] == t["name"]));
+    // A key without webhooks:manage may not see them.
+    let (_, owner) = server.create_tenant("Other", "unlimited").await;
+    let (_, reader) = server.issue_api_key(&owner, "reader", &["findings:read"]).await;
+    let (status, _) = call(&server, &reader, Method::GET, "/v1/webhooks", None).await;
+    assert_eq!(status, 403);
+}

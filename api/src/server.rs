@@ -65,6 +65,7 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
             app.webhook_secrets.clone(),
             Arc::new(SystemClock),
             palisade_infra::webhooks::SenderConfig::new(config.webhooks_allow_private),
+            app.webhook_counts.clone(),
         )?;
         let dispatched = app
             .runner

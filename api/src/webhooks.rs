@@ -178,7 +178,10 @@ impl MessageSource for Renderer {
                     "data": data,
                 });
                 messages.push(Message {
-                    message_id: match (&want.only_webhook, event.payload.pointer("/WebhookTestRequested/message_id")) {
+                    message_id: match (
+                        &want.only_webhook,
+                        event.payload.pointer("/WebhookTestRequested/message_id"),
+                    ) {
                         (Some(_), Some(Value::String(id))) => id.clone(),
                         _ => message_id(event, &want.event_type),
                     },

@@ -126,6 +126,7 @@ impl Config {
         // Read by the test suite, not the server.
         "PALISADE_TEST_DATABASE_URL",
         "PALISADE_REQUIRE_POSTGRES",
+        "PALISADE_TEST_STANDARDWEBHOOKS_PYTHON",
         "PALISADE_BIN",
     ];
 

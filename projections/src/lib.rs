@@ -33,8 +33,8 @@ mod webhooks;
 
 pub use access::{AccessProjection, AccessRequestRow, AccessStore, PolicyRow, ReviewRow};
 pub use audit::{
-    canonical_json, record_id as audit_record_id, AuditHead, AuditProjection, AuditRecord, AuditStore, Redactor, GENESIS_HASH,
-    REDACTED,
+    canonical_json, record_id as audit_record_id, AuditHead, AuditProjection, AuditRecord,
+    AuditStore, Redactor, GENESIS_HASH, REDACTED,
 };
 pub use feed::{FeedEvent, FeedPosition};
 pub use findings::{

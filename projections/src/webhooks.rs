@@ -170,52 +170,57 @@ impl Projection for WebhooksProjection {
 /// (which every event makes): None for events no type tells of.
 pub fn message_type(event: &FeedEvent) -> Option<WebhookEventType> {
     use WebhookEventType as T;
-    Some(match (event.aggregate_type.as_str(), event.event_type.as_str()) {
-        ("Finding", "FindingIngested") => T::FindingCreated,
-        (
-            "Finding",
-            "FindingReportUpdated" | "FindingAssigned" | "FindingTicketLinked" | "FindingCommented",
-        ) => T::FindingUpdated,
-        ("Finding", "FindingSeverityChanged") => T::FindingSeverityChanged,
-        (
-            "Finding",
-            "FindingConfirmed"
-            | "FindingDismissed"
-            | "FindingRiskAccepted"
-            | "FindingRiskAcceptanceExpired",
-        ) => T::FindingStatusChanged,
-        ("Finding", "FindingReopened") => {
-            let regression = event
-                .payload
-                .pointer("/FindingReopened/regression")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false);
-            if regression {
-                T::FindingRegressed
-            } else {
-                T::FindingStatusChanged
+    Some(
+        match (event.aggregate_type.as_str(), event.event_type.as_str()) {
+            ("Finding", "FindingIngested") => T::FindingCreated,
+            (
+                "Finding",
+                "FindingReportUpdated"
+                | "FindingAssigned"
+                | "FindingTicketLinked"
+                | "FindingCommented",
+            ) => T::FindingUpdated,
+            ("Finding", "FindingSeverityChanged") => T::FindingSeverityChanged,
+            (
+                "Finding",
+                "FindingConfirmed"
+                | "FindingDismissed"
+                | "FindingRiskAccepted"
+                | "FindingRiskAcceptanceExpired",
+            ) => T::FindingStatusChanged,
+            ("Finding", "FindingReopened") => {
+                let regression = event
+                    .payload
+                    .pointer("/FindingReopened/regression")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false);
+                if regression {
+                    T::FindingRegressed
+                } else {
+                    T::FindingStatusChanged
+                }
             }
-        }
-        ("Finding", "FindingRemediated") => T::FindingResolved,
-        ("IngestionJob", "IngestionJobCompleted") => T::IngestionCompleted,
-        ("IngestionJob", "IngestionJobFailed") => T::IngestionFailed,
-        ("Key", "KeyCreated") => T::KeyCreated,
-        ("Key", "KeyRotated") => T::KeyRotated,
-        ("Key", "KeyDisabled") => T::KeyDisabled,
-        ("Key", "KeyDeletionScheduled") => T::KeyDeletionScheduled,
-        ("Key", "KeyDestroyed") => T::KeyDestroyed,
-        (_, "KmsAlertTriggered") => T::KmsAlert,
-        (_, "SecretVersionCreated") => T::SecretVersionCreated,
-        (_, "SecretVersionsDestroyed") => T::SecretVersionDestroyed,
-        (_, "LeakageIncidentReported") => T::SecretLeakDetected,
-        (_, "AccessRequested") => T::AccessRequested,
-        (_, "AccessApproved") => T::AccessApproved,
-        (_, "AccessDenied") => T::AccessDenied,
-        (_, "AccessRevoked") => T::AccessRevoked,
-        (_, "AccessRequestExpired" | "AccessEnded") => T::AccessExpired,
-        ("Tenant", "ApiKeyRevoked") => T::TenantApiKeyRevoked,
-        _ => return None,
-    })
+            ("Finding", "FindingRemediated") => T::FindingResolved,
+            ("IngestionJob", "IngestionJobCompleted") => T::IngestionCompleted,
+            ("IngestionJob", "IngestionJobFailed") => T::IngestionFailed,
+            ("Key", "KeyCreated") => T::KeyCreated,
+            ("Key", "KeyRotated") => T::KeyRotated,
+            ("Key", "KeyDisabled") => T::KeyDisabled,
+            ("Key", "KeyDeletionScheduled") => T::KeyDeletionScheduled,
+            ("Key", "KeyDestroyed") => T::KeyDestroyed,
+            (_, "KmsAlertTriggered") => T::KmsAlert,
+            (_, "SecretVersionCreated") => T::SecretVersionCreated,
+            (_, "SecretVersionsDestroyed") => T::SecretVersionDestroyed,
+            (_, "LeakageIncidentReported") => T::SecretLeakDetected,
+            (_, "AccessRequested") => T::AccessRequested,
+            (_, "AccessApproved") => T::AccessApproved,
+            (_, "AccessDenied") => T::AccessDenied,
+            (_, "AccessRevoked") => T::AccessRevoked,
+            (_, "AccessRequestExpired" | "AccessEnded") => T::AccessExpired,
+            ("Tenant", "ApiKeyRevoked") => T::TenantApiKeyRevoked,
+            _ => return None,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -228,10 +233,7 @@ mod tests {
 
     fn event(aggregate_type: &str, event_type: &str, payload: serde_json::Value) -> FeedEvent {
         FeedEvent {
-            position: FeedPosition {
-                tx: 0,
-                position: 1,
-            },
+            position: FeedPosition { tx: 0, position: 1 },
             aggregate_type: aggregate_type.into(),
             aggregate_id: "x".into(),
             sequence: 1,
@@ -246,9 +248,19 @@ mod tests {
     #[test]
     fn given_domain_events_when_mapped_then_each_has_its_catalogue_type() {
         let cases = [
-            ("Finding", "FindingIngested", json!({}), Some("finding.created")),
+            (
+                "Finding",
+                "FindingIngested",
+                json!({}),
+                Some("finding.created"),
+            ),
             ("Finding", "FindingReobserved", json!({}), None),
-            ("Finding", "FindingCommented", json!({}), Some("finding.updated")),
+            (
+                "Finding",
+                "FindingCommented",
+                json!({}),
+                Some("finding.updated"),
+            ),
             (
                 "Finding",
                 "FindingReopened",
@@ -261,9 +273,19 @@ mod tests {
                 json!({"FindingReopened": {"regression": false}}),
                 Some("finding.status_changed"),
             ),
-            ("Finding", "FindingRemediated", json!({}), Some("finding.resolved")),
+            (
+                "Finding",
+                "FindingRemediated",
+                json!({}),
+                Some("finding.resolved"),
+            ),
             ("Key", "KeyUpdated", json!({}), None),
-            ("Tenant", "ApiKeyRevoked", json!({}), Some("tenant.api_key_revoked")),
+            (
+                "Tenant",
+                "ApiKeyRevoked",
+                json!({}),
+                Some("tenant.api_key_revoked"),
+            ),
             ("Tenant", "ApiKeyIssued", json!({}), None),
             ("Webhook", "WebhookCreated", json!({}), None),
         ];

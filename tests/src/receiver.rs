@@ -142,18 +142,30 @@ impl Receiver {
         self.inner.received.lock().unwrap().clone()
     }
 
-    /// Waits until `count` requests have arrived (or `limit` passes): all
-    /// received so far.
-    pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<Received> {
+    /// How many requests have arrived (without copying them).
+    pub fn count(&self) -> usize {
+        self.inner.received.lock().unwrap().len()
+    }
+
+    /// Waits until `count` requests have arrived (or `limit` passes): how
+    /// many have.
+    pub async fn wait_for_count(&self, count: usize, limit: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let arrived = self.inner.arrived.notified();
-            let received = self.received();
-            if received.len() >= count || tokio::time::Instant::now() >= deadline {
-                return received;
+            let now = self.count();
+            if now >= count || tokio::time::Instant::now() >= deadline {
+                return now;
             }
             let _ = tokio::time::timeout_at(deadline, arrived).await;
         }
+    }
+
+    /// Waits until `count` requests have arrived (or `limit` passes): all
+    /// received so far.
+    pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<Received> {
+        self.wait_for_count(count, limit).await;
+        self.received()
     }
 }
 

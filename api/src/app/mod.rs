@@ -109,6 +109,8 @@ pub struct App {
     pub webhook_secrets: palisade_infra::webhooks::secrets::SigningSecrets,
     /// `PALISADE_WEBHOOKS_ALLOW_PRIVATE`.
     pub webhooks_allow_private: bool,
+    /// What this replica's webhook senders did (`/metrics`).
+    pub webhook_counts: std::sync::Arc<palisade_infra::webhooks::SenderCounts>,
 }
 
 impl App {
@@ -157,6 +159,7 @@ impl App {
                 &root_key,
             )),
             webhooks_allow_private: config.webhooks_allow_private,
+            webhook_counts: std::sync::Arc::default(),
             runner,
             store,
         };

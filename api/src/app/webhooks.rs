@@ -170,7 +170,10 @@ fn filter_of(request: Option<FilterRequest>) -> Result<WebhookFilter> {
     let mut problems = Vec::new();
     let mut severity = Vec::new();
     if request.severity.len() > 10 {
-        problems.push(FieldProblem::new("filter.severity", "at most 10 severities"));
+        problems.push(FieldProblem::new(
+            "filter.severity",
+            "at most 10 severities",
+        ));
     } else {
         for (i, name) in request.severity.iter().enumerate() {
             match name.parse::<Severity>() {
@@ -192,6 +195,9 @@ fn filter_of(request: Option<FilterRequest>) -> Result<WebhookFilter> {
     }
 }
 
+/// Why an `https://` URL is refused (`docs/webhooks.md` § TLS).
+pub const HTTPS_UNAVAILABLE: &str = palisade_infra::webhooks::HTTPS_UNAVAILABLE;
+
 /// The URL as the domain would keep it, after its host is resolved and
 /// every address it resolves to is judged (unless private addresses are
 /// allowed, when no lookup is made).
@@ -200,8 +206,13 @@ async fn checked_url(app: &App, url: &str) -> Result<()> {
         Ok(parsed) => parsed,
         // The command reports it, with every other problem.
         Err(UrlProblem::Invalid(_)) => return Ok(()),
-        Err(UrlProblem::Unsafe(reason)) => return Err(Error::UnsafeWebhookUrl(capitalized(&reason))),
+        Err(UrlProblem::Unsafe(reason)) => {
+            return Err(Error::UnsafeWebhookUrl(capitalized(&reason)))
+        }
     };
+    if parsed.scheme() == "https" {
+        return Err(Error::invalid("url", HTTPS_UNAVAILABLE));
+    }
     if app.webhooks_allow_private {
         return Ok(());
     }
@@ -305,7 +316,12 @@ pub async fn list(
     context: &Authorized<WebhooksManage>,
     window: impl Into<Window>,
 ) -> Result<Page<WebhookRow>> {
-    Ok(list_webhooks(app.store.read_pool(), &context.principal.partition(), window).await?)
+    Ok(list_webhooks(
+        app.store.read_pool(),
+        &context.principal.partition(),
+        window,
+    )
+    .await?)
 }
 
 pub async fn get(app: &App, context: &Authorized<WebhooksManage>, id: &str) -> Result<WebhookRow> {
@@ -347,10 +363,7 @@ pub async fn update(
             .as_deref()
             .map(event_types_of)
             .transpose()?,
-        filter: request
-            .filter
-            .map(|filter| filter_of(filter))
-            .transpose()?,
+        filter: request.filter.map(filter_of).transpose()?,
         rate_limit_per_second: request.rate_limit_per_second,
     };
     let at = now();
@@ -442,7 +455,12 @@ pub async fn delete(
     let was = view(app, context, id).await?;
     let version = app
         .commands
-        .execute::<Webhook>(id, WebhookCommand::Delete { at: now() }, (), &context.metadata())
+        .execute::<Webhook>(
+            id,
+            WebhookCommand::Delete { at: now() },
+            (),
+            &context.metadata(),
+        )
         .await?;
     settle(app, id, version).await?;
     app.webhook_secrets
@@ -496,9 +514,8 @@ pub async fn deliveries(
         .status
         .as_deref()
         .map(|s| {
-            DeliveryStatus::parse(s).ok_or_else(|| {
-                Error::invalid("status", "must be one of success, failed, pending")
-            })
+            DeliveryStatus::parse(s)
+                .ok_or_else(|| Error::invalid("status", "must be one of success, failed, pending"))
         })
         .transpose()?;
     let event_type = match query.event_type {

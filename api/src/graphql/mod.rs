@@ -34,6 +34,7 @@ mod secrets;
 mod tenants;
 mod timeline;
 mod types;
+mod webhooks;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -82,6 +83,7 @@ pub struct Query(
     access::AccessQuery,
     ingestion::IngestionQuery,
     tenants::ProjectionsQuery,
+    webhooks::WebhooksQuery,
 );
 
 // Every mutation, one object per resource.
@@ -94,6 +96,7 @@ pub struct Mutation(
     kms::KmsMutation,
     secrets::SecretsMutation,
     access::AccessMutation,
+    webhooks::WebhooksMutation,
 );
 
 // Every subscription, one object per resource.

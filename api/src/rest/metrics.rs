@@ -85,6 +85,26 @@ pub async fn metrics(
             ("{result=\"miss\"}".to_string(), misses.to_string()),
         ],
     );
+    let webhooks = &state.app.webhook_counts;
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed).to_string();
+    family(
+        &mut out,
+        "palisade_webhook_attempts_total",
+        "counter",
+        "Webhook delivery attempts by this process's senders, by outcome (refused: the address guard refused the host).",
+        &[
+            ("{outcome=\"success\"}".to_string(), count(&webhooks.delivered)),
+            ("{outcome=\"failure\"}".to_string(), count(&webhooks.failed_attempts)),
+            ("{outcome=\"refused\"}".to_string(), count(&webhooks.refused)),
+        ],
+    );
+    family(
+        &mut out,
+        "palisade_webhook_deliveries_failed_total",
+        "counter",
+        "Webhook deliveries this process gave up on (every attempt failed, or 410 Gone).",
+        &[(String::new(), count(&webhooks.gave_up))],
+    );
     family(
         &mut out,
         "palisade_projection_lag_events",

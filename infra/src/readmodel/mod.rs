@@ -26,14 +26,16 @@ pub mod webhooks;
 pub use api_keys::{
     find_api_key_by_hash, find_api_key_by_id, get_api_key, list_api_keys, ApiKeyOwner,
 };
-pub use audit::{audit_last_seq, audit_records_by_id, list_audit, verify_audit_chain, AuditFilter, ChainReport};
-pub use findings::{
-    counted_findings, due_risk_acceptances, get_asset, get_assets_by_ids, get_finding,
-    get_findings_by_ids,
-    get_risk_summary, list_assets, list_findings, risk_history, AssetFilter, AssetSort,
-    DueAcceptance, FindingFilter, FindingSort, Order, Page, PageRequest, Partition, Window,
+pub use audit::{
+    audit_last_seq, audit_records_by_id, list_audit, verify_audit_chain, AuditFilter, ChainReport,
 };
 pub(crate) use findings::paged;
+pub use findings::{
+    counted_findings, due_risk_acceptances, get_asset, get_assets_by_ids, get_finding,
+    get_findings_by_ids, get_risk_summary, list_assets, list_findings, risk_history, AssetFilter,
+    AssetSort, DueAcceptance, FindingFilter, FindingSort, Order, Page, PageRequest, Partition,
+    Window,
+};
 pub use follow::{follow, FollowedCache, FOLLOW_EVERY};
 pub use key_cache::ApiKeyCache;
 pub use keys::{

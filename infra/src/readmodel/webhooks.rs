@@ -86,7 +86,14 @@ pub async fn list_webhooks(
 ) -> Result<Page<WebhookRow>, sqlx::Error> {
     let mut sql = Sql::new("SELECT doc FROM webhooks");
     partition.restrict(&mut sql);
-    paged(pool, sql, " ORDER BY created_at, id", window.into(), from_doc).await
+    paged(
+        pool,
+        sql,
+        " ORDER BY created_at, id",
+        window.into(),
+        from_doc,
+    )
+    .await
 }
 
 /// Every enabled endpoint of every tenant (what the dispatcher and the

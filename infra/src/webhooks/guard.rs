@@ -33,7 +33,9 @@ pub async fn resolve_checked(
         .map_err(|e| Refused::Unresolvable(format!("{host} does not resolve: {e}")))?
         .collect();
     if addresses.is_empty() {
-        return Err(Refused::Unresolvable(format!("{host} resolves to no address")));
+        return Err(Refused::Unresolvable(format!(
+            "{host} resolves to no address"
+        )));
     }
     if !allow_private {
         for address in &addresses {

@@ -26,7 +26,7 @@ mod sender;
 pub mod signature;
 
 pub use dispatcher::WebhookDispatcher;
-pub use sender::{SenderConfig, Senders};
+pub use sender::{SenderConfig, SenderCounts, Senders};
 
 use std::time::Duration;
 
@@ -65,6 +65,10 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// An endpoint whose every attempt failed for this long is disabled.
 pub const FAILING_DISABLES_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(5);
+
+/// Why an `https://` endpoint cannot be served yet: this build has no TLS
+/// client (RustCrypto only; `docs/webhooks.md` § TLS).
+pub const HTTPS_UNAVAILABLE: &str = "https:// delivery is not available in this build yet (no TLS client on the RustCrypto stack; see docs/webhooks.md § TLS); use an http:// URL";
 
 /// The message type of a test message, outside the catalogue.
 pub const TEST_EVENT_TYPE: &str = palisade_domain::webhook::TEST_EVENT_TYPE;
@@ -106,8 +110,10 @@ pub trait MessageSource: Send + Sync {
     /// The messages of each event, one per entry of its `wanted`, in that
     /// order (the answer has one list per event asked about); an error
     /// hands the batch over again later.
-    async fn render(&self, events: &[(&FeedEvent, Vec<Wanted>)])
-        -> Result<Vec<Vec<Message>>, String>;
+    async fn render(
+        &self,
+        events: &[(&FeedEvent, Vec<Wanted>)],
+    ) -> Result<Vec<Vec<Message>>, String>;
 }
 
 /// The id of the message of type `event_type` about `event`: the same

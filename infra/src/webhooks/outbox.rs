@@ -201,7 +201,10 @@ pub struct DeliveryStats {
     pub p50_latency_ms: Option<i64>,
 }
 
-pub async fn delivery_stats(pool: &AnyPool, webhook_id: &str) -> Result<DeliveryStats, sqlx::Error> {
+pub async fn delivery_stats(
+    pool: &AnyPool,
+    webhook_id: &str,
+) -> Result<DeliveryStats, sqlx::Error> {
     let mut stats = DeliveryStats::default();
     let rows = sqlx::query(
         "SELECT status, COUNT(*) AS n FROM webhook_deliveries WHERE webhook_id = $1 GROUP BY status",

@@ -13,7 +13,7 @@
 //! it); the `webhook-timestamp` header is the machine's time, which is
 //! what a receiver compares it with.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use palisade_domain::webhook::{check_url, DisableCause, UrlProblem, Webhook, Web
 use palisade_domain::{ActorType, EventMetadata};
 use palisade_projections::{FeedPosition, WebhookRow};
 use sqlx::Row;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 use zeroize::Zeroizing;
 
@@ -34,9 +34,11 @@ use super::{
     ATTEMPT_TIMEOUT, FAILING_DISABLES_AFTER, IN_FLIGHT_PER_ENDPOINT, MAX_RETRY_AFTER,
     RESPONSE_EXCERPT_BYTES, RETRY_SCHEDULE,
 };
+use crate::readmodel::sql::{Sql, Value};
 use crate::readmodel::webhooks::enabled_webhooks;
 use crate::readmodel::{parse_timestamp, timestamp};
 use crate::scheduler::Clock;
+use crate::store::dialect_of;
 use crate::{CommandError, Commands, Store};
 
 /// The actor of the commands the senders issue (disabling an endpoint).
@@ -68,14 +70,20 @@ impl SenderConfig {
 #[derive(Debug, Default)]
 pub struct SenderCounts {
     pub attempts: AtomicU64,
+    /// Attempts answered 2xx.
     pub delivered: AtomicU64,
+    /// Attempts that failed otherwise than refused.
     pub failed_attempts: AtomicU64,
+    /// Attempts the address guard refused.
     pub refused: AtomicU64,
+    /// Deliveries given up on.
     pub gave_up: AtomicU64,
 }
 
 /// A claimed delivery, ready to post.
 struct Claimed {
+    /// When the claim ends: a claim too close to its end is not started.
+    lease_until: DateTime<Utc>,
     delivery_id: String,
     message_id: String,
     attempts: i64,
@@ -95,7 +103,8 @@ struct Outcome {
 
 impl Outcome {
     fn success(&self) -> bool {
-        self.status_code.is_some_and(|code| (200..300).contains(&code))
+        self.status_code
+            .is_some_and(|code| (200..300).contains(&code))
     }
 
     fn failure(error: String) -> Self {
@@ -112,6 +121,40 @@ pub struct Senders {
     inner: Arc<Inner>,
 }
 
+/// What this replica knows of one endpoint between passes.
+struct EndpointState {
+    /// Requests in flight.
+    in_flight: usize,
+    /// Claimed, not yet started (a fast endpoint's next few).
+    queue: VecDeque<Claimed>,
+    /// The second (Unix) and how many requests were started in it.
+    second: i64,
+    started: u32,
+    /// Recent attempt duration, ms (exponentially weighted).
+    recent_ms: f64,
+}
+
+impl Default for EndpointState {
+    fn default() -> Self {
+        Self {
+            in_flight: 0,
+            queue: VecDeque::new(),
+            second: 0,
+            started: 0,
+            // Not fast until its attempts show it.
+            recent_ms: FAST_MS,
+        }
+    }
+}
+
+/// One attempt's result on its way to the database.
+struct Settled {
+    delivery: Claimed,
+    at: DateTime<Utc>,
+    duration: Duration,
+    outcome: Outcome,
+}
+
 struct Inner {
     store: Store,
     commands: Commands,
@@ -119,22 +162,32 @@ struct Inner {
     clock: Arc<dyn Clock>,
     client: reqwest::Client,
     config: SenderConfig,
-    /// Requests in flight per endpoint.
-    in_flight: Mutex<HashMap<String, usize>>,
-    /// Per endpoint: the second (Unix) and how many were sent in it.
-    sent_in_second: Mutex<HashMap<String, (i64, u32)>>,
+    endpoints: Mutex<HashMap<String, EndpointState>>,
     /// Opened signing secrets, by row id.
     keys: Mutex<HashMap<String, Arc<Zeroizing<Vec<u8>>>>>,
     settled: Notify,
-    counts: SenderCounts,
+    counts: Arc<SenderCounts>,
 }
 
+/// How many deliveries per in-flight slot a fast endpoint has claimed
+/// ahead, so that the next request starts without a database round trip.
+const AHEAD_PER_SLOT: usize = 8;
+
+/// An endpoint whose recent attempts took less than this is fast.
+const FAST_MS: f64 = 200.0;
+
+/// Most attempt results written in one transaction.
+const SETTLE_BATCH: usize = 512;
+
 impl Senders {
+    /// Senders that count what they do in `counts` (the API's `/metrics`
+    /// reads them).
     pub fn new(
         store: Store,
         secrets: SigningSecrets,
         clock: Arc<dyn Clock>,
         config: SenderConfig,
+        counts: Arc<SenderCounts>,
     ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             inner: Arc::new(Inner {
@@ -144,51 +197,90 @@ impl Senders {
                 secrets,
                 clock,
                 config,
-                in_flight: Mutex::default(),
-                sent_in_second: Mutex::default(),
+                endpoints: Mutex::default(),
                 keys: Mutex::default(),
                 settled: Notify::new(),
-                counts: SenderCounts::default(),
+                counts,
             }),
         })
     }
 
-    pub fn counts(&self) -> &SenderCounts {
-        &self.inner.counts
+    fn endpoints(&self) -> std::sync::MutexGuard<'_, HashMap<String, EndpointState>> {
+        self.inner
+            .endpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One pass at the clock's time: claims what is due and attempts it,
-    /// and returns once every claimed delivery is settled (how many).
+    /// One pass at the clock's time: claims what is due (as many as each
+    /// endpoint has free slots, nothing ahead) and attempts it, and returns
+    /// once every claimed delivery is settled (how many).
     pub async fn pass(&self) -> Result<usize, sqlx::Error> {
-        let claimed = self.claim().await?;
+        let now = self.inner.clock.now();
+        let mut claimed = Vec::new();
+        for endpoint in enabled_webhooks(self.inner.store.read_pool()).await? {
+            let room = {
+                let mut endpoints = self.endpoints();
+                let state = endpoints.entry(endpoint.id.clone()).or_default();
+                rate_room(state, &endpoint, now).min(IN_FLIGHT_PER_ENDPOINT)
+            };
+            let taken = self.claim(Arc::new(endpoint), room, now).await?;
+            {
+                let mut endpoints = self.endpoints();
+                for delivery in &taken {
+                    if let Some(state) = endpoints.get_mut(&delivery.endpoint.id) {
+                        count_start(state, now);
+                    }
+                }
+            }
+            claimed.extend(taken);
+        }
         let count = claimed.len();
         let mut attempts = JoinSet::new();
         for delivery in claimed {
             let senders = self.clone();
-            attempts.spawn(async move { senders.deliver(delivery).await });
+            attempts.spawn(async move { senders.attempted(delivery).await });
         }
-        while attempts.join_next().await.is_some() {}
+        let mut settled = Vec::with_capacity(count);
+        while let Some(done) = attempts.join_next().await {
+            if let Ok(done) = done {
+                settled.push(done);
+            }
+        }
+        self.settle(settled).await?;
         Ok(count)
     }
 
     /// Sends until shutdown: looks for due deliveries whenever the
     /// dispatcher of this replica commits (`dispatched`), an attempt
-    /// settles, or the poll interval passes.
+    /// ends, or the poll interval passes. Results are written in batches
+    /// by one task.
     pub fn spawn(
         self,
         mut shutdown: watch::Receiver<bool>,
         mut dispatched: Option<watch::Receiver<FeedPosition>>,
     ) -> JoinHandle<()> {
+        let (results, mut pending) = mpsc::unbounded_channel::<Settled>();
+        let writer = self.clone();
+        tokio::spawn(async move {
+            while let Some(first) = pending.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < SETTLE_BATCH {
+                    match pending.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(error) = writer.settle(batch).await {
+                    // The leases run out and the deliveries are attempted again.
+                    tracing::warn!(%error, "cannot record webhook attempts");
+                }
+            }
+        });
         tokio::spawn(async move {
             while !*shutdown.borrow() {
-                match self.claim().await {
-                    Ok(claimed) => {
-                        for delivery in claimed {
-                            let senders = self.clone();
-                            tokio::spawn(async move { senders.deliver(delivery).await });
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "cannot claim webhook deliveries"),
+                if let Err(error) = self.fill_and_start(&results).await {
+                    tracing::warn!(%error, "cannot claim webhook deliveries");
                 }
                 let dispatched_changed = async {
                     match dispatched.as_mut() {
@@ -210,145 +302,180 @@ impl Senders {
         })
     }
 
-    /// How many more requests `endpoint` may have now: its free in-flight
-    /// slots, within what its rate limit leaves of this second.
-    fn room(&self, endpoint: &WebhookRow, now: DateTime<Utc>) -> usize {
-        let in_flight = self
-            .inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&endpoint.id)
-            .copied()
-            .unwrap_or(0);
-        let free = IN_FLIGHT_PER_ENDPOINT.saturating_sub(in_flight);
-        let Some(rate) = endpoint.spec.rate_limit_per_second else {
-            return free;
-        };
-        let second = now.timestamp();
-        let sent = match self
-            .inner
-            .sent_in_second
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&endpoint.id)
+    /// Claims for every enabled endpoint what it has room for (a fast one
+    /// a few ahead), and starts what its free slots and rate limit allow.
+    async fn fill_and_start(
+        &self,
+        results: &mpsc::UnboundedSender<Settled>,
+    ) -> Result<(), sqlx::Error> {
+        let now = self.inner.clock.now();
+        let enabled = enabled_webhooks(self.inner.store.read_pool()).await?;
         {
-            Some((s, sent)) if *s == second => *sent,
-            _ => 0,
-        };
-        free.min(rate.saturating_sub(sent) as usize)
-    }
-
-    fn count_sent(&self, endpoint: &str, now: DateTime<Utc>, n: usize) {
-        let second = now.timestamp();
-        let mut sent = self
-            .inner
-            .sent_in_second
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let entry = sent.entry(endpoint.to_string()).or_insert((second, 0));
-        if entry.0 != second {
-            *entry = (second, 0);
+            // Endpoints disabled or deleted meanwhile: their queued claims
+            // are dropped (the leases run out).
+            let mut endpoints = self.endpoints();
+            endpoints
+                .retain(|id, state| state.in_flight > 0 || enabled.iter().any(|e| e.id == *id));
+            for (id, state) in endpoints.iter_mut() {
+                if !enabled.iter().any(|e| e.id == *id) {
+                    state.queue.clear();
+                }
+            }
         }
-        entry.1 = entry.1.saturating_add(n as u32);
+        for endpoint in enabled {
+            let want = {
+                let mut endpoints = self.endpoints();
+                let state = endpoints.entry(endpoint.id.clone()).or_default();
+                let ahead = if state.recent_ms < FAST_MS {
+                    IN_FLIGHT_PER_ENDPOINT * AHEAD_PER_SLOT
+                } else {
+                    0
+                };
+                let have = state.in_flight + state.queue.len();
+                // Refill in chunks: not for every request that ends.
+                if state.queue.len() >= IN_FLIGHT_PER_ENDPOINT && ahead > 0 {
+                    0
+                } else {
+                    (IN_FLIGHT_PER_ENDPOINT + ahead).saturating_sub(have)
+                }
+            };
+            let endpoint = Arc::new(endpoint);
+            if want > 0 {
+                let claimed = self.claim(endpoint.clone(), want, now).await?;
+                let mut endpoints = self.endpoints();
+                if let Some(state) = endpoints.get_mut(&endpoint.id) {
+                    state.queue.extend(claimed);
+                }
+            }
+            let starting: Vec<Claimed> = {
+                let mut endpoints = self.endpoints();
+                let Some(state) = endpoints.get_mut(&endpoint.id) else {
+                    continue;
+                };
+                let mut starting = Vec::new();
+                while state.in_flight < IN_FLIGHT_PER_ENDPOINT
+                    && rate_room(state, &endpoint, now) > 0
+                {
+                    let Some(next) = state.queue.pop_front() else {
+                        break;
+                    };
+                    // Too close to its lease's end to finish within it:
+                    // left to be claimed again when the lease ends.
+                    let left = (next.lease_until - now).to_std().unwrap_or(Duration::ZERO);
+                    if left < ATTEMPT_TIMEOUT + Duration::from_secs(5) {
+                        continue;
+                    }
+                    state.in_flight += 1;
+                    count_start(state, now);
+                    starting.push(next);
+                }
+                starting
+            };
+            for delivery in starting {
+                let senders = self.clone();
+                let results = results.clone();
+                tokio::spawn(async move {
+                    let settled = senders.attempted(delivery).await;
+                    let endpoint = settled.delivery.endpoint.id.clone();
+                    let _ = results.send(settled);
+                    if let Some(state) = senders.endpoints().get_mut(&endpoint) {
+                        state.in_flight = state.in_flight.saturating_sub(1);
+                    }
+                    senders.inner.settled.notify_one();
+                });
+            }
+        }
+        Ok(())
     }
 
-    /// Claims, per enabled endpoint, the due deliveries it has room for,
-    /// oldest in the feed first; marks them in flight.
-    async fn claim(&self) -> Result<Vec<Claimed>, sqlx::Error> {
+    /// Claims up to `limit` due deliveries of `endpoint`, oldest in the
+    /// feed first, under a lease.
+    async fn claim(
+        &self,
+        endpoint: Arc<WebhookRow>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, sqlx::Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let inner = &self.inner;
         let pool = inner.store.read_pool();
-        let now = inner.clock.now();
         let now_text = timestamp(&now);
         let lease = now
             + chrono::Duration::from_std(inner.config.lease).unwrap_or(chrono::Duration::zero());
-        let lease_text = timestamp(&lease);
-        let mut claimed = Vec::new();
-        for endpoint in enabled_webhooks(pool).await? {
-            let room = self.room(&endpoint, now);
-            if room == 0 {
-                continue;
+        let rows = sqlx::query(
+            "SELECT d.delivery_id, d.message_id, d.attempts, m.payload
+               FROM webhook_deliveries d
+               JOIN webhook_messages m ON m.message_id = d.message_id
+              WHERE d.webhook_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
+                AND (d.claimed_until IS NULL OR d.claimed_until <= $2)
+              ORDER BY d.feed_tx, d.position
+              LIMIT $3",
+        )
+        .bind(&endpoint.id)
+        .bind(&now_text)
+        .bind(limit as i64)
+        .fetch_all(pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new("UPDATE webhook_deliveries SET claimed_until = ");
+        sql.bind(Value::Text(timestamp(&lease)))
+            .push(" WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until <= ")
+            .bind(Value::Text(now_text.clone()))
+            .push(") AND delivery_id IN (");
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
             }
-            let rows = sqlx::query(
-                "SELECT d.delivery_id, d.message_id, d.attempts, m.payload
-                   FROM webhook_deliveries d
-                   JOIN webhook_messages m ON m.message_id = d.message_id
-                  WHERE d.webhook_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
-                    AND (d.claimed_until IS NULL OR d.claimed_until <= $2)
-                  ORDER BY d.feed_tx, d.position
-                  LIMIT $3",
-            )
-            .bind(&endpoint.id)
-            .bind(&now_text)
-            .bind(room as i64)
-            .fetch_all(pool)
-            .await?;
-            if rows.is_empty() {
-                continue;
-            }
-            let endpoint = Arc::new(endpoint);
+            sql.bind(Value::Text(row.try_get("delivery_id")?));
+        }
+        sql.push(") RETURNING delivery_id");
+        let taken: Vec<String> = {
             let _turn = inner.store.write_turn().await;
-            for row in rows {
-                let delivery_id: String = row.try_get("delivery_id")?;
-                let taken = sqlx::query(
-                    "UPDATE webhook_deliveries SET claimed_until = $1
-                      WHERE delivery_id = $2 AND status = 'pending'
-                        AND (claimed_until IS NULL OR claimed_until <= $3)",
-                )
-                .bind(&lease_text)
-                .bind(&delivery_id)
-                .bind(&now_text)
-                .execute(pool)
-                .await?;
-                if taken.rows_affected() == 0 {
-                    continue;
-                }
-                claimed.push(Claimed {
-                    delivery_id,
-                    message_id: row.try_get("message_id")?,
-                    attempts: row.try_get("attempts")?,
-                    payload: row.try_get("payload")?,
-                    endpoint: endpoint.clone(),
-                });
-            }
-            let mine = claimed
+            sql.query(dialect_of(pool))
+                .fetch_all(pool)
+                .await?
                 .iter()
-                .filter(|c| c.endpoint.id == endpoint.id)
-                .count();
-            if mine > 0 {
-                *inner
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entry(endpoint.id.clone())
-                    .or_insert(0) += mine;
-                self.count_sent(&endpoint.id, now, mine);
+                .map(|row| row.try_get("delivery_id"))
+                .collect::<Result<_, _>>()?
+        };
+        let mut claimed = Vec::with_capacity(taken.len());
+        for row in rows {
+            let delivery_id: String = row.try_get("delivery_id")?;
+            if !taken.contains(&delivery_id) {
+                continue;
             }
+            claimed.push(Claimed {
+                lease_until: lease,
+                delivery_id,
+                message_id: row.try_get("message_id")?,
+                attempts: row.try_get("attempts")?,
+                payload: row.try_get("payload")?,
+                endpoint: endpoint.clone(),
+            });
         }
         Ok(claimed)
     }
 
-    /// Attempts one claimed delivery and settles it.
-    async fn deliver(&self, delivery: Claimed) {
+    /// Attempts one claimed delivery: its result, to settle.
+    async fn attempted(&self, delivery: Claimed) -> Settled {
         let at = self.inner.clock.now();
         let started = Instant::now();
         let outcome = self.attempt(&delivery, at).await;
         let duration = started.elapsed();
-        if let Err(error) = self.settle(&delivery, at, duration, &outcome).await {
-            // The lease runs out and the delivery is attempted again.
-            tracing::warn!(%error, delivery = %delivery.delivery_id, "cannot record a webhook attempt");
+        if let Some(state) = self.endpoints().get_mut(&delivery.endpoint.id) {
+            let ms = duration.as_secs_f64() * 1000.0;
+            state.recent_ms = 0.8 * state.recent_ms + 0.2 * ms;
         }
-        {
-            let mut in_flight = self
-                .inner
-                .in_flight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(n) = in_flight.get_mut(&delivery.endpoint.id) {
-                *n = n.saturating_sub(1);
-            }
+        Settled {
+            delivery,
+            at,
+            duration,
+            outcome,
         }
-        self.inner.settled.notify_one();
     }
 
     async fn signing_key(
@@ -399,6 +526,9 @@ impl Senders {
                 return Outcome::failure(format!("the URL {}", problem.message))
             }
         };
+        if url.scheme() == "https" {
+            return Outcome::failure(super::HTTPS_UNAVAILABLE.to_string());
+        }
         let mut keys = Vec::new();
         for secret_id in endpoint.signing_secret_ids(at) {
             match self.signing_key(endpoint, secret_id).await {
@@ -468,114 +598,138 @@ impl Senders {
         }
     }
 
-    /// Records the attempt and what follows from it.
-    async fn settle(
-        &self,
-        delivery: &Claimed,
-        at: DateTime<Utc>,
-        duration: Duration,
-        outcome: &Outcome,
-    ) -> Result<(), sqlx::Error> {
+    /// Records a batch of attempts, in one transaction, and what follows
+    /// from them: the next attempt or the end of each delivery, the
+    /// endpoints' health, and an endpoint disabled by a 410 or by 5 days
+    /// of failures.
+    async fn settle(&self, batch: Vec<Settled>) -> Result<(), sqlx::Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         let inner = &self.inner;
         let counts = &inner.counts;
-        counts.attempts.fetch_add(1, Ordering::Relaxed);
-        let attempt = delivery.attempts + 1;
-        let gone = outcome.status_code == Some(410);
-        let (status, next) = if outcome.success() {
-            counts.delivered.fetch_add(1, Ordering::Relaxed);
-            ("success", None)
-        } else {
-            counts.failed_attempts.fetch_add(1, Ordering::Relaxed);
-            if outcome.refused {
-                counts.refused.fetch_add(1, Ordering::Relaxed);
-            }
-            match RETRY_SCHEDULE.get((attempt - 1) as usize) {
-                Some(delay) if !gone => {
-                    let delay = outcome.retry_after.unwrap_or(*delay);
-                    let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-                    ("pending", Some(at + delay))
-                }
-                _ => {
-                    counts.gave_up.fetch_add(1, Ordering::Relaxed);
-                    ("failed", None)
-                }
-            }
-        };
-        let at_text = timestamp(&at);
-        let failing_since = {
+        let mut gone: Vec<(Arc<WebhookRow>, DateTime<Utc>)> = Vec::new();
+        let mut failing: HashMap<String, (Arc<WebhookRow>, DateTime<Utc>)> = HashMap::new();
+        let mut since_of: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+        {
             let _turn = inner.store.write_turn().await;
             let mut tx = inner.store.read_pool().begin().await?;
-            sqlx::query(
-                "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code,
-                                               duration_ms, error, response_excerpt)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (delivery_id, attempt) DO NOTHING",
-            )
-            .bind(&delivery.delivery_id)
-            .bind(attempt)
-            .bind(&at_text)
-            .bind(outcome.status_code.map(i64::from))
-            .bind(duration.as_millis().min(i64::MAX as u128) as i64)
-            .bind(outcome.error.as_deref())
-            .bind(outcome.excerpt.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE webhook_deliveries
-                    SET status = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at),
-                        claimed_until = NULL, last_attempt_at = $4
-                  WHERE delivery_id = $5",
-            )
-            .bind(status)
-            .bind(attempt)
-            .bind(next.as_ref().map(timestamp))
-            .bind(&at_text)
-            .bind(&delivery.delivery_id)
-            .execute(&mut *tx)
-            .await?;
-            let failing_since = if outcome.success() {
+            for Settled {
+                delivery,
+                at,
+                duration,
+                outcome,
+            } in &batch
+            {
+                counts.attempts.fetch_add(1, Ordering::Relaxed);
+                let attempt = delivery.attempts + 1;
+                let is_gone = outcome.status_code == Some(410);
+                let (status, next) = if outcome.success() {
+                    counts.delivered.fetch_add(1, Ordering::Relaxed);
+                    ("success", None)
+                } else {
+                    if outcome.refused {
+                        counts.refused.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        counts.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match RETRY_SCHEDULE.get((attempt - 1) as usize) {
+                        Some(delay) if !is_gone => {
+                            let delay = outcome.retry_after.unwrap_or(*delay);
+                            let delay = chrono::Duration::from_std(delay)
+                                .unwrap_or(chrono::Duration::zero());
+                            ("pending", Some(*at + delay))
+                        }
+                        _ => {
+                            counts.gave_up.fetch_add(1, Ordering::Relaxed);
+                            ("failed", None)
+                        }
+                    }
+                };
+                let at_text = timestamp(at);
                 sqlx::query(
-                    "INSERT INTO webhook_health (webhook_id, failing_since, last_success_at)
-                     VALUES ($1, NULL, $2)
-                     ON CONFLICT (webhook_id) DO UPDATE
-                        SET failing_since = NULL, last_success_at = excluded.last_success_at",
+                    "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code,
+                                                   duration_ms, error, response_excerpt)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (delivery_id, attempt) DO NOTHING",
                 )
-                .bind(&delivery.endpoint.id)
+                .bind(&delivery.delivery_id)
+                .bind(attempt)
                 .bind(&at_text)
+                .bind(outcome.status_code.map(i64::from))
+                .bind(duration.as_millis().min(i64::MAX as u128) as i64)
+                .bind(outcome.error.as_deref())
+                .bind(outcome.excerpt.as_deref())
                 .execute(&mut *tx)
                 .await?;
-                None
-            } else {
                 sqlx::query(
-                    "INSERT INTO webhook_health (webhook_id, failing_since, last_success_at)
-                     VALUES ($1, $2, NULL)
-                     ON CONFLICT (webhook_id) DO UPDATE
-                        SET failing_since = COALESCE(webhook_health.failing_since, excluded.failing_since)",
+                    "UPDATE webhook_deliveries
+                        SET status = $1, attempts = $2,
+                            next_attempt_at = COALESCE($3, next_attempt_at),
+                            claimed_until = NULL, last_attempt_at = $4
+                      WHERE delivery_id = $5",
                 )
-                .bind(&delivery.endpoint.id)
+                .bind(status)
+                .bind(attempt)
+                .bind(next.as_ref().map(timestamp))
                 .bind(&at_text)
+                .bind(&delivery.delivery_id)
                 .execute(&mut *tx)
                 .await?;
+                let endpoint = &delivery.endpoint;
+                if outcome.success() {
+                    sqlx::query(
+                        "INSERT INTO webhook_health (webhook_id, failing_since, last_success_at)
+                         VALUES ($1, NULL, $2)
+                         ON CONFLICT (webhook_id) DO UPDATE
+                            SET failing_since = NULL, last_success_at = excluded.last_success_at",
+                    )
+                    .bind(&endpoint.id)
+                    .bind(&at_text)
+                    .execute(&mut *tx)
+                    .await?;
+                    failing.remove(&endpoint.id);
+                } else {
+                    sqlx::query(
+                        "INSERT INTO webhook_health (webhook_id, failing_since, last_success_at)
+                         VALUES ($1, $2, NULL)
+                         ON CONFLICT (webhook_id) DO UPDATE
+                            SET failing_since = COALESCE(webhook_health.failing_since, excluded.failing_since)",
+                    )
+                    .bind(&endpoint.id)
+                    .bind(&at_text)
+                    .execute(&mut *tx)
+                    .await?;
+                    if is_gone {
+                        gone.push((endpoint.clone(), *at));
+                    }
+                    failing.insert(endpoint.id.clone(), (endpoint.clone(), *at));
+                }
+            }
+            for id in failing.keys() {
                 let since: Option<String> = sqlx::query_scalar(
                     "SELECT failing_since FROM webhook_health WHERE webhook_id = $1",
                 )
-                .bind(&delivery.endpoint.id)
+                .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
-                since.as_deref().map(parse_timestamp).transpose()?
-            };
+                since_of.insert(
+                    id.clone(),
+                    since.as_deref().map(parse_timestamp).transpose()?,
+                );
+            }
             tx.commit().await?;
-            failing_since
-        };
-        let cause = if gone {
-            Some(DisableCause::Gone)
-        } else {
-            failing_since
-                .filter(|since| at - *since >= FAILING_DISABLES_AFTER)
-                .map(|since| DisableCause::Failing { since })
-        };
-        if let Some(cause) = cause {
-            self.disable(&delivery.endpoint, cause, at).await;
+        }
+        for (endpoint, at) in gone {
+            self.disable(&endpoint, DisableCause::Gone, at).await;
+        }
+        for (id, (endpoint, at)) in failing {
+            if let Some(Some(since)) = since_of.get(&id) {
+                if at - *since >= FAILING_DISABLES_AFTER {
+                    self.disable(&endpoint, DisableCause::Failing { since: *since }, at)
+                        .await;
+                }
+            }
         }
         Ok(())
     }
@@ -633,4 +787,27 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// How many more requests the endpoint's rate limit lets start in the
+/// current second.
+fn rate_room(state: &EndpointState, endpoint: &WebhookRow, now: DateTime<Utc>) -> usize {
+    let Some(rate) = endpoint.spec.rate_limit_per_second else {
+        return usize::MAX;
+    };
+    let started = if state.second == now.timestamp() {
+        state.started
+    } else {
+        0
+    };
+    rate.saturating_sub(started) as usize
+}
+
+fn count_start(state: &mut EndpointState, now: DateTime<Utc>) {
+    let second = now.timestamp();
+    if state.second != second {
+        state.second = second;
+        state.started = 0;
+    }
+    state.started = state.started.saturating_add(1);
 }

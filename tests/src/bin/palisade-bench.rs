@@ -28,6 +28,8 @@ struct Options {
     scanner_results: usize,
     /// Only the scanner imports (`--only scanner`).
     scanner_only: bool,
+    /// Only the webhook deliveries (`--only webhooks`).
+    webhooks_only: bool,
 }
 
 impl Options {
@@ -41,6 +43,7 @@ impl Options {
             concurrency: vec![1, 8, 32],
             scanner_results: 100_000,
             scanner_only: false,
+            webhooks_only: false,
         };
         let mut args = std::env::args().skip(1);
         let mut findings_given = false;
@@ -84,10 +87,11 @@ impl Options {
                 }
                 "--only" => match args.next().as_deref() {
                     Some("scanner") => options.scanner_only = true,
-                    other => panic!("--only scanner (got {other:?})"),
+                    Some("webhooks") => options.webhooks_only = true,
+                    other => panic!("--only scanner|webhooks (got {other:?})"),
                 },
                 "-h" | "--help" => {
-                    println!("scripts/bench [--quick] [--findings N] [--grants N] [--stores sqlite,postgres] [--seconds N] [--scanner-results N] [--only scanner]");
+                    println!("scripts/bench [--quick] [--findings N] [--grants N] [--stores sqlite,postgres] [--seconds N] [--scanner-results N] [--only scanner|webhooks]");
                     std::process::exit(0);
                 }
                 other => panic!("unknown argument {other}; see --help"),
@@ -909,8 +913,13 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         other => panic!("unknown store {other}"),
     };
     eprintln!("== {kind}");
+    let deliveries = if options.quick { 5_000 } else { 20_000 };
     if options.scanner_only {
         return json!({ "store": kind, "scanner": scanner_imports(kind, options.scanner_results).await });
+    }
+    if options.webhooks_only {
+        backend.cleanup().await;
+        return json!({ "store": kind, "webhooks": webhook_deliveries(kind, deliveries).await });
     }
     // The raw limit first, on the empty store, before the server starts.
     {
@@ -1009,8 +1018,10 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
     let rebuild = rebuild(&backend).await;
     backend.cleanup().await;
     let scanner = scanner_imports(kind, options.scanner_results).await;
+    let webhooks = webhook_deliveries(kind, deliveries).await;
     json!({
         "scanner": scanner,
+        "webhooks": webhooks,
         "store": kind,
         "raw_limit": raw,
         "peer": peer,
@@ -1025,6 +1036,124 @@ async fn bench_store(kind: &str, options: &Options) -> Value {
         "queries": queries,
         "rebuild": rebuild,
         "rss_mb": { "idle": idle_rss, "peak": peak_rss },
+    })
+}
+
+/// Webhook deliveries on a fresh store: `count` findings bulk-ingested for
+/// an endpoint subscribed to `finding.created` on a receiver in this
+/// process (deliveries/s from the first delivery to the last), then 200
+/// single findings one at a time (the latency from each 201 to its
+/// delivery: feed, views, dispatcher, outbox, sender).
+async fn webhook_deliveries(kind: &str, count: u64) -> Value {
+    eprintln!("   webhooks: {count} deliveries");
+    let backend = match kind {
+        "sqlite" => Backend::sqlite(),
+        _ => Backend::postgres()
+            .await
+            .expect("PostgreSQL for the benchmark"),
+    };
+    let options = palisade_tests::ServerOptions {
+        admin_token: Some("bench".into()),
+        env: vec![
+            ("PALISADE_DB_MAX_CONNECTIONS".into(), "32".into()),
+            ("PALISADE_WEBHOOKS_ALLOW_PRIVATE".into(), "true".into()),
+        ],
+    };
+    let server = Server::start_with(&backend, options).await;
+    let (status, body) = server
+        .admin_post(
+            "/v1/admin/tenants",
+            json!({"name": "Hooks", "plan": "unlimited"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let owner = body["data"]["api_key"]["key"].as_str().unwrap().to_string();
+    let (_, key) = server
+        .issue_api_key(&owner, "hooks", &["webhooks:manage", "findings:write"])
+        .await;
+    let receiver = palisade_tests::receiver::Receiver::start("/bench").await;
+    let response = server
+        .http
+        .post(server.url("/v1/webhooks"))
+        .header("x-api-key", &key)
+        .json(&json!({"url": receiver.url, "event_types": ["finding.created"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    // When the dispatcher has written every delivery (the outbox), apart
+    // from when the senders have sent them.
+    let store = palisade_infra::Store::open(&backend.config())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let outbox = tokio::spawn(async move {
+        loop {
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
+                .fetch_one(store.read_pool())
+                .await
+                .unwrap();
+            if rows as u64 >= count || started.elapsed() > Duration::from_secs(1800) {
+                return started.elapsed().as_secs_f64();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let mut loaded = 0;
+    while loaded < count {
+        let n = 1000.min(count - loaded);
+        post_bulk(&server, &key, loaded, n, "hooks").await;
+        loaded += n;
+    }
+    let ingested_s = started.elapsed().as_secs_f64();
+    let received = receiver
+        .wait_for(count as usize, Duration::from_secs(1800))
+        .await;
+    let delivered_s = started.elapsed().as_secs_f64();
+    let dispatched_s = outbox.await.unwrap();
+    let first = received.iter().map(|r| r.at).min();
+    let last = received.iter().map(|r| r.at).max();
+    let spread = match (first, last) {
+        (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
+        _ => 0.0,
+    };
+    let per_second = if spread > 0.0 {
+        received.len() as f64 / spread
+    } else {
+        0.0
+    };
+    let mut latency = histogram();
+    for n in 0..200u64 {
+        let before = receiver.received().len();
+        let answered = {
+            let response = server
+                .http
+                .post(server.url("/v1/findings"))
+                .header("x-api-key", &key)
+                .json(&finding(1_000_000 + n, "hooks-latency"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 201);
+            Instant::now()
+        };
+        let got = receiver.wait_for(before + 1, Duration::from_secs(60)).await;
+        let arrived = got.last().map_or(answered, |r| r.at);
+        latency
+            .record(arrived.saturating_duration_since(answered).as_micros() as u64)
+            .unwrap();
+    }
+    drop(server);
+    backend.cleanup().await;
+    json!({
+        "deliveries": received.len(),
+        "expected": count,
+        "ingest_seconds": (ingested_s * 10.0).round() / 10.0,
+        "outbox_written_seconds": (dispatched_s * 10.0).round() / 10.0,
+        "all_delivered_seconds": (delivered_s * 10.0).round() / 10.0,
+        "delivery_seconds": (spread * 10.0).round() / 10.0,
+        "deliveries_per_second": per_second.round(),
+        "feed_to_delivery": percentiles(&latency),
     })
 }
 
@@ -1240,6 +1369,17 @@ fn markdown(report: &Value) -> String {
     for store in report["stores"].as_array().into_iter().flatten() {
         let kind = store["store"].as_str().unwrap_or_default();
         scanner_rows(&mut out, kind, &store["scanner"]);
+        let hooks = &store["webhooks"];
+        if !hooks.is_null() {
+            out.push_str(&format!(
+                "| {kind} | webhook deliveries ({} of {}; per s, first to last) | {:.0} | | | | | ≥ 2,000/s |\n",
+                hooks["deliveries"], hooks["expected"], f(&hooks["deliveries_per_second"]),
+            ));
+            out.push_str(&format!(
+                "| {kind} | feed-to-delivery latency, one finding at a time (p50 / p99 ms) | {} / {} | | | | | |\n",
+                hooks["feed_to_delivery"]["p50_ms"], hooks["feed_to_delivery"]["p99_ms"],
+            ));
+        }
         if store["ingest"].is_null() {
             continue;
         }

@@ -14,7 +14,7 @@ use super::{app, authorized};
 use crate::app::auth::WebhooksManage;
 use crate::app::webhooks::{self, DeliveryQuery};
 use crate::app::Error;
-use crate::views::webhooks::{DeliveryView, StatsView, TestView, WebhookView};
+use crate::views::webhooks::{DeliveryView, TestView, WebhookStatsView, WebhookView};
 
 /// What `webhookDeliveries` filters by.
 #[derive(InputObject, Default)]
@@ -89,7 +89,7 @@ impl WebhooksQuery {
         &self,
         ctx: &Context<'_>,
         id: String,
-    ) -> async_graphql::Result<StatsView> {
+    ) -> async_graphql::Result<WebhookStatsView> {
         let caller = authorized::<WebhooksManage>(ctx)?;
         Ok(webhooks::stats(app(ctx), &caller, &id)
             .await

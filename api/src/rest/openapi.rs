@@ -529,6 +529,26 @@ const SECRET_SEGMENT: &str =
 /// The one name with other meanings: `status` of migration plans and of
 /// leakage incidents.
 fn parameter_constraint_at(path: &str, name: &str) -> Option<Value> {
+    if path.starts_with("/v1/webhooks/") {
+        match name {
+            "status" => {
+                return Some(
+                    json!({"schema": {"type": "string", "enum": ["success", "failed", "pending"]}}),
+                )
+            }
+            "event_type" => {
+                let mut types = strings(
+                    palisade_domain::webhook::WebhookEventType::ALL
+                        .iter()
+                        .map(|t| t.as_str()),
+                );
+                types.push(palisade_domain::webhook::TEST_EVENT_TYPE);
+                return Some(json!({"schema": {"type": "string", "enum": types}}));
+            }
+            "delivery_id" => return parameter_constraint("id"),
+            _ => {}
+        }
+    }
     if name == "status" && path.starts_with("/v1/leakage/incidents") {
         let statuses = strings(
             palisade_domain::secret::IncidentStatus::ALL
@@ -726,6 +746,7 @@ fn body_fields() -> Vec<(&'static str, &'static str, Value)> {
     fields.extend(kms_analytics_fields());
     fields.extend(secrets_fields());
     fields.extend(access_fields());
+    fields.extend(webhook_fields());
     fields.extend(
         upload_options()
             .into_iter()
@@ -763,6 +784,53 @@ fn upload_options() -> Vec<(&'static str, Value)> {
 }
 
 /// Just-in-time access's request bodies (`app::access`).
+/// The webhook requests' fields: the URL's shape (the server also judges
+/// the address it names or resolves to: 422 `unsafe_webhook_url`), the
+/// catalogue's types, severities, the rate limit.
+fn webhook_fields() -> Vec<(&'static str, &'static str, Value)> {
+    use palisade_domain::webhook::{WebhookEventType, MAX_RATE_LIMIT_PER_SECOND, MAX_URL_CHARS};
+    let url = || {
+        json!({"maxLength": MAX_URL_CHARS,
+               "pattern": "^http://[A-Za-z][A-Za-z0-9-]*(\\.[A-Za-z][A-Za-z0-9-]*)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"})
+    };
+    let types = || {
+        json!({"maxItems": WebhookEventType::ALL.len(),
+               "items": {"type": "string", "enum": strings(WebhookEventType::ALL.iter().map(|t| t.as_str()))}})
+    };
+    let rate = || json!({"minimum": 1, "maximum": MAX_RATE_LIMIT_PER_SECOND});
+    let mut fields = Vec::new();
+    for schema in ["CreateWebhookRequest", "UpdateWebhookRequest"] {
+        fields.extend([
+            (schema, "url", url()),
+            (
+                schema,
+                "description",
+                optional_text(limits::WEBHOOK_DESCRIPTION),
+            ),
+            (schema, "event_types", types()),
+            (schema, "rate_limit_per_second", rate()),
+        ]);
+    }
+    fields.extend([
+        (
+            "FilterRequest",
+            "severity",
+            json!({"maxItems": 10, "items": {"type": "string", "enum": severities()}}),
+        ),
+        (
+            "FilterRequest",
+            "product",
+            json!({"maxItems": MAX_LIST_ITEMS, "items": string(required_text(limits::PRODUCT))}),
+        ),
+        (
+            "ReplayRequest",
+            "since",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+    ]);
+    fields
+}
+
 fn access_fields() -> Vec<(&'static str, &'static str, Value)> {
     use palisade_domain::grant::{
         MAX_APPROVALS, MAX_DURATION_MINUTES, MAX_REQUEST_TTL_MINUTES, RESOURCE_TYPE_PATTERN,

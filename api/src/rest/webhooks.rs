@@ -19,7 +19,7 @@ use crate::app::webhooks::{
 use crate::app::Authorized;
 use crate::state::AppState;
 use crate::views::webhooks::{
-    DeliveryView, EventTypeView, ReplayView, StatsView, TestView, WebhookView,
+    DeliveryView, EventTypeView, ReplayView, TestView, WebhookStatsView, WebhookView,
     WebhookWithSecretView,
 };
 
@@ -298,12 +298,12 @@ pub async fn replay(
 #[utoipa::path(get, path = "/v1/webhooks/{id}/stats", tag = "webhooks", security(("api_key" = []), ("bearer_api_key" = [])),
     description = "Scope webhooks:manage. Deliveries by outcome, the last success, and the median latency of the last 1,000 successful attempts.",
     params(("id" = String, Path, description = "Webhook id (whk_…)")),
-    responses((status = 200, description = "The endpoint's figures", body = Success<StatsView>), KeyErrors, ReadErrors))]
+    responses((status = 200, description = "The endpoint's figures", body = Success<WebhookStatsView>), KeyErrors, ReadErrors))]
 pub async fn stats(
     caller: Authorized<WebhooksManage>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Envelope<StatsView>, ApiError> {
+) -> Result<Envelope<WebhookStatsView>, ApiError> {
     Ok(Envelope::ok(
         webhooks::stats(&state.app, &caller, &id).await?.into(),
     ))

@@ -159,7 +159,7 @@ impl From<DeliveryRow> for DeliveryView {
 /// An endpoint's figures.
 #[derive(SimpleObject, Debug, Clone, Serialize, ToSchema)]
 #[graphql(name = "WebhookStats")]
-pub struct StatsView {
+pub struct WebhookStatsView {
     pub delivered: i64,
     pub failed: i64,
     pub pending: i64,
@@ -168,7 +168,7 @@ pub struct StatsView {
     pub p50_latency_ms: Option<i64>,
 }
 
-impl From<DeliveryStats> for StatsView {
+impl From<DeliveryStats> for WebhookStatsView {
     fn from(stats: DeliveryStats) -> Self {
         Self {
             delivered: stats.delivered,

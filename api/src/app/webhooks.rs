@@ -228,6 +228,61 @@ async fn checked_url(app: &App, url: &str) -> Result<()> {
     }
 }
 
+// ---------------------------------------------------------------- scopes
+
+/// The scope a key needs to read what messages of `event_type` carry.
+fn read_scope(event_type: WebhookEventType) -> palisade_domain::Scope {
+    use palisade_domain::Scope;
+    use WebhookEventType as T;
+    match event_type {
+        T::FindingCreated
+        | T::FindingUpdated
+        | T::FindingSeverityChanged
+        | T::FindingStatusChanged
+        | T::FindingResolved
+        | T::FindingRegressed
+        | T::IngestionCompleted
+        | T::IngestionFailed => Scope::FindingsRead,
+        T::KeyCreated
+        | T::KeyRotated
+        | T::KeyDisabled
+        | T::KeyDeletionScheduled
+        | T::KeyDestroyed
+        | T::KmsAlert => Scope::KeysAdmin,
+        T::SecretVersionCreated | T::SecretVersionDestroyed | T::SecretLeakDetected => {
+            Scope::SecretsRead
+        }
+        T::AccessRequested
+        | T::AccessApproved
+        | T::AccessDenied
+        | T::AccessRevoked
+        | T::AccessExpired => Scope::AccessApprove,
+        T::TenantApiKeyRevoked => Scope::TenantAdmin,
+        T::AuditEvent => Scope::AuditRead,
+    }
+}
+
+/// A subscription may carry only what its key may read: each type needs
+/// its read scope (no types: every type, so every scope). Otherwise a key
+/// with `webhooks:manage` alone could read the tenant through an endpoint.
+fn require_read_scopes(
+    context: &Authorized<WebhooksManage>,
+    types: &[WebhookEventType],
+) -> Result<()> {
+    let all = WebhookEventType::ALL;
+    let types = if types.is_empty() { all } else { types };
+    for event_type in types {
+        let scope = read_scope(*event_type);
+        if context.principal.require(scope).is_err() {
+            return Err(Error::Forbidden(format!(
+                "Subscribing to {} needs the scope {scope} (an empty event_types list subscribes to every type)",
+                event_type.as_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- commands
 
 /// A new endpoint and its signing secret (shown this once).
@@ -260,6 +315,7 @@ pub async fn create(
         filter: filter_of(request.filter)?,
         rate_limit_per_second: request.rate_limit_per_second,
     };
+    require_read_scopes(context, &spec.event_types)?;
     checked_url(app, &spec.url).await?;
     let existing = list_webhooks(
         app.store.read_pool(),
@@ -352,6 +408,14 @@ pub async fn update(
     id: &str,
     request: UpdateWebhookRequest,
 ) -> Result<WebhookRow> {
+    // Whoever changes an endpoint (even only its URL) must be able to read
+    // what it will receive.
+    let current = view(app, context, id).await?;
+    let types = match &request.event_types {
+        Some(names) => event_types_of(names)?,
+        None => current.spec.event_types.clone(),
+    };
+    require_read_scopes(context, &types)?;
     if let Some(url) = &request.url {
         checked_url(app, url).await?;
     }

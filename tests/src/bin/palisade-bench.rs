@@ -1069,7 +1069,11 @@ async fn webhook_deliveries(kind: &str, count: u64) -> Value {
     assert_eq!(status, 201, "{body}");
     let owner = body["data"]["api_key"]["key"].as_str().unwrap().to_string();
     let (_, key) = server
-        .issue_api_key(&owner, "hooks", &["webhooks:manage", "findings:write"])
+        .issue_api_key(
+            &owner,
+            "hooks",
+            &["webhooks:manage", "findings:write", "findings:read"],
+        )
         .await;
     let receiver = palisade_tests::receiver::Receiver::start("/bench").await;
     let response = server

@@ -51,6 +51,10 @@ async fn key(server: &Server) -> String {
                 "findings:write",
                 "findings:read",
                 "audit:read",
+                "keys:admin",
+                "secrets:read",
+                "access:approve",
+                "tenant:admin",
             ],
         )
         .await;
@@ -807,6 +811,26 @@ async fn unsafe_urls_are_refused(backend: &Backend) {
         .unwrap()
         .iter()
         .all(|t| t["sample"]["type"] == t["name"]));
+    // A key with webhooks:manage alone may not subscribe to what it
+    // cannot read.
+    let (_, hooks_only) = server
+        .issue_api_key(&key, "hooks-only", &["webhooks:manage"])
+        .await;
+    for types in [
+        json!([]),
+        json!(["audit.event"]),
+        json!(["finding.created"]),
+    ] {
+        let (status, body) = call(
+            &server,
+            &hooks_only,
+            Method::POST,
+            "/v1/webhooks",
+            Some(json!({"url": "http://93.184.216.34/x", "event_types": types})),
+        )
+        .await;
+        assert_eq!(status, 403, "{types}: {body}");
+    }
     // A key without webhooks:manage may not see them.
     let (_, owner) = server.create_tenant("Other", "unlimited").await;
     let (_, reader) = server

@@ -63,7 +63,7 @@ pub(super) fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 }
 
 /// [`double_option`] of a whole number.
-fn double_option_whole<'de, D: Deserializer<'de>>(
+pub(super) fn double_option_whole<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Option<Option<u32>>, D::Error> {
     optional_whole(deserializer).map(Some)

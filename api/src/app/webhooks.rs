@@ -27,7 +27,7 @@ use palisade_infra::webhooks::outbox::{
 use palisade_infra::webhooks::secrets::NewSigningSecret;
 use palisade_infra::CommandError;
 use palisade_projections::{WebhookRow, WebhooksProjection};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::WebhooksManage;
@@ -76,14 +76,14 @@ pub struct CreateWebhookRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookRequest {
     pub url: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::keys::double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     pub event_types: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::keys::double_option")]
     #[schema(value_type = Option<FilterRequest>)]
     pub filter: Option<Option<FilterRequest>>,
-    #[serde(default, deserialize_with = "double_option_whole")]
+    #[serde(default, deserialize_with = "super::keys::double_option_whole")]
     #[schema(value_type = Option<u32>)]
     pub rate_limit_per_second: Option<Option<u32>>,
 }
@@ -94,18 +94,6 @@ pub struct UpdateWebhookRequest {
 pub struct ReplayRequest {
     /// RFC 3339: every message since then is sent again.
     pub since: String,
-}
-
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-fn double_option_whole<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Option<u32>>, D::Error> {
-    json_optional_whole(deserializer).map(Some)
 }
 
 // ---------------------------------------------------------------- errors

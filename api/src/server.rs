@@ -60,11 +60,22 @@ pub async fn serve(config: Config, bind: SocketAddr) -> anyhow::Result<()> {
         );
     }
     if config.webhooks_send {
+        let mut sender_config =
+            palisade_infra::webhooks::SenderConfig::new(config.webhooks_allow_private);
+        if let Some(path) = &config.webhooks_ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!("PALISADE_WEBHOOKS_CA_FILE {}: {e}", path.display())
+            })?;
+            palisade_infra::webhooks::guard::roots_from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("PALISADE_WEBHOOKS_CA_FILE {} {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "webhooks also trust the certificates of PALISADE_WEBHOOKS_CA_FILE");
+            sender_config = sender_config.trusting(pem);
+        }
         let senders = palisade_infra::webhooks::Senders::new(
             app.store.clone(),
             app.webhook_secrets.clone(),
             Arc::new(SystemClock),
-            palisade_infra::webhooks::SenderConfig::new(config.webhooks_allow_private),
+            sender_config,
             app.webhook_counts.clone(),
         )?;
         let dispatched = app

@@ -95,6 +95,9 @@ pub struct Config {
     /// Whether this replica runs webhook senders (every replica may: they
     /// claim deliveries under a lease).
     pub webhooks_send: bool,
+    /// PEM certificates trusted for `https://` endpoints besides the
+    /// built-in public roots (a private CA; the tests' own).
+    pub webhooks_ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -120,6 +123,7 @@ impl Config {
         "PALISADE_INGEST_CONCURRENCY",
         "PALISADE_WEBHOOKS_ALLOW_PRIVATE",
         "PALISADE_WEBHOOKS_SEND",
+        "PALISADE_WEBHOOKS_CA_FILE",
         // Read by `palisade import` (a client), not the server.
         "PALISADE_URL",
         "PALISADE_API_KEY",
@@ -207,6 +211,9 @@ impl Config {
                 .clamp(1, 64),
             webhooks_allow_private: parse(&get, "PALISADE_WEBHOOKS_ALLOW_PRIVATE", "false")?,
             webhooks_send: parse(&get, "PALISADE_WEBHOOKS_SEND", "true")?,
+            webhooks_ca_file: get("PALISADE_WEBHOOKS_CA_FILE")
+                .filter(|path| !path.trim().is_empty())
+                .map(PathBuf::from),
         })
     }
 

@@ -51,7 +51,9 @@ pub use secrets::{
 pub use tenants::{ApiKeyRow, TenantRow, TenantsProjection, TenantsStore};
 pub use timeline::{TimelineEntry, TimelineProjection, TimelineStore, TimelineSubject};
 pub use view::{no_store_of, ReadModelStore, ViewRef};
-pub use webhooks::{message_type, WebhookRow, WebhooksProjection, WebhooksStore};
+pub use webhooks::{
+    message_type, Routing, WebhookRow, WebhooksProjection, WebhooksStore, ROUTING_CHANGES_KEPT,
+};
 
 use std::sync::Arc;
 

@@ -1,7 +1,11 @@
 //! The webhooks view (`docs/webhooks.md`): one row per endpoint, with its
 //! spec, status, the ids (never the values) of its signing secrets, and
 //! the feed position of its creation — the dispatcher gives an endpoint
-//! the messages of later events only, however far the view is ahead of it.
+//! the messages of later events only, however far the view is ahead of it
+//! — and its last few routing changes ([`Routing`]: enabled or not, what
+//! it subscribes to, from which feed position on), so that an event is
+//! routed as the endpoint was when the event happened, not as it is when
+//! a lagging dispatcher gets to it.
 //!
 //! Also here, beside the audit trail's summaries: which webhook message
 //! type a domain event makes ([`message_type`]), the one mapping from the
@@ -37,11 +41,60 @@ pub struct WebhookRow {
     pub updated_at: DateTime<Utc>,
     /// Where `WebhookCreated` is in the feed.
     pub created_in_feed: FeedPosition,
+    /// The last [`ROUTING_CHANGES_KEPT`] routing states, oldest first (the
+    /// first from its creation until more changes push it out).
+    #[serde(default)]
+    pub routing: Vec<Routing>,
     /// The aggregate's version: its last event's sequence.
     pub version: i64,
 }
 
+/// How many routing changes an endpoint keeps. A dispatcher that lags
+/// behind more changes than this routes the events before the oldest kept
+/// one as that one says.
+pub const ROUTING_CHANGES_KEPT: usize = 16;
+
+/// How an endpoint routes the events after a feed position: whether it
+/// is enabled, and its spec (types and filter) then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Routing {
+    /// The event that made this state (exclusive: it applies to later
+    /// events).
+    pub since: FeedPosition,
+    pub enabled: bool,
+    pub spec: WebhookSpec,
+}
+
 impl WebhookRow {
+    /// How the endpoint routed an event at `position`: None before it
+    /// existed.
+    pub fn routing_at(&self, position: FeedPosition) -> Option<(bool, &WebhookSpec)> {
+        if position <= self.created_in_feed {
+            return None;
+        }
+        let state = self
+            .routing
+            .iter()
+            .rev()
+            .find(|state| state.since < position)
+            .or(self.routing.first());
+        Some(match state {
+            Some(state) => (state.enabled, &state.spec),
+            None => (self.status == WebhookStatus::Enabled, &self.spec),
+        })
+    }
+
+    /// Records the routing state from `since` on (after a change).
+    fn routes_from(&mut self, since: FeedPosition) {
+        self.routing.push(Routing {
+            since,
+            enabled: self.status == WebhookStatus::Enabled,
+            spec: self.spec.clone(),
+        });
+        let extra = self.routing.len().saturating_sub(ROUTING_CHANGES_KEPT);
+        self.routing.drain(..extra);
+    }
+
     /// The secrets that sign a message sent at `at`: the current one, then
     /// the previous one while its grace lasts.
     pub fn signing_secret_ids(&self, at: DateTime<Utc>) -> Vec<&str> {
@@ -78,7 +131,8 @@ impl Projection for WebhooksProjection {
     }
 
     fn version(&self) -> i64 {
-        1
+        // 2: the routing changes.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -103,7 +157,7 @@ impl Projection for WebhooksProjection {
         } = webhook_event
         {
             let metadata = event.typed_metadata()?;
-            let row = WebhookRow {
+            let mut row = WebhookRow {
                 id: webhook_id.to_string(),
                 tenant_id: metadata.tenant_id,
                 environment: metadata.environment,
@@ -117,8 +171,10 @@ impl Projection for WebhooksProjection {
                 created_at: at,
                 updated_at: at,
                 created_in_feed: event.position,
+                routing: Vec::new(),
                 version: event.sequence,
             };
+            row.routes_from(event.position);
             store.save_webhook(&row).await?;
             return Ok(());
         }
@@ -131,6 +187,7 @@ impl Projection for WebhooksProjection {
             WebhookEvent::WebhookUpdated { spec, at, .. } => {
                 row.spec = spec;
                 row.updated_at = at;
+                row.routes_from(event.position);
             }
             WebhookEvent::WebhookSecretRotated {
                 secret_id,
@@ -149,12 +206,14 @@ impl Projection for WebhooksProjection {
                 row.disabled_by = Some(cause);
                 row.disabled_at = Some(at);
                 row.updated_at = at;
+                row.routes_from(event.position);
             }
             WebhookEvent::WebhookEnabled { at } => {
                 row.status = WebhookStatus::Enabled;
                 row.disabled_by = None;
                 row.disabled_at = None;
                 row.updated_at = at;
+                row.routes_from(event.position);
             }
             WebhookEvent::WebhookTestRequested { .. } => {}
             WebhookEvent::WebhookDeleted { .. } => {
@@ -334,5 +393,88 @@ mod tests {
         for t in WebhookEventType::ALL {
             assert!(made.contains(t), "no event makes {t}");
         }
+    }
+
+    fn at(position: i64) -> FeedPosition {
+        FeedPosition { tx: 0, position }
+    }
+
+    fn created_at(position: i64) -> WebhookRow {
+        let now = Utc::now();
+        let mut row = WebhookRow {
+            id: "wh".into(),
+            tenant_id: "t".into(),
+            environment: Environment::Live,
+            spec: WebhookSpec {
+                url: "http://example.com/hook".into(),
+                description: None,
+                event_types: Vec::new(),
+                filter: Default::default(),
+                rate_limit_per_second: None,
+            },
+            status: WebhookStatus::Enabled,
+            disabled_by: None,
+            disabled_at: None,
+            secret_id: "whs_1".into(),
+            previous_secret_id: None,
+            previous_valid_until: None,
+            created_at: now,
+            updated_at: now,
+            created_in_feed: at(position),
+            routing: Vec::new(),
+            version: 1,
+        };
+        row.routes_from(at(position));
+        row
+    }
+
+    #[test]
+    fn given_an_endpoint_disabled_then_enabled_when_routing_earlier_events_then_each_sees_its_time()
+    {
+        let mut row = created_at(10);
+        row.status = WebhookStatus::Disabled;
+        row.routes_from(at(20));
+        row.status = WebhookStatus::Enabled;
+        row.spec.event_types = vec![WebhookEventType::FindingCreated];
+        row.routes_from(at(30));
+
+        let enabled_at = |p| row.routing_at(at(p)).map(|(enabled, _)| enabled);
+        assert_eq!(enabled_at(5), None, "before it existed");
+        assert_eq!(enabled_at(10), None, "its own creation");
+        assert_eq!(enabled_at(15), Some(true));
+        assert_eq!(enabled_at(20), Some(true), "the disabling event itself");
+        assert_eq!(enabled_at(25), Some(false));
+        assert_eq!(enabled_at(35), Some(true));
+        let (_, spec) = row.routing_at(at(15)).unwrap();
+        assert!(spec.event_types.is_empty(), "the spec of its time");
+        let (_, spec) = row.routing_at(at(35)).unwrap();
+        assert_eq!(spec.event_types, vec![WebhookEventType::FindingCreated]);
+    }
+
+    #[test]
+    fn given_more_changes_than_kept_when_routing_then_the_oldest_kept_one_answers() {
+        let mut row = created_at(1);
+        for n in 0..(ROUTING_CHANGES_KEPT as i64 + 4) {
+            row.status = if n % 2 == 0 {
+                WebhookStatus::Disabled
+            } else {
+                WebhookStatus::Enabled
+            };
+            row.routes_from(at(100 + n));
+        }
+        assert_eq!(row.routing.len(), ROUTING_CHANGES_KEPT);
+        let oldest = row.routing[0].clone();
+        assert_eq!(
+            row.routing_at(at(2)).map(|(enabled, _)| enabled),
+            Some(oldest.enabled)
+        );
+    }
+
+    #[test]
+    fn given_a_row_without_routing_changes_when_routing_then_its_status_answers() {
+        let mut row = created_at(1);
+        row.routing.clear();
+        row.status = WebhookStatus::Disabled;
+        assert_eq!(row.routing_at(at(2)).map(|(e, _)| e), Some(false));
     }
 }

@@ -183,9 +183,6 @@ fn filter_of(request: Option<FilterRequest>) -> Result<WebhookFilter> {
     }
 }
 
-/// Why an `https://` URL is refused (`docs/webhooks.md` § TLS).
-pub const HTTPS_UNAVAILABLE: &str = palisade_infra::webhooks::HTTPS_UNAVAILABLE;
-
 /// The URL as the domain would keep it, after its host is resolved and
 /// every address it resolves to is judged (unless private addresses are
 /// allowed, when no lookup is made).
@@ -198,9 +195,6 @@ async fn checked_url(app: &App, url: &str) -> Result<()> {
             return Err(Error::UnsafeWebhookUrl(capitalized(&reason)))
         }
     };
-    if parsed.scheme() == "https" {
-        return Err(Error::invalid("url", HTTPS_UNAVAILABLE));
-    }
     if app.webhooks_allow_private {
         return Ok(());
     }

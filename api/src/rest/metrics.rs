@@ -107,6 +107,13 @@ pub async fn metrics(
     );
     family(
         &mut out,
+        "palisade_webhook_attempts_unrecorded_total",
+        "counter",
+        "Webhook attempts whose result came after their claim ran out (the delivery was attempted again; the later attempt is recorded).",
+        &[(String::new(), count(&webhooks.stale))],
+    );
+    family(
+        &mut out,
         "palisade_projection_lag_events",
         "gauge",
         "Committed events a projection has not applied yet.",

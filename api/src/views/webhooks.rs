@@ -86,13 +86,23 @@ impl From<WebhookRow> for WebhookView {
 }
 
 /// A new endpoint, or one whose secret was rotated, with the secret.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// Its `Debug` hides the secret (it must not reach a log).
+#[derive(Clone, Serialize, ToSchema)]
 pub struct WebhookWithSecretView {
     #[serde(flatten)]
     pub webhook: WebhookView,
     /// `whsec_` and the base64 of 32 random bytes: shown in this answer
     /// only (an idempotent replay shows `[redacted]`).
     pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookWithSecretView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookWithSecretView")
+            .field("webhook", &self.webhook)
+            .field("secret", &"***")
+            .finish()
+    }
 }
 
 /// One attempt to deliver a message.

@@ -48,6 +48,8 @@ fn refusal_v4(a: Ipv4Addr) -> Option<&'static str> {
         Some("a documentation address (RFC 5737)")
     } else if o1 == 198 && (o2 == 18 || o2 == 19) {
         Some("a benchmarking address (198.18.0.0/15)")
+    } else if o1 == 192 && o2 == 88 && o3 == 99 {
+        Some("a 6to4 relay anycast address (192.88.99.0/24)")
     } else {
         None
     }
@@ -60,9 +62,18 @@ fn refusal_v6(a: Ipv6Addr) -> Option<&'static str> {
         return refusal_v4(v4);
     }
     // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    // And so does an IPv4-translated address (::ffff:0:a.b.c.d, RFC 2765).
+    let embedded_last = || {
         let [.., hi, lo] = segments;
-        return refusal_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+        Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))
+    };
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return refusal_v4(embedded_last());
+    }
+    // 6to4 (2002::/16) reaches the IPv4 address in bits 16..48.
+    if segments[0] == 0x2002 {
+        let v4 = Ipv4Addr::from((u32::from(segments[1]) << 16) | u32::from(segments[2]));
+        return refusal_v4(v4);
     }
     if a.is_unspecified() {
         Some("an unspecified address (::)")
@@ -78,10 +89,15 @@ fn refusal_v6(a: Ipv6Addr) -> Option<&'static str> {
         Some("a multicast address (ff00::/8)")
     } else if segments[0] == 0x2001 && segments[1] == 0x0db8 {
         Some("a documentation address (2001:db8::/32)")
+    } else if segments[0] == 0x2001 && segments[1] < 0x0200 {
+        Some("an IETF protocol address (2001::/23, Teredo among them)")
+    } else if segments[..3] == [0x64, 0xff9b, 1] {
+        Some("a local-use NAT64 address (64:ff9b:1::/48)")
+    } else if segments[..4] == [0x100, 0, 0, 0] {
+        Some("a discard-only address (100::/64)")
     } else if segments[..6] == [0, 0, 0, 0, 0, 0] {
         // IPv4-compatible (deprecated) ::a.b.c.d
-        let [.., hi, lo] = segments;
-        refusal_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+        refusal_v4(embedded_last())
     } else {
         None
     }
@@ -109,7 +125,7 @@ pub fn check_url(value: &str, allow_private: bool) -> Result<Url, UrlProblem> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid(
-            "must not hold a user name or password (send credentials in the path or verify the signature instead)",
+            "must not hold a user name or password (the receiver verifies the signature instead)",
         ));
     }
     if url.fragment().is_some() {
@@ -177,6 +193,14 @@ mod tests {
             "http://[::ffff:127.0.0.1]/",
             "http://[::ffff:10.1.2.3]/",
             "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[64:ff9b:1::808:808]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[2002:7f00:1::1]/",
+            "http://[2002:a00:1::]/",
+            "http://[2001::1]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://[100::1]/",
+            "http://192.88.99.1/",
             "http://224.0.0.1/",
             "http://255.255.255.255/",
             // Forms a URL parser normalises to a refused address.
@@ -204,6 +228,7 @@ mod tests {
             "https://hooks.example.com/palisade",
             "https://93.184.216.34/x",
             "http://[2606:4700::1111]/",
+            "http://[2002:5db8:d822::1]/",
             "https://example.com:8443/a?b=c",
         ] {
             assert!(check_url(url, false).is_ok(), "{url} should pass");

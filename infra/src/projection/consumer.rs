@@ -35,6 +35,13 @@ pub trait FeedConsumer: Send + Sync {
         None
     }
 
+    /// How long the consumer lets the feed gather after a change before
+    /// it reads (a worker's; projections read at once): under load one
+    /// read then takes many events instead of one read per commit.
+    fn gather(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(50)
+    }
+
     /// Acts on one batch before its transaction opens (a process manager
     /// issues its commands here, which would otherwise wait on the write
     /// turn the batch holds). The checkpoint moves only after this returns

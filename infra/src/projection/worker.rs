@@ -21,12 +21,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// process see where it has read to at once.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// How long a worker (a consumer that is not a projection: a process
-/// manager) lets the feed gather after a change before it reads. The
-/// projections' groups read at once; a manager's effects may come 50 ms
-/// later, and it no longer costs a feed read per commit.
-const COALESCE: Duration = Duration::from_millis(50);
-
 /// Where a consumer has read to, and where its stored checkpoint stands
 /// (behind it only over batches the consumer had nothing to do with).
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +140,7 @@ impl Worker {
                     // Let the feed gather: under load one read then takes
                     // many events, instead of one read per commit.
                     tokio::select! {
-                        _ = tokio::time::sleep(COALESCE) => {}
+                        _ = tokio::time::sleep(self.consumer.gather()) => {}
                         _ = shutdown.changed() => {}
                     }
                 }

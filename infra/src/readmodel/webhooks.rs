@@ -105,6 +105,16 @@ pub async fn enabled_webhooks(pool: &AnyPool) -> Result<Vec<WebhookRow>, sqlx::E
     rows.iter().map(from_doc).collect()
 }
 
+/// Every endpoint of every tenant, enabled or not (what the dispatcher
+/// routes by: an endpoint disabled now may have been enabled when an
+/// event it has not routed yet happened).
+pub async fn all_webhooks(pool: &AnyPool) -> Result<Vec<WebhookRow>, sqlx::Error> {
+    let rows = sqlx::query("SELECT doc FROM webhooks ORDER BY id")
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(from_doc).collect()
+}
+
 /// An endpoint by id alone, in whatever tenant (the senders').
 pub async fn webhook_by_id(pool: &AnyPool, id: &str) -> Result<Option<WebhookRow>, sqlx::Error> {
     let row = sqlx::query("SELECT doc FROM webhooks WHERE id = $1")

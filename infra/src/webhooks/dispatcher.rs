@@ -5,14 +5,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use palisade_domain::webhook::WebhookEventType;
+use palisade_domain::webhook::{WebhookEvent, WebhookEventType, WebhookSpec};
 use palisade_projections::{
     message_type, FeedEvent, FeedPosition, ProjectionError, WebhookRow, WebhooksProjection,
 };
 
 use super::{delivery_id, Message, MessageSource, Wanted, TEST_EVENT_TYPE};
 use crate::projection::{FeedConsumer, RunnerError};
-use crate::readmodel::webhooks::enabled_webhooks;
+use crate::readmodel::webhooks::all_webhooks;
 use crate::readmodel::{timestamp, BatchTransaction};
 use crate::scheduler::Clock;
 use crate::Store;
@@ -23,6 +23,9 @@ const VIEW_PATIENCE: Duration = Duration::from_secs(30);
 
 /// A batch's messages, each with the endpoints it goes to.
 type Routed = Vec<(Message, Vec<String>)>;
+
+/// An endpoint as it routed one event: its spec then.
+type Candidate<'e> = (&'e WebhookRow, &'e WebhookSpec);
 
 /// Writes one delivery per (message, subscribed endpoint), in the
 /// transaction that moves its checkpoint.
@@ -76,7 +79,7 @@ impl WebhookDispatcher {
             self.wait_for(&[WebhooksProjection::NAME], last.position)
                 .await?;
         }
-        let endpoints = enabled_webhooks(self.store.read_pool())
+        let endpoints = all_webhooks(self.store.read_pool())
             .await
             .map_err(|e| Self::failed(last.position, format!("reading the endpoints: {e}")))?;
         let tests = batch
@@ -109,8 +112,8 @@ impl WebhookDispatcher {
             for message in messages {
                 let to: Vec<String> = to
                     .iter()
-                    .filter(|endpoint| receives(endpoint, &message))
-                    .map(|endpoint| endpoint.id.clone())
+                    .filter(|candidate| receives(candidate, &message))
+                    .map(|(endpoint, _)| endpoint.id.clone())
                     .collect();
                 if !to.is_empty() {
                     routed.push((message, to));
@@ -122,29 +125,34 @@ impl WebhookDispatcher {
 }
 
 /// The messages `event` makes for some endpoint, and the endpoints that
-/// may want them (its partition's, created before it).
+/// may want them: its partition's, existing and enabled when it happened,
+/// each with its spec then.
 fn wanted_by<'e>(
     event: &FeedEvent,
     endpoints: &'e [WebhookRow],
-) -> Option<(Vec<Wanted>, Vec<&'e WebhookRow>)> {
+) -> Option<(Vec<Wanted>, Vec<Candidate<'e>>)> {
     let tenant_id = event.metadata.get("tenant_id")?;
     let environment = event.metadata.get("environment")?;
-    let candidates: Vec<&WebhookRow> = endpoints
-        .iter()
-        .filter(|endpoint| {
-            endpoint.tenant_id == *tenant_id
-                && endpoint.environment.as_str() == environment
-                && endpoint.created_in_feed < event.position
-        })
-        .collect();
+    let enabled_then = |endpoint: &'e WebhookRow| match endpoint.routing_at(event.position) {
+        Some((true, spec)) => Some((endpoint, spec)),
+        _ => None,
+    };
     if event.aggregate_type == "Webhook" && event.event_type == "WebhookTestRequested" {
         let endpoint = endpoints.iter().find(|e| e.id == event.aggregate_id)?;
+        let candidate = enabled_then(endpoint)?;
         let wanted = vec![Wanted {
             event_type: TEST_EVENT_TYPE.to_string(),
             only_webhook: Some(endpoint.id.clone()),
         }];
-        return Some((wanted, vec![endpoint]));
+        return Some((wanted, vec![candidate]));
     }
+    let candidates: Vec<Candidate<'e>> = endpoints
+        .iter()
+        .filter(|endpoint| {
+            endpoint.tenant_id == *tenant_id && endpoint.environment.as_str() == environment
+        })
+        .filter_map(enabled_then)
+        .collect();
     if candidates.is_empty() {
         return None;
     }
@@ -153,7 +161,7 @@ fn wanted_by<'e>(
         .into_iter()
         .chain([WebhookEventType::AuditEvent])
     {
-        if candidates.iter().any(|e| e.spec.subscribes_to(t)) {
+        if candidates.iter().any(|(_, spec)| spec.subscribes_to(t)) {
             types.insert(t);
         }
     }
@@ -170,19 +178,20 @@ fn wanted_by<'e>(
     Some((wanted, candidates))
 }
 
-/// Whether `endpoint` receives `message`: a test message for it, or a
-/// message of a type it subscribes to that passes its filter.
-fn receives(endpoint: &WebhookRow, message: &Message) -> bool {
+/// Whether an endpoint receives `message`: a test message for it, or a
+/// message of a type it subscribed to that passes its filter (as its spec
+/// was when the event happened).
+fn receives((endpoint, spec): &Candidate<'_>, message: &Message) -> bool {
     if let Some(only) = &message.only_webhook {
         return *only == endpoint.id;
     }
     let Ok(event_type) = message.event_type.parse::<WebhookEventType>() else {
         return false;
     };
-    if !endpoint.spec.subscribes_to(event_type) {
+    if !spec.subscribes_to(event_type) {
         return false;
     }
-    let filter = &endpoint.spec.filter;
+    let filter = &spec.filter;
     let severity_passes = filter.severity.is_empty()
         || message
             .severity
@@ -203,6 +212,12 @@ impl FeedConsumer for WebhookDispatcher {
 
     fn version(&self) -> i64 {
         1
+    }
+
+    /// Less than a process manager's: what it writes is what a receiver
+    /// waits for (the feed-to-delivery latency).
+    fn gather(&self) -> Duration {
+        Duration::from_millis(10)
     }
 
     async fn react(&self, batch: &[FeedEvent]) -> Result<(), RunnerError> {
@@ -275,6 +290,120 @@ impl FeedConsumer for WebhookDispatcher {
                 .await?;
             }
         }
+        for event in batch.iter().filter(|e| e.aggregate_type == "Webhook") {
+            destroy_after(event, &mut tx).await?;
+        }
         Ok(tx)
+    }
+}
+
+/// What a webhook event leaves to destroy, in the transaction of the
+/// dispatcher's checkpoint: a deleted endpoint's signing secrets and
+/// outbox rows, a rotation's retired secret. The request that issued the
+/// command destroys them at once too; this makes sure a crash between
+/// its command and its cleanup leaves nothing behind.
+async fn destroy_after(event: &FeedEvent, tx: &mut BatchTransaction) -> Result<(), RunnerError> {
+    let webhook_id = &event.aggregate_id;
+    match event.event_type.as_str() {
+        "WebhookDeleted" => {
+            super::secrets::delete_in(tx, webhook_id, &[]).await?;
+            super::outbox::forget_webhook_in(tx, webhook_id).await?;
+        }
+        "WebhookSecretRotated" => {
+            if let Ok(WebhookEvent::WebhookSecretRotated {
+                retired_secret_id: Some(retired),
+                ..
+            }) = event.decode::<WebhookEvent>()
+            {
+                super::secrets::delete_in(tx, webhook_id, &[retired]).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use palisade_domain::webhook::WebhookStatus;
+    use palisade_projections::Routing;
+    use serde_json::json;
+
+    use super::*;
+
+    fn at(position: i64) -> FeedPosition {
+        FeedPosition { tx: 0, position }
+    }
+
+    fn finding_ingested(position: i64) -> FeedEvent {
+        FeedEvent {
+            position: at(position),
+            aggregate_type: "Finding".into(),
+            aggregate_id: format!("f{position}"),
+            sequence: 1,
+            event_type: "FindingIngested".into(),
+            event_version: "1".into(),
+            payload: json!({}),
+            metadata: HashMap::from([
+                ("tenant_id".to_string(), "t1".to_string()),
+                ("environment".to_string(), "live".to_string()),
+            ]),
+            recorded_at_ms: 0,
+        }
+    }
+
+    /// An endpoint created at 10, subscribed to every type, disabled at
+    /// 20 (the view as a lagging dispatcher finds it: disabled now).
+    fn disabled_at_20() -> WebhookRow {
+        let mut row: WebhookRow = serde_json::from_value(json!({
+            "id": "wh1", "tenant_id": "t1", "environment": "live",
+            "spec": {"url": "http://example.com/hook", "event_types": []},
+            "status": "enabled", "disabled_by": null, "disabled_at": null,
+            "secret_id": "whs_1", "previous_secret_id": null, "previous_valid_until": null,
+            "created_at": "2026-12-01T00:00:00Z", "updated_at": "2026-12-01T00:00:00Z",
+            "created_in_feed": {"tx": 0, "position": 10}, "version": 2
+        }))
+        .unwrap();
+        row.routing = vec![
+            Routing {
+                since: at(10),
+                enabled: true,
+                spec: row.spec.clone(),
+            },
+            Routing {
+                since: at(20),
+                enabled: false,
+                spec: row.spec.clone(),
+            },
+        ];
+        row.status = WebhookStatus::Disabled;
+        row
+    }
+
+    #[test]
+    fn given_an_endpoint_disabled_later_when_an_earlier_event_is_routed_then_it_still_goes_there() {
+        let endpoints = [disabled_at_20()];
+        let (wanted, to) = wanted_by(&finding_ingested(15), &endpoints).expect("routed");
+        assert_eq!(to.len(), 1);
+        assert!(wanted.iter().any(|w| w.event_type == "finding.created"));
+    }
+
+    #[test]
+    fn given_an_endpoint_disabled_when_a_later_event_is_routed_then_it_goes_nowhere() {
+        let endpoints = [disabled_at_20()];
+        assert!(wanted_by(&finding_ingested(25), &endpoints).is_none());
+        assert!(
+            wanted_by(&finding_ingested(5), &endpoints).is_none(),
+            "before it existed"
+        );
+    }
+
+    #[test]
+    fn given_another_tenants_endpoint_when_routed_then_it_goes_nowhere() {
+        let mut endpoint = disabled_at_20();
+        endpoint.tenant_id = "t2".into();
+        assert!(wanted_by(&finding_ingested(15), &[endpoint]).is_none());
     }
 }

@@ -22,14 +22,24 @@ pub enum Refused {
     Unsafe(String),
 }
 
+/// How long a host name may take to resolve (registration waits for it).
+pub const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Resolves `host` and checks every address: the addresses, or why not.
 pub async fn resolve_checked(
     host: &str,
     port: u16,
     allow_private: bool,
 ) -> Result<Vec<SocketAddr>, Refused> {
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port)))
         .await
+        .map_err(|_| {
+            Refused::Unresolvable(format!(
+                "{host} did not resolve within {} s",
+                LOOKUP_TIMEOUT.as_secs()
+            ))
+        })?;
+    let addresses: Vec<SocketAddr> = lookup
         .map_err(|e| Refused::Unresolvable(format!("{host} does not resolve: {e}")))?
         .collect();
     if addresses.is_empty() {
@@ -68,10 +78,32 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// The certificates of a PEM bundle, or why it holds none.
+pub fn roots_from_pem(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    let roots = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
+    if roots.is_empty() {
+        return Err("holds no PEM certificate".to_string());
+    }
+    Ok(roots)
+}
+
 /// The client every sender posts with: no redirects, no proxy (a proxy
-/// would resolve the host itself), the attempt timeout, the guard.
-pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// would resolve the host itself), the attempt timeout, the guard; TLS
+/// (rustls) trusting the built-in public roots and `extra_roots_pem`.
+pub fn client(
+    allow_private: bool,
+    extra_roots_pem: Option<&[u8]>,
+) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(pem) = extra_roots_pem {
+        for root in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(root);
+        }
+    }
+    builder
+        .use_rustls_tls()
+        .min_tls_version(reqwest::tls::Version::TLS_1_2)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(super::ATTEMPT_TIMEOUT)

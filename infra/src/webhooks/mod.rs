@@ -66,10 +66,6 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// An endpoint whose every attempt failed for this long is disabled.
 pub const FAILING_DISABLES_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(5);
 
-/// Why an `https://` endpoint cannot be served yet: this build has no TLS
-/// client (RustCrypto only; `docs/webhooks.md` § TLS).
-pub const HTTPS_UNAVAILABLE: &str = "https:// delivery is not available in this build yet (no TLS client on the RustCrypto stack; see docs/webhooks.md § TLS); use an http:// URL";
-
 /// The message type of a test message, outside the catalogue.
 pub const TEST_EVENT_TYPE: &str = palisade_domain::webhook::TEST_EVENT_TYPE;
 

@@ -287,18 +287,27 @@ pub async fn replay_since(
 /// Deletes the endpoint's outbox rows (after the endpoint is deleted).
 pub async fn forget_webhook(store: &Store, webhook_id: &str) -> Result<(), sqlx::Error> {
     let _turn = store.write_turn().await;
-    let pool = store.read_pool();
+    let mut tx = store.read_pool().begin().await?;
+    forget_webhook_in(&mut tx, webhook_id).await?;
+    tx.commit().await
+}
+
+/// [`forget_webhook`] within a transaction.
+pub async fn forget_webhook_in(
+    conn: &mut sqlx::AnyConnection,
+    webhook_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "DELETE FROM webhook_attempts WHERE delivery_id IN
            (SELECT delivery_id FROM webhook_deliveries WHERE webhook_id = $1)",
     )
     .bind(webhook_id)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     for table in ["webhook_deliveries", "webhook_health"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE webhook_id = $1"))
             .bind(webhook_id)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(())

@@ -142,21 +142,34 @@ impl SigningSecrets {
     ) -> Result<(), SigningSecretError> {
         {
             let _turn = store.write_turn().await;
-            if secret_ids.is_empty() {
-                sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1")
-                    .bind(webhook_id)
-                    .execute(store.read_pool())
-                    .await?;
-            }
-            for secret_id in secret_ids {
-                sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1 AND secret_id = $2")
-                    .bind(webhook_id)
-                    .bind(secret_id)
-                    .execute(store.read_pool())
-                    .await?;
-            }
+            let mut tx = store.read_pool().begin().await?;
+            delete_in(&mut tx, webhook_id, secret_ids).await?;
+            tx.commit().await?;
         }
         store.scrub_deleted_pages().await?;
         Ok(())
     }
+}
+
+/// Deletes the endpoint's rows named in `secret_ids` (all of them when
+/// empty) within a transaction.
+pub async fn delete_in(
+    conn: &mut sqlx::AnyConnection,
+    webhook_id: &str,
+    secret_ids: &[String],
+) -> Result<(), sqlx::Error> {
+    if secret_ids.is_empty() {
+        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1")
+            .bind(webhook_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for secret_id in secret_ids {
+        sqlx::query("DELETE FROM webhook_secrets WHERE webhook_id = $1 AND secret_id = $2")
+            .bind(webhook_id)
+            .bind(secret_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

@@ -54,6 +54,9 @@ pub struct SenderConfig {
     /// How often the senders look for due deliveries when nothing wakes
     /// them (another replica's dispatcher, retries coming due).
     pub poll: Duration,
+    /// PEM certificates trusted for `https://` besides the built-in
+    /// public roots (`PALISADE_WEBHOOKS_CA_FILE`).
+    pub extra_roots_pem: Option<Arc<[u8]>>,
 }
 
 impl SenderConfig {
@@ -62,7 +65,15 @@ impl SenderConfig {
             allow_private,
             lease: ATTEMPT_TIMEOUT + Duration::from_secs(15),
             poll: Duration::from_millis(500),
+            extra_roots_pem: None,
         }
+    }
+
+    /// Also trusts the certificates of `pem` (checked by
+    /// [`super::guard::roots_from_pem`]).
+    pub fn trusting(mut self, pem: Vec<u8>) -> Self {
+        self.extra_roots_pem = Some(pem.into());
+        self
     }
 }
 
@@ -78,6 +89,9 @@ pub struct SenderCounts {
     pub refused: AtomicU64,
     /// Deliveries given up on.
     pub gave_up: AtomicU64,
+    /// Attempt results not recorded: they came after their claim ended,
+    /// and the delivery was attempted again meanwhile.
+    pub stale: AtomicU64,
 }
 
 /// A claimed delivery, ready to post.
@@ -147,6 +161,14 @@ impl Default for EndpointState {
     }
 }
 
+/// What a batch of results says of one endpoint's health.
+#[derive(Default)]
+struct Health {
+    last_success_at: Option<String>,
+    /// The first failure after the batch's last success (or in it).
+    failing_from: Option<String>,
+}
+
 /// One attempt's result on its way to the database.
 struct Settled {
     delivery: Claimed,
@@ -192,7 +214,7 @@ impl Senders {
         Ok(Self {
             inner: Arc::new(Inner {
                 commands: Commands::new(store.clone()),
-                client: client(config.allow_private)?,
+                client: client(config.allow_private, config.extra_roots_pem.as_deref())?,
                 store,
                 secrets,
                 clock,
@@ -322,6 +344,19 @@ impl Senders {
                 }
             }
         }
+        {
+            // Opened secrets no enabled endpoint signs with any more
+            // (rotated out, deleted, disabled) are dropped (and zeroed).
+            let signing: std::collections::HashSet<&str> = enabled
+                .iter()
+                .flat_map(|endpoint| endpoint.signing_secret_ids(now))
+                .collect();
+            self.inner
+                .keys
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|id, _| signing.contains(id.as_str()));
+        }
         for endpoint in enabled {
             let want = {
                 let mut endpoints = self.endpoints();
@@ -332,11 +367,18 @@ impl Senders {
                     0
                 };
                 let have = state.in_flight + state.queue.len();
+                // A rate-limited endpoint has no more claimed than it may
+                // start well within a lease: claims that ran out while
+                // queued would be sent after later ones.
+                let most = match endpoint.spec.rate_limit_per_second {
+                    Some(rate) => (IN_FLIGHT_PER_ENDPOINT + ahead).min(rate as usize * 5),
+                    None => IN_FLIGHT_PER_ENDPOINT + ahead,
+                };
                 // Refill in chunks: not for every request that ends.
                 if state.queue.len() >= IN_FLIGHT_PER_ENDPOINT && ahead > 0 {
                     0
                 } else {
-                    (IN_FLIGHT_PER_ENDPOINT + ahead).saturating_sub(have)
+                    most.saturating_sub(have)
                 }
             };
             let endpoint = Arc::new(endpoint);
@@ -353,39 +395,53 @@ impl Senders {
                     continue;
                 };
                 let mut starting = Vec::new();
-                while state.in_flight < IN_FLIGHT_PER_ENDPOINT
-                    && rate_room(state, &endpoint, now) > 0
-                {
-                    let Some(next) = state.queue.pop_front() else {
+                while state.in_flight < IN_FLIGHT_PER_ENDPOINT {
+                    let Some(next) = startable(state, &endpoint, now) else {
                         break;
                     };
-                    // Too close to its lease's end to finish within it:
-                    // left to be claimed again when the lease ends.
-                    let left = (next.lease_until - now).to_std().unwrap_or(Duration::ZERO);
-                    if left < ATTEMPT_TIMEOUT + Duration::from_secs(5) {
-                        continue;
-                    }
                     state.in_flight += 1;
-                    count_start(state, now);
                     starting.push(next);
                 }
                 starting
             };
             for delivery in starting {
-                let senders = self.clone();
-                let results = results.clone();
-                tokio::spawn(async move {
-                    let settled = senders.attempted(delivery).await;
-                    let endpoint = settled.delivery.endpoint.id.clone();
-                    let _ = results.send(settled);
-                    if let Some(state) = senders.endpoints().get_mut(&endpoint) {
-                        state.in_flight = state.in_flight.saturating_sub(1);
-                    }
-                    senders.inner.settled.notify_one();
-                });
+                tokio::spawn(self.clone().slot(delivery, results.clone()));
             }
         }
         Ok(())
+    }
+
+    /// One in-flight slot of an endpoint: attempts `delivery`, then the
+    /// next one queued while the endpoint's rate allows (without a trip
+    /// through the claiming loop), and frees the slot when none is left.
+    /// The loop is woken to refill when the queue runs low.
+    async fn slot(self, mut delivery: Claimed, results: mpsc::UnboundedSender<Settled>) {
+        loop {
+            let endpoint = delivery.endpoint.clone();
+            let settled = self.attempted(delivery).await;
+            let _ = results.send(settled);
+            let now = self.inner.clock.now();
+            let (next, low) = {
+                let mut endpoints = self.endpoints();
+                match endpoints.get_mut(&endpoint.id) {
+                    Some(state) => {
+                        let next = startable(state, &endpoint, now);
+                        if next.is_none() {
+                            state.in_flight = state.in_flight.saturating_sub(1);
+                        }
+                        (next, state.queue.len() < IN_FLIGHT_PER_ENDPOINT)
+                    }
+                    None => (None, true),
+                }
+            };
+            if next.is_none() || low {
+                self.inner.settled.notify_one();
+            }
+            match next {
+                Some(next) => delivery = next,
+                None => return,
+            }
+        }
     }
 
     /// Claims up to `limit` due deliveries of `endpoint`, oldest in the
@@ -526,9 +582,6 @@ impl Senders {
                 return Outcome::failure(format!("the URL {}", problem.message))
             }
         };
-        if url.scheme() == "https" {
-            return Outcome::failure(super::HTTPS_UNAVAILABLE.to_string());
-        }
         let mut keys = Vec::new();
         for secret_id in endpoint.signing_secret_ids(at) {
             match self.signing_key(endpoint, secret_id).await {
@@ -611,6 +664,7 @@ impl Senders {
         let mut gone: Vec<(Arc<WebhookRow>, DateTime<Utc>)> = Vec::new();
         let mut failing: HashMap<String, (Arc<WebhookRow>, DateTime<Utc>)> = HashMap::new();
         let mut since_of: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+        let mut health: HashMap<String, Health> = HashMap::new();
         {
             let _turn = inner.store.write_turn().await;
             let mut tx = inner.store.read_pool().begin().await?;
@@ -647,6 +701,30 @@ impl Senders {
                     }
                 };
                 let at_text = timestamp(at);
+                // Only the claim this attempt was made under: a result that
+                // comes after its lease ran out, when another attempt may
+                // have been made and recorded, is not written over it.
+                let recorded = sqlx::query(
+                    "UPDATE webhook_deliveries
+                        SET status = $1, attempts = $2,
+                            next_attempt_at = COALESCE($3, next_attempt_at),
+                            claimed_until = NULL, last_attempt_at = $4
+                      WHERE delivery_id = $5 AND status = 'pending' AND attempts = $6",
+                )
+                .bind(status)
+                .bind(attempt)
+                .bind(next.as_ref().map(timestamp))
+                .bind(&at_text)
+                .bind(&delivery.delivery_id)
+                .bind(delivery.attempts)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if recorded == 0 {
+                    counts.stale.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(delivery = %delivery.delivery_id, "an attempt's result came after its claim ended; not recorded");
+                    continue;
+                }
                 sqlx::query(
                     "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code,
                                                    duration_ms, error, response_excerpt)
@@ -662,49 +740,42 @@ impl Senders {
                 .bind(outcome.excerpt.as_deref())
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "UPDATE webhook_deliveries
-                        SET status = $1, attempts = $2,
-                            next_attempt_at = COALESCE($3, next_attempt_at),
-                            claimed_until = NULL, last_attempt_at = $4
-                      WHERE delivery_id = $5",
-                )
-                .bind(status)
-                .bind(attempt)
-                .bind(next.as_ref().map(timestamp))
-                .bind(&at_text)
-                .bind(&delivery.delivery_id)
-                .execute(&mut *tx)
-                .await?;
                 let endpoint = &delivery.endpoint;
+                let health = health.entry(endpoint.id.clone()).or_default();
                 if outcome.success() {
-                    sqlx::query(
-                        "INSERT INTO webhook_health (webhook_id, failing_since, last_success_at)
-                         VALUES ($1, NULL, $2)
-                         ON CONFLICT (webhook_id) DO UPDATE
-                            SET failing_since = NULL, last_success_at = excluded.last_success_at",
-                    )
-                    .bind(&endpoint.id)
-                    .bind(&at_text)
-                    .execute(&mut *tx)
-                    .await?;
+                    health.last_success_at = Some(at_text);
+                    health.failing_from = None;
                     failing.remove(&endpoint.id);
                 } else {
-                    sqlx::query(
-                        "INSERT INTO webhook_health (webhook_id, failing_since, last_success_at)
-                         VALUES ($1, $2, NULL)
-                         ON CONFLICT (webhook_id) DO UPDATE
-                            SET failing_since = COALESCE(webhook_health.failing_since, excluded.failing_since)",
-                    )
-                    .bind(&endpoint.id)
-                    .bind(&at_text)
-                    .execute(&mut *tx)
-                    .await?;
+                    health.failing_from.get_or_insert(at_text);
                     if is_gone {
                         gone.push((endpoint.clone(), *at));
                     }
                     failing.insert(endpoint.id.clone(), (endpoint.clone(), *at));
                 }
+            }
+            // Each endpoint's health once per batch: after a success in it,
+            // failing since its first failure after that success (or not);
+            // without one, failing since whenever it began.
+            for (id, health) in &health {
+                let statement = if health.last_success_at.is_some() {
+                    "INSERT INTO webhook_health (webhook_id, failing_since, last_success_at)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (webhook_id) DO UPDATE
+                        SET failing_since = excluded.failing_since,
+                            last_success_at = excluded.last_success_at"
+                } else {
+                    "INSERT INTO webhook_health (webhook_id, failing_since, last_success_at)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (webhook_id) DO UPDATE
+                        SET failing_since = COALESCE(webhook_health.failing_since, excluded.failing_since)"
+                };
+                sqlx::query(statement)
+                    .bind(id)
+                    .bind(health.failing_from.as_deref())
+                    .bind(health.last_success_at.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
             }
             for id in failing.keys() {
                 let since: Option<String> = sqlx::query_scalar(
@@ -801,6 +872,27 @@ fn rate_room(state: &EndpointState, endpoint: &WebhookRow, now: DateTime<Utc>) -
         0
     };
     rate.saturating_sub(started) as usize
+}
+
+/// The next queued delivery of an endpoint that may start now (counted
+/// as started), if its rate limit lets one start. A claim too close to
+/// its lease's end to finish within it is dropped: it is claimed again
+/// when the lease ends.
+fn startable(
+    state: &mut EndpointState,
+    endpoint: &WebhookRow,
+    now: DateTime<Utc>,
+) -> Option<Claimed> {
+    while rate_room(state, endpoint, now) > 0 {
+        let next = state.queue.pop_front()?;
+        let left = (next.lease_until - now).to_std().unwrap_or(Duration::ZERO);
+        if left < ATTEMPT_TIMEOUT + Duration::from_secs(5) {
+            continue;
+        }
+        count_start(state, now);
+        return Some(next);
+    }
+    None
 }
 
 fn count_start(state: &mut EndpointState, now: DateTime<Utc>) {

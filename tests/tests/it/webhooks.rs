@@ -25,6 +25,7 @@ on_both_stores!(
     unsafe_urls_are_refused,
     a_slow_endpoint_does_not_delay_a_fast_one,
     a_name_that_resolves_to_loopback_is_refused_at_send_time,
+    https_deliveries_verify_the_receivers_certificate,
     ten_thousand_findings_arrive_through_two_crashes
 );
 
@@ -733,6 +734,8 @@ async fn unsafe_urls_are_refused(backend: &Backend) {
         "http://[::1]/",
         "http://localhost:8080/",
         "http://[::ffff:127.0.0.1]/",
+        "https://[2002:a9fe:a9fe::1]/",
+        "https://[64:ff9b:1::a00:1]/",
     ] {
         let (status, body) = call(
             &server,
@@ -776,33 +779,19 @@ async fn unsafe_urls_are_refused(backend: &Backend) {
         );
         assert!(answer.to_string().contains(field), "{field} in {answer}");
     }
-    // A public address literal is accepted (nothing is sent in this test);
-    // https:// is refused while this build has no TLS client.
-    let (status, body) = call(
-        &server,
-        &key,
-        Method::POST,
-        "/v1/webhooks",
-        Some(json!({"url": "http://93.184.216.34/hooks"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = call(
-        &server,
-        &key,
-        Method::POST,
-        "/v1/webhooks",
-        Some(json!({"url": "https://93.184.216.34/hooks"})),
-    )
-    .await;
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("https:// delivery is not available"),
-        "{body}"
-    );
+    // Public address literals are accepted, http:// and https:// (nothing
+    // is sent in this test).
+    for url in ["http://93.184.216.34/hooks", "https://93.184.216.34/hooks"] {
+        let (status, body) = call(
+            &server,
+            &key,
+            Method::POST,
+            "/v1/webhooks",
+            Some(json!({"url": url})),
+        )
+        .await;
+        assert_eq!(status, 201, "{url}: {body}");
+    }
     let (status, body) = call(&server, &key, Method::GET, "/v1/webhooks/event-types", None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"].as_array().unwrap().len(), 24, "{body}");
@@ -1059,4 +1048,202 @@ async fn ten_thousand_findings_arrive_through_two_crashes(backend: &Backend) {
         "messages missing; the endpoint's figures: {stats}"
     );
     assert_eq!(findings.len(), FINDINGS, "findings missing");
+}
+
+/// The next line a child process printed.
+async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut tokio::io::Lines<R>) -> String {
+    tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("the https receiver said nothing in time")
+        .unwrap()
+        .expect("the https receiver stopped")
+}
+
+/// Runs `openssl` with `args` in `dir`; false when it cannot be run.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+    match std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(output) if output.status.success() => true,
+        Ok(output) => panic!(
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(_) => false,
+    }
+}
+
+/// A CA and a certificate it issued for `localhost` (and no address),
+/// made by the openssl command: (the CA's PEM, the chain, the key).
+fn test_pki(dir: &std::path::Path) -> Option<(String, String, String)> {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Palisade test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ],
+    ];
+    for step in steps {
+        if !openssl(dir, step) {
+            return None;
+        }
+    }
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    Some((path("ca.pem"), path("leaf.pem"), path("leaf.key")))
+}
+
+/// An `https://` endpoint whose certificate the server trusts through
+/// `PALISADE_WEBHOOKS_CA_FILE` gets its messages, received by Python's
+/// TLS server (OpenSSL) and verified by the official library; the same
+/// receiver under a name its certificate does not carry is refused.
+async fn https_deliveries_verify_the_receivers_certificate(backend: &Backend) {
+    let dir = std::env::temp_dir().join(format!("palisade-tls-{}", uuid::Uuid::new_v4()));
+    let Some((ca, chain, leaf_key)) = test_pki(&dir) else {
+        eprintln!(
+            "SKIPPED: https delivery (the openssl command is not installed; .ci/run installs it)"
+        );
+        return;
+    };
+    let python = std::env::var("PALISADE_TEST_STANDARDWEBHOOKS_PYTHON")
+        .unwrap_or_else(|_| "python3".to_string());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/standardwebhooks/https_receiver.py"
+    );
+    let mut child = tokio::process::Command::new(&python)
+        .args([script, &chain, &leaf_key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+    let first: String = next_line(&mut lines).await;
+    let port: u16 = first
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+
+    let mut options = allow_private(true);
+    options
+        .env
+        .push(("PALISADE_WEBHOOKS_CA_FILE".into(), ca.clone()));
+    let server = Server::start_with(backend, options).await;
+    let key = key(&server).await;
+    let (status, body) = call(
+        &server,
+        &key,
+        Method::POST,
+        "/v1/webhooks",
+        Some(json!({"url": format!("https://localhost:{port}/tls"), "event_types": ["finding.created"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let secret = body["data"]["secret"].as_str().unwrap().to_string();
+    // The same receiver by address: its certificate names localhost only.
+    let (status, body) = call(
+        &server,
+        &key,
+        Method::POST,
+        "/v1/webhooks",
+        Some(json!({"url": format!("https://127.0.0.1:{port}/wrong-name"), "event_types": ["finding.created"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mismatched = body["data"]["id"].as_str().unwrap().to_string();
+
+    ingest(&server, &key, "Reached over TLS", "high").await;
+    let line: String = next_line(&mut lines).await;
+    let record: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(record["path"], "/tls", "{record}");
+    assert!(
+        matches!(record["tls"].as_str(), Some("TLSv1.3" | "TLSv1.2")),
+        "{record}"
+    );
+    let headers: std::collections::HashMap<String, String> =
+        serde_json::from_value(record["headers"].clone()).unwrap();
+    let body = record["body"].as_str().unwrap().to_string();
+    verify(&secret, &headers, body.as_bytes(), unix_now()).expect("signed");
+    let received = palisade_tests::receiver::Received {
+        headers,
+        body,
+        at: std::time::Instant::now(),
+    };
+    assert_eq!(received.json()["type"], "finding.created");
+    official_library_verifies(&[(secret, &received)]).await;
+
+    // The attempt under the wrong name failed on the certificate.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let delivery = only_delivery(&server, &key, &mismatched).await;
+        if let Some(attempt) = delivery["attempts"].as_array().and_then(|a| a.first()) {
+            let error = attempt["error"].as_str().unwrap_or_default().to_lowercase();
+            assert!(attempt["status_code"].is_null(), "{delivery}");
+            assert!(error.contains("certificate"), "{delivery}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt: {delivery}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
 }

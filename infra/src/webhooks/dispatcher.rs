@@ -13,6 +13,8 @@ use palisade_projections::{
 use super::{delivery_id, Message, MessageSource, Wanted, TEST_EVENT_TYPE};
 use crate::projection::{FeedConsumer, RunnerError};
 use crate::readmodel::webhooks::all_webhooks;
+use crate::readmodel::pending::insert_rows;
+use crate::readmodel::sql::Value;
 use crate::readmodel::{timestamp, BatchTransaction};
 use crate::scheduler::Clock;
 use crate::Store;
@@ -249,47 +251,58 @@ impl FeedConsumer for WebhookDispatcher {
             _ => self.route(batch, false).await?,
         };
         let now = timestamp(&self.clock.now());
-        for (message, endpoints) in &routed {
-            let occurred_at = timestamp(&message.occurred_at);
-            sqlx::query(
-                "INSERT INTO webhook_messages (message_id, tenant_id, environment, event_type,
-                                               feed_tx, position, occurred_at, payload)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (message_id) DO NOTHING",
-            )
-            .bind(&message.message_id)
-            .bind(&message.partition.tenant_id)
-            .bind(message.partition.environment.as_str())
-            .bind(&message.event_type)
-            .bind(message.position.tx)
-            .bind(message.position.position)
-            .bind(&occurred_at)
-            .bind(&message.payload)
-            .execute(&mut *tx)
-            .await?;
-            for webhook_id in endpoints {
-                sqlx::query(
-                    "INSERT INTO webhook_deliveries (delivery_id, webhook_id, message_id, tenant_id,
-                                                     environment, event_type, feed_tx, position,
-                                                     occurred_at, status, attempts,
-                                                     next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10)
-                     ON CONFLICT (delivery_id) DO NOTHING",
-                )
-                .bind(delivery_id(&message.message_id, webhook_id))
-                .bind(webhook_id)
-                .bind(&message.message_id)
-                .bind(&message.partition.tenant_id)
-                .bind(message.partition.environment.as_str())
-                .bind(&message.event_type)
-                .bind(message.position.tx)
-                .bind(message.position.position)
-                .bind(&occurred_at)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        insert_rows(
+            &mut tx,
+            "webhook_messages (message_id, tenant_id, environment, event_type,
+                               feed_tx, position, occurred_at, payload)",
+            "ON CONFLICT (message_id) DO NOTHING",
+            &routed,
+            |(message, _)| {
+                Ok(vec![
+                    Value::Text(message.message_id.clone()),
+                    Value::Text(message.partition.tenant_id.clone()),
+                    Value::Text(message.partition.environment.as_str().to_string()),
+                    Value::Text(message.event_type.clone()),
+                    Value::Int(message.position.tx),
+                    Value::Int(message.position.position),
+                    Value::Text(timestamp(&message.occurred_at)),
+                    Value::Text(message.payload.clone()),
+                ])
+            },
+        )
+        .await
+        .map_err(|e| Self::failed(last.position, format!("writing the outbox: {e}")))?;
+        let deliveries: Vec<(&Message, &String)> = routed
+            .iter()
+            .flat_map(|(message, endpoints)| endpoints.iter().map(move |id| (message, id)))
+            .collect();
+        insert_rows(
+            &mut tx,
+            "webhook_deliveries (delivery_id, webhook_id, message_id, tenant_id, environment,
+                                 event_type, feed_tx, position, occurred_at, status, attempts,
+                                 next_attempt_at, created_at)",
+            "ON CONFLICT (delivery_id) DO NOTHING",
+            &deliveries,
+            |(message, webhook_id)| {
+                Ok(vec![
+                    Value::Text(delivery_id(&message.message_id, webhook_id)),
+                    Value::Text((*webhook_id).clone()),
+                    Value::Text(message.message_id.clone()),
+                    Value::Text(message.partition.tenant_id.clone()),
+                    Value::Text(message.partition.environment.as_str().to_string()),
+                    Value::Text(message.event_type.clone()),
+                    Value::Int(message.position.tx),
+                    Value::Int(message.position.position),
+                    Value::Text(timestamp(&message.occurred_at)),
+                    Value::Text("pending".to_string()),
+                    Value::Int(0),
+                    Value::Text(now.clone()),
+                    Value::Text(now.clone()),
+                ])
+            },
+        )
+        .await
+        .map_err(|e| Self::failed(last.position, format!("writing the outbox: {e}")))?;
         for event in batch.iter().filter(|e| e.aggregate_type == "Webhook") {
             destroy_after(event, &mut tx).await?;
         }

@@ -153,6 +153,7 @@ pub fn jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(SecretVersionExpiry),
         Arc::new(SecretShredding),
         Arc::new(AccessExpiry),
+        Arc::new(WebhookHistoryPruning),
     ]
 }
 
@@ -202,6 +203,24 @@ impl Job for IdempotencyPruning {
 
     async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
         let pruned = crate::idempotency::prune(&ctx.store, now.timestamp_millis()).await?;
+        Ok(JobOutcome { fired: 0, pruned })
+    }
+}
+
+/// Webhook deliveries that finished more than
+/// [`crate::webhooks::outbox::HISTORY_RETENTION`] ago are deleted, with
+/// their attempts and messages (a thousand per pass).
+pub struct WebhookHistoryPruning;
+
+#[async_trait]
+impl Job for WebhookHistoryPruning {
+    fn name(&self) -> &'static str {
+        "webhook_history_pruning"
+    }
+
+    async fn run(&self, ctx: &JobContext, now: DateTime<Utc>) -> Result<JobOutcome, StoreError> {
+        let cutoff = now - crate::webhooks::outbox::HISTORY_RETENTION;
+        let pruned = crate::webhooks::outbox::prune_history(&ctx.store, cutoff, 1000).await?;
         Ok(JobOutcome { fired: 0, pruned })
     }
 }

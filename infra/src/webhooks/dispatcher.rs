@@ -12,9 +12,9 @@ use palisade_projections::{
 
 use super::{delivery_id, Message, MessageSource, Wanted, TEST_EVENT_TYPE};
 use crate::projection::{FeedConsumer, RunnerError};
-use crate::readmodel::webhooks::all_webhooks;
 use crate::readmodel::pending::insert_rows;
 use crate::readmodel::sql::Value;
+use crate::readmodel::webhooks::all_webhooks;
 use crate::readmodel::{timestamp, BatchTransaction};
 use crate::scheduler::Clock;
 use crate::Store;

@@ -312,3 +312,71 @@ pub async fn forget_webhook_in(
     }
     Ok(())
 }
+
+/// How long a finished delivery (success or failed), its attempts and its
+/// message are kept after its last attempt: the history, retry and replay
+/// reach this far back.
+pub const HISTORY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// Deletes up to `limit` deliveries that finished before `cutoff`, their
+/// attempts, and the messages no delivery refers to any more: how many
+/// deliveries went.
+pub async fn prune_history(
+    store: &Store,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let pool = store.read_pool();
+    let rows = sqlx::query(
+        "SELECT delivery_id, message_id FROM webhook_deliveries
+          WHERE status <> 'pending' AND last_attempt_at < $1
+          ORDER BY last_attempt_at LIMIT $2",
+    )
+    .bind(timestamp(&cutoff))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut deliveries = Vec::with_capacity(rows.len());
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        deliveries.push(row.try_get::<String, _>("delivery_id")?);
+        messages.push(row.try_get::<String, _>("message_id")?);
+    }
+    messages.sort();
+    messages.dedup();
+    let dialect = crate::store::dialect_of(pool);
+    let in_list = |head: &str, column: &str, ids: &[String]| {
+        let mut sql = Sql::new(head);
+        sql.push(" WHERE ").push(column).push(" IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Value::Text(id.clone()));
+        }
+        sql.push(")");
+        sql
+    };
+    let _turn = store.write_turn().await;
+    let mut tx = pool.begin().await?;
+    in_list("DELETE FROM webhook_attempts", "delivery_id", &deliveries)
+        .query(dialect)
+        .execute(&mut *tx)
+        .await?;
+    let pruned = in_list("DELETE FROM webhook_deliveries", "delivery_id", &deliveries)
+        .query(dialect)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let mut orphaned = in_list("DELETE FROM webhook_messages", "message_id", &messages);
+    orphaned.push(
+        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                           WHERE d.message_id = webhook_messages.message_id)",
+    );
+    orphaned.query(dialect).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(pruned)
+}

@@ -722,6 +722,27 @@ async fn retries_follow_the_schedule_and_410_disables(backend: &Backend) {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "enabled", "{body}");
+
+    // The history is kept 30 days after a delivery's last attempt, then
+    // the scheduler deletes it (its own clock, moved past that).
+    assert_eq!(history(&server, &key, &id).await, 2);
+    // The retried delivery's last attempt was at +2 s, the 410's at +10 s.
+    let scheduler_clock = Arc::new(ManualClock::new(
+        at(base + 2) + chrono::Duration::days(30) - chrono::Duration::seconds(1),
+    ));
+    let store = Store::open(&backend.config()).await.unwrap();
+    let (root, _) = RootKey::load(None, &backend.config().data_dir).unwrap();
+    let scheduler = palisade_infra::Scheduler::new(
+        store,
+        Sealer::new(&root),
+        scheduler_clock.clone(),
+        Duration::from_secs(1),
+    );
+    scheduler.tick().await.unwrap();
+    assert_eq!(history(&server, &key, &id).await, 2, "kept for 30 days");
+    scheduler_clock.set(at(base + 11) + chrono::Duration::days(30));
+    scheduler.tick().await.unwrap();
+    assert_eq!(history(&server, &key, &id).await, 0, "gone after 30 days");
 }
 
 async fn unsafe_urls_are_refused(backend: &Backend) {
@@ -1048,6 +1069,20 @@ async fn ten_thousand_findings_arrive_through_two_crashes(backend: &Backend) {
         "messages missing; the endpoint's figures: {stats}"
     );
     assert_eq!(findings.len(), FINDINGS, "findings missing");
+}
+
+/// How many finished deliveries (success or failed) an endpoint's
+/// history lists.
+async fn history(server: &Server, key: &str, id: &str) -> usize {
+    let path = format!("/v1/webhooks/{id}/deliveries");
+    let (status, body) = call(server, key, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] != "pending")
+        .count()
 }
 
 /// The next line a child process printed.

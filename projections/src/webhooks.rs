@@ -45,13 +45,17 @@ pub struct WebhookRow {
     /// first from its creation until more changes push it out).
     #[serde(default)]
     pub routing: Vec<Routing>,
+    /// Whether older routing changes were dropped: an event before the
+    /// oldest one kept is then routed nowhere (its state is not known).
+    #[serde(default)]
+    pub routing_truncated: bool,
     /// The aggregate's version: its last event's sequence.
     pub version: i64,
 }
 
 /// How many routing changes an endpoint keeps. A dispatcher that lags
 /// behind more changes than this routes the events before the oldest kept
-/// one as that one says.
+/// one nowhere.
 pub const ROUTING_CHANGES_KEPT: usize = 16;
 
 /// How an endpoint routes the events after a feed position: whether it
@@ -72,16 +76,17 @@ impl WebhookRow {
         if position <= self.created_in_feed {
             return None;
         }
-        let state = self
+        match self
             .routing
             .iter()
             .rev()
             .find(|state| state.since < position)
-            .or(self.routing.first());
-        Some(match state {
-            Some(state) => (state.enabled, &state.spec),
-            None => (self.status == WebhookStatus::Enabled, &self.spec),
-        })
+        {
+            Some(state) => Some((state.enabled, &state.spec)),
+            None if self.routing_truncated => None,
+            // A row from before routing changes were kept.
+            None => Some((self.status == WebhookStatus::Enabled, &self.spec)),
+        }
     }
 
     /// Records the routing state from `since` on (after a change).
@@ -92,7 +97,10 @@ impl WebhookRow {
             spec: self.spec.clone(),
         });
         let extra = self.routing.len().saturating_sub(ROUTING_CHANGES_KEPT);
-        self.routing.drain(..extra);
+        if extra > 0 {
+            self.routing.drain(..extra);
+            self.routing_truncated = true;
+        }
     }
 
     /// The secrets that sign a message sent at `at`: the current one, then
@@ -131,8 +139,11 @@ impl Projection for WebhooksProjection {
     }
 
     fn version(&self) -> i64 {
-        // 2: the routing changes.
-        2
+        // Rows from before the routing changes have none, and route as
+        // their status and spec say (what they did then). A bump would
+        // rebuild the view in place, which the senders would read half
+        // built.
+        1
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -172,6 +183,7 @@ impl Projection for WebhooksProjection {
                 updated_at: at,
                 created_in_feed: event.position,
                 routing: Vec::new(),
+                routing_truncated: false,
                 version: event.sequence,
             };
             row.routes_from(event.position);
@@ -422,6 +434,7 @@ mod tests {
             updated_at: now,
             created_in_feed: at(position),
             routing: Vec::new(),
+            routing_truncated: false,
             version: 1,
         };
         row.routes_from(at(position));
@@ -452,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn given_more_changes_than_kept_when_routing_then_the_oldest_kept_one_answers() {
+    fn given_more_changes_than_kept_when_routing_an_older_event_then_it_goes_nowhere() {
         let mut row = created_at(1);
         for n in 0..(ROUTING_CHANGES_KEPT as i64 + 4) {
             row.status = if n % 2 == 0 {
@@ -463,9 +476,11 @@ mod tests {
             row.routes_from(at(100 + n));
         }
         assert_eq!(row.routing.len(), ROUTING_CHANGES_KEPT);
+        assert_eq!(row.routing_at(at(2)), None, "its state then is not known");
         let oldest = row.routing[0].clone();
         assert_eq!(
-            row.routing_at(at(2)).map(|(enabled, _)| enabled),
+            row.routing_at(at(oldest.since.position + 1))
+                .map(|(enabled, _)| enabled),
             Some(oldest.enabled)
         );
     }

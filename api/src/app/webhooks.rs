@@ -212,6 +212,25 @@ async fn checked_url(app: &App, url: &str) -> Result<()> {
 
 // ---------------------------------------------------------------- scopes
 
+/// Every type an endpoint may have received under the specs it kept,
+/// its current one included; empty (every type) when one of them took
+/// every type or older specs were dropped.
+fn types_ever_received(row: &WebhookRow) -> Vec<WebhookEventType> {
+    let mut types = row.spec.event_types.clone();
+    for state in &row.routing {
+        if state.spec.event_types.is_empty() {
+            return Vec::new();
+        }
+        types.extend(state.spec.event_types.iter().copied());
+    }
+    if row.routing_truncated || row.spec.event_types.is_empty() {
+        return Vec::new();
+    }
+    types.sort_by_key(|t| t.as_str());
+    types.dedup();
+    types
+}
+
 /// The scope a key needs to read what messages of `event_type` carry.
 fn read_scope(event_type: WebhookEventType) -> palisade_domain::Scope {
     use palisade_domain::Scope;
@@ -391,12 +410,26 @@ pub async fn update(
     request: UpdateWebhookRequest,
 ) -> Result<WebhookRow> {
     // Whoever changes an endpoint (even only its URL) must be able to read
-    // what it will receive.
+    // what it will receive. A new URL also receives what is pending and
+    // what a replay sends again, made under the endpoint's earlier specs:
+    // it needs the scopes of those types too.
     let current = view(app, context, id).await?;
-    let types = match &request.event_types {
+    let mut types = match &request.event_types {
         Some(names) => event_types_of(names)?,
         None => current.spec.event_types.clone(),
     };
+    let moves = request
+        .url
+        .as_deref()
+        .is_some_and(|url| url.trim() != current.spec.url);
+    if moves && !types.is_empty() {
+        let ever = types_ever_received(&current);
+        if ever.is_empty() {
+            types.clear();
+        } else {
+            types.extend(ever);
+        }
+    }
     require_read_scopes(context, &types)?;
     if let Some(url) = &request.url {
         checked_url(app, url).await?;

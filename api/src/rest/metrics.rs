@@ -109,7 +109,7 @@ pub async fn metrics(
         &mut out,
         "palisade_webhook_attempts_unrecorded_total",
         "counter",
-        "Webhook attempts whose result came after their claim ran out (the delivery was attempted again; the later attempt is recorded).",
+        "Webhook attempts whose result came after their claim ended (lease run out, or a retry or replay handed the delivery out again): recorded as attempts without moving the delivery's schedule.",
         &[(String::new(), count(&webhooks.stale))],
     );
     family(

@@ -89,6 +89,10 @@ fn refusal_v6(a: Ipv6Addr) -> Option<&'static str> {
         Some("a multicast address (ff00::/8)")
     } else if segments[0] == 0x2001 && segments[1] == 0x0db8 {
         Some("a documentation address (2001:db8::/32)")
+    } else if segments[0] & 0xfff0 == 0x3ff0 {
+        Some("a documentation address (3fff::/20)")
+    } else if segments[0] == 0x5f00 {
+        Some("a segment routing address (5f00::/16)")
     } else if segments[0] == 0x2001 && segments[1] < 0x0200 {
         Some("an IETF protocol address (2001::/23, Teredo among them)")
     } else if segments[..3] == [0x64, 0xff9b, 1] {
@@ -200,6 +204,8 @@ mod tests {
             "http://[2001::1]/",
             "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
             "http://[100::1]/",
+            "http://[3fff::1]/",
+            "http://[5f00::1]/",
             "http://192.88.99.1/",
             "http://224.0.0.1/",
             "http://255.255.255.255/",

@@ -41,6 +41,32 @@ pub(super) async fn load(store: &Store, name: &str) -> Result<Option<Checkpoint>
     .map_err(StoreError::Database)
 }
 
+/// Every consumer's stored checkpoint, by name.
+pub(super) async fn load_all(
+    store: &Store,
+) -> Result<std::collections::HashMap<String, Checkpoint>, StoreError> {
+    let rows =
+        sqlx::query("SELECT name, version, tx, position, resets FROM projection_checkpoints")
+            .fetch_all(store.read_pool())
+            .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("name")?,
+                Checkpoint {
+                    version: row.try_get("version")?,
+                    position: FeedPosition {
+                        tx: row.try_get("tx")?,
+                        position: row.try_get("position")?,
+                    },
+                    resets: row.try_get("resets")?,
+                },
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::Database)
+}
+
 /// The checkpoint to resume from: created at 0 on first run, reset to 0
 /// (what the consumer derived cleared) when its version changed.
 pub(super) async fn prepare(
@@ -90,6 +116,14 @@ pub(super) async fn reset(store: &Store, projection: &dyn FeedConsumer) -> Resul
     .execute(&mut *tx)
     .await?;
     projection.reset(&mut tx).await?;
+    if store.kind() == crate::StoreKind::Postgres {
+        // Wakes the feed readers of every process at commit, as an append
+        // does: the replica that runs the consumer sees the rewind at once.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(crate::store::EVENTS_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -149,6 +149,7 @@ impl Group {
                 _ = shutdown.changed() => {}
             }
             self.check_locks().await;
+            self.check_rewinds().await;
         }
         for index in 0..self.members.len() {
             self.let_go(index).await;
@@ -214,6 +215,51 @@ impl Group {
                     "projection lost its lock"
                 );
                 self.let_go(index).await;
+            }
+        }
+    }
+
+    /// Reloads a held member whose stored checkpoint is not where this
+    /// group has it: rewound by `palisade projections rebuild` in another
+    /// process (which the next batch's fence would notice only once an
+    /// event is appended), or moved at another version.
+    async fn check_rewinds(&mut self) {
+        if !self.members.iter().any(|m| m.held) {
+            return;
+        }
+        let stored = match checkpoint::load_all(&self.store).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the projection checkpoints");
+                return;
+            }
+        };
+        for index in 0..self.members.len() {
+            let member = &self.members[index];
+            if !member.held {
+                continue;
+            }
+            let moved = stored.get(member.name()).is_none_or(|c| {
+                c.position != member.position || c.version != member.consumer.version()
+            });
+            if !moved {
+                continue;
+            }
+            tracing::info!(
+                projection = member.name(),
+                "the checkpoint was moved elsewhere (a rebuild); resuming from it"
+            );
+            let member = &mut self.members[index];
+            match checkpoint::prepare(&self.store, member.consumer.as_ref()).await {
+                Ok(position) => {
+                    member.position = position;
+                    member.retry_at = None;
+                    self.published(index);
+                }
+                Err(error) => {
+                    tracing::warn!(projection = member.name(), %error, "cannot reload the checkpoint");
+                    self.let_go(index).await;
+                }
             }
         }
     }

@@ -16,6 +16,7 @@ mod sqlite;
 pub(crate) use backend::Lock;
 pub use backend::{dialect_named, dialect_of, Dialect};
 pub use batch::{BatchAppendError, NewEventRow};
+pub(crate) use postgres::EVENTS_CHANNEL;
 
 use std::collections::HashMap;
 use std::sync::Arc;

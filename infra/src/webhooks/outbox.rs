@@ -304,12 +304,19 @@ pub async fn forget_webhook_in(
     .bind(webhook_id)
     .execute(&mut *conn)
     .await?;
+    let messages: Vec<String> =
+        sqlx::query_scalar("SELECT message_id FROM webhook_deliveries WHERE webhook_id = $1")
+            .bind(webhook_id)
+            .fetch_all(&mut *conn)
+            .await?;
     for table in ["webhook_deliveries", "webhook_health"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE webhook_id = $1"))
             .bind(webhook_id)
             .execute(&mut *conn)
             .await?;
     }
+    // Its messages, unless another endpoint's deliveries carry them too.
+    delete_orphaned_messages(conn, &messages).await?;
     Ok(())
 }
 
@@ -348,35 +355,60 @@ pub async fn prune_history(
     messages.sort();
     messages.dedup();
     let dialect = crate::store::dialect_of(pool);
-    let in_list = |head: &str, column: &str, ids: &[String]| {
-        let mut sql = Sql::new(head);
-        sql.push(" WHERE ").push(column).push(" IN (");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(Value::Text(id.clone()));
-        }
-        sql.push(")");
-        sql
-    };
     let _turn = store.write_turn().await;
     let mut tx = pool.begin().await?;
-    in_list("DELETE FROM webhook_attempts", "delivery_id", &deliveries)
+    // Only those still finished and old: one retried or replayed since it
+    // was selected is pending again, and stays.
+    let mut gone = in_list("DELETE FROM webhook_deliveries", "delivery_id", &deliveries);
+    gone.push(" AND status <> 'pending' AND last_attempt_at < ")
+        .bind(Value::Text(timestamp(&cutoff)));
+    gone.push(" RETURNING delivery_id");
+    let deleted: Vec<String> = gone
         .query(dialect)
-        .execute(&mut *tx)
-        .await?;
-    let pruned = in_list("DELETE FROM webhook_deliveries", "delivery_id", &deliveries)
-        .query(dialect)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?
-        .rows_affected();
-    let mut orphaned = in_list("DELETE FROM webhook_messages", "message_id", &messages);
-    orphaned.push(
-        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
-                           WHERE d.message_id = webhook_messages.message_id)",
-    );
-    orphaned.query(dialect).execute(&mut *tx).await?;
+        .iter()
+        .map(|row| row.try_get("delivery_id"))
+        .collect::<Result<_, _>>()?;
+    let pruned = deleted.len() as u64;
+    if !deleted.is_empty() {
+        in_list("DELETE FROM webhook_attempts", "delivery_id", &deleted)
+            .query(dialect)
+            .execute(&mut *tx)
+            .await?;
+    }
+    delete_orphaned_messages(&mut tx, &messages).await?;
     tx.commit().await?;
     Ok(pruned)
+}
+
+/// `head WHERE column IN (ids…)`.
+fn in_list(head: &str, column: &str, ids: &[String]) -> Sql {
+    let mut sql = Sql::new(head);
+    sql.push(" WHERE ").push(column).push(" IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Value::Text(id.clone()));
+    }
+    sql.push(")");
+    sql
+}
+
+/// Deletes those of the messages `ids` that no delivery refers to.
+async fn delete_orphaned_messages(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
+    let dialect = crate::store::dialect_named(conn.backend_name());
+    for chunk in ids.chunks(500) {
+        let mut sql = in_list("DELETE FROM webhook_messages", "message_id", chunk);
+        sql.push(
+            " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                               WHERE d.message_id = webhook_messages.message_id)",
+        );
+        sql.query(dialect).execute(&mut *conn).await?;
+    }
+    Ok(())
 }

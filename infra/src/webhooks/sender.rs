@@ -89,8 +89,9 @@ pub struct SenderCounts {
     pub refused: AtomicU64,
     /// Deliveries given up on.
     pub gave_up: AtomicU64,
-    /// Attempt results not recorded: they came after their claim ended,
-    /// and the delivery was attempted again meanwhile.
+    /// Attempt results that came after their claim ended (a lease ran
+    /// out, a retry or replay handed the delivery out again): recorded as
+    /// attempts, without moving the delivery's schedule.
     pub stale: AtomicU64,
 }
 
@@ -146,6 +147,10 @@ struct EndpointState {
     started: u32,
     /// Recent attempt duration, ms (exponentially weighted).
     recent_ms: f64,
+    /// The endpoint as the claiming loop last saw it enabled, and when: a
+    /// finished attempt starts the next queued one only while this is
+    /// fresh ([`FRESH`]), with this snapshot (URL, secrets).
+    seen: Option<(Arc<WebhookRow>, Instant)>,
 }
 
 impl Default for EndpointState {
@@ -157,6 +162,7 @@ impl Default for EndpointState {
             started: 0,
             // Not fast until its attempts show it.
             recent_ms: FAST_MS,
+            seen: None,
         }
     }
 }
@@ -197,6 +203,11 @@ const AHEAD_PER_SLOT: usize = 8;
 
 /// An endpoint whose recent attempts took less than this is fast.
 const FAST_MS: f64 = 200.0;
+
+/// How long the claiming loop's look at an endpoint lets finished
+/// attempts start its next queued ones: a deleted, disabled or changed
+/// endpoint stops (or changes) within this on every replica.
+const FRESH: Duration = Duration::from_millis(250);
 
 /// Most attempt results written in one transaction.
 const SETTLE_BATCH: usize = 512;
@@ -382,6 +393,9 @@ impl Senders {
                 }
             };
             let endpoint = Arc::new(endpoint);
+            if let Some(state) = self.endpoints().get_mut(&endpoint.id) {
+                state.seen = Some((endpoint.clone(), Instant::now()));
+            }
             if want > 0 {
                 let claimed = self.claim(endpoint.clone(), want, now).await?;
                 let mut endpoints = self.endpoints();
@@ -425,7 +439,15 @@ impl Senders {
                 let mut endpoints = self.endpoints();
                 match endpoints.get_mut(&endpoint.id) {
                     Some(state) => {
-                        let next = startable(state, &endpoint, now);
+                        let fresh = match &state.seen {
+                            Some((latest, at)) if at.elapsed() < FRESH => Some(latest.clone()),
+                            _ => None,
+                        };
+                        let next = fresh.and_then(|latest| {
+                            let mut next = startable(state, &latest, now)?;
+                            next.endpoint = latest;
+                            Some(next)
+                        });
                         if next.is_none() {
                             state.in_flight = state.in_flight.saturating_sub(1);
                         }
@@ -701,30 +723,52 @@ impl Senders {
                     }
                 };
                 let at_text = timestamp(at);
-                // Only the claim this attempt was made under: a result that
-                // comes after its lease ran out, when another attempt may
-                // have been made and recorded, is not written over it.
+                // The delivery's state follows only the claim the attempt
+                // was made under (its lease, written at the claim). A result
+                // that comes after its lease ran out, or after a manual
+                // retry or replay handed the delivery out again, is
+                // recorded as an attempt but does not move the schedule; a
+                // success still marks the delivery delivered.
+                let claim = timestamp(&delivery.lease_until);
                 let recorded = sqlx::query(
                     "UPDATE webhook_deliveries
                         SET status = $1, attempts = $2,
                             next_attempt_at = COALESCE($3, next_attempt_at),
                             claimed_until = NULL, last_attempt_at = $4
-                      WHERE delivery_id = $5 AND status = 'pending' AND attempts = $6",
+                      WHERE delivery_id = $5 AND status = 'pending' AND claimed_until = $6",
                 )
                 .bind(status)
                 .bind(attempt)
                 .bind(next.as_ref().map(timestamp))
                 .bind(&at_text)
                 .bind(&delivery.delivery_id)
-                .bind(delivery.attempts)
+                .bind(&claim)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                if recorded == 0 {
+                let number = if recorded == 0 {
                     counts.stale.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(delivery = %delivery.delivery_id, "an attempt's result came after its claim ended; not recorded");
-                    continue;
-                }
+                    tracing::debug!(delivery = %delivery.delivery_id, "an attempt's result came after its claim ended");
+                    if outcome.success() {
+                        sqlx::query(
+                            "UPDATE webhook_deliveries SET status = 'success', last_attempt_at = $1
+                              WHERE delivery_id = $2 AND status = 'pending'",
+                        )
+                        .bind(&at_text)
+                        .bind(&delivery.delivery_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let last: Option<i64> = sqlx::query_scalar(
+                        "SELECT MAX(attempt) FROM webhook_attempts WHERE delivery_id = $1",
+                    )
+                    .bind(&delivery.delivery_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    last.unwrap_or(0) + 1
+                } else {
+                    attempt
+                };
                 sqlx::query(
                     "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code,
                                                    duration_ms, error, response_excerpt)
@@ -732,7 +776,7 @@ impl Senders {
                      ON CONFLICT (delivery_id, attempt) DO NOTHING",
                 )
                 .bind(&delivery.delivery_id)
-                .bind(attempt)
+                .bind(number)
                 .bind(&at_text)
                 .bind(outcome.status_code.map(i64::from))
                 .bind(duration.as_millis().min(i64::MAX as u128) as i64)

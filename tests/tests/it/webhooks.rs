@@ -841,6 +841,55 @@ async fn unsafe_urls_are_refused(backend: &Backend) {
         .await;
         assert_eq!(status, 403, "{types}: {body}");
     }
+    // An endpoint that once took every type, narrowed to findings: a key
+    // that reads findings only may change its description, not its URL
+    // (the new URL would receive what is pending and what a replay sends
+    // again from when it took every type).
+    let (status, body) = call(
+        &server,
+        &key,
+        Method::POST,
+        "/v1/webhooks",
+        Some(json!({"url": "http://93.184.216.34/all"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let wide = body["data"]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/webhooks/{wide}");
+    let (status, body) = call(
+        &server,
+        &key,
+        Method::PATCH,
+        &path,
+        Some(json!({"event_types": ["finding.created"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, findings_only) = server
+        .issue_api_key(
+            &key,
+            "findings-hooks",
+            &["webhooks:manage", "findings:read"],
+        )
+        .await;
+    let (status, body) = call(
+        &server,
+        &findings_only,
+        Method::PATCH,
+        &path,
+        Some(json!({"description": "SIEM"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &server,
+        &findings_only,
+        Method::PATCH,
+        &path,
+        Some(json!({"url": "http://93.184.216.35/mine"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
     // A key without webhooks:manage may not see them.
     let (_, owner) = server.create_tenant("Other", "unlimited").await;
     let (_, reader) = server

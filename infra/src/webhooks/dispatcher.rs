@@ -258,16 +258,10 @@ impl FeedConsumer for WebhookDispatcher {
             "ON CONFLICT (message_id) DO NOTHING",
             &routed,
             |(message, _)| {
-                Ok(vec![
-                    Value::Text(message.message_id.clone()),
-                    Value::Text(message.partition.tenant_id.clone()),
-                    Value::Text(message.partition.environment.as_str().to_string()),
-                    Value::Text(message.event_type.clone()),
-                    Value::Int(message.position.tx),
-                    Value::Int(message.position.position),
-                    Value::Text(timestamp(&message.occurred_at)),
-                    Value::Text(message.payload.clone()),
-                ])
+                let mut row = vec![Value::Text(message.message_id.clone())];
+                row.extend(about(message));
+                row.push(Value::Text(message.payload.clone()));
+                Ok(row)
             },
         )
         .await
@@ -284,21 +278,19 @@ impl FeedConsumer for WebhookDispatcher {
             "ON CONFLICT (delivery_id) DO NOTHING",
             &deliveries,
             |(message, webhook_id)| {
-                Ok(vec![
+                let mut row = vec![
                     Value::Text(delivery_id(&message.message_id, webhook_id)),
                     Value::Text((*webhook_id).clone()),
                     Value::Text(message.message_id.clone()),
-                    Value::Text(message.partition.tenant_id.clone()),
-                    Value::Text(message.partition.environment.as_str().to_string()),
-                    Value::Text(message.event_type.clone()),
-                    Value::Int(message.position.tx),
-                    Value::Int(message.position.position),
-                    Value::Text(timestamp(&message.occurred_at)),
+                ];
+                row.extend(about(message));
+                row.extend([
                     Value::Text("pending".to_string()),
                     Value::Int(0),
                     Value::Text(now.clone()),
                     Value::Text(now.clone()),
-                ])
+                ]);
+                Ok(row)
             },
         )
         .await
@@ -308,6 +300,19 @@ impl FeedConsumer for WebhookDispatcher {
         }
         Ok(tx)
     }
+}
+
+/// The columns a message and its deliveries share: tenant, environment,
+/// type, feed position (tx, position), and when its event happened.
+fn about(message: &Message) -> [Value; 6] {
+    [
+        Value::Text(message.partition.tenant_id.clone()),
+        Value::Text(message.partition.environment.as_str().to_string()),
+        Value::Text(message.event_type.clone()),
+        Value::Int(message.position.tx),
+        Value::Int(message.position.position),
+        Value::Text(timestamp(&message.occurred_at)),
+    ]
 }
 
 /// What a webhook event leaves to destroy, in the transaction of the

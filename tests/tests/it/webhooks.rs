@@ -1281,16 +1281,13 @@ async fn https_deliveries_verify_the_receivers_certificate(backend: &Backend) {
     assert_eq!(status, 201, "{body}");
     let secret = body["data"]["secret"].as_str().unwrap().to_string();
     // The same receiver by address: its certificate names localhost only.
-    let (status, body) = call(
+    let mismatched = subscribe(
         &server,
         &key,
-        Method::POST,
-        "/v1/webhooks",
-        Some(json!({"url": format!("https://127.0.0.1:{port}/wrong-name"), "event_types": ["finding.created"]})),
+        &format!("https://127.0.0.1:{port}/wrong-name"),
+        &["finding.created"],
     )
     .await;
-    assert_eq!(status, 201, "{body}");
-    let mismatched = body["data"]["id"].as_str().unwrap().to_string();
 
     ingest(&server, &key, "Reached over TLS", "high").await;
     let line: String = next_line(&mut lines).await;

@@ -104,7 +104,7 @@ pub async fn list(
     let tenant_id = context.principal.tenant_id.to_string();
     let pool = app.store.read_pool();
     let (items, total) = list_api_keys(pool, &tenant_id, visible(context), window.into()).await?;
-    Ok(Page { items, total })
+    Ok(Page::exact(items, total))
 }
 
 /// One key the caller may see; None for another tenant's, an unknown one,

@@ -307,6 +307,7 @@ pub async fn list_plans(
     let keys = keys_by_id(app, &partition).await?;
     Ok(Page {
         total: page.total,
+        total_exact: page.total_exact,
         items: page
             .items
             .into_iter()

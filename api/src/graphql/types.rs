@@ -256,8 +256,11 @@ impl Loader<String> for AssetLoader {
 /// What every connection adds to its edges: the total that matches.
 #[derive(SimpleObject)]
 pub struct Total {
-    /// How many match the filter in all.
+    /// How many match the filter in all, counted up to 10,000 (then
+    /// 10,000, with `totalExact` false).
     pub total_count: i64,
+    /// False when more than 10,000 match.
+    pub total_exact: bool,
 }
 
 /// Page sizes: `first` defaults to 50, at most 100.
@@ -312,7 +315,10 @@ pub fn offset_connection<T: OutputType>(
     let mut connection = Connection::with_additional_fields(
         window.offset > 0,
         has_next,
-        Total { total_count: total },
+        Total {
+            total_count: total,
+            total_exact: true,
+        },
     );
     connection.edges.extend(
         items
@@ -377,5 +383,11 @@ pub fn page_connection<R, V: OutputType + From<R>>(
     page: palisade_infra::readmodel::Page<R>,
 ) -> Connection<String, V, Total, EmptyFields> {
     let items = page.items.into_iter().map(V::from).collect();
-    offset_connection(window, items, page.total)
+    let mut connection = offset_connection(window, items, page.total);
+    if !page.total_exact {
+        // More match than were counted: a full page has a next one.
+        connection.has_next_page |= connection.edges.len() as u32 == window.limit;
+        connection.additional_fields.total_exact = false;
+    }
+    connection
 }

@@ -29,6 +29,10 @@ pub struct Meta {
     pub total: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages: Option<i64>,
+    /// On a paged list: false when more match than are counted
+    /// (`readmodel::COUNT_CAP`); `total` is then the cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_exact: Option<bool>,
     /// On a cursor list: where the next page starts (null on the last).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<Option<String>>,
@@ -43,6 +47,7 @@ impl Meta {
             per_page: None,
             total: None,
             pages: None,
+            total_exact: None,
             next_cursor: None,
         }
     }
@@ -97,13 +102,21 @@ impl<T: Serialize> Envelope<T> {
         envelope
     }
 
-    /// A page of a list: `meta.page`, `per_page`, `total` and `pages`.
+    /// A page of a list whose total is exact: `meta.page`, `per_page`,
+    /// `total`, `pages` and `total_exact`.
     pub fn page(data: T, page: u32, per_page: u32, total: i64) -> Self {
+        Self::page_counted(data, page, per_page, total, true)
+    }
+
+    /// A page of a list whose total may be the count's cap (`exact`
+    /// false): `pages` follows the total.
+    pub fn page_counted(data: T, page: u32, per_page: u32, total: i64, exact: bool) -> Self {
         let mut envelope = Self::ok(data);
         envelope.meta.page = Some(page);
         envelope.meta.per_page = Some(per_page);
         envelope.meta.total = Some(total);
         envelope.meta.pages = Some((total + i64::from(per_page) - 1) / i64::from(per_page.max(1)));
+        envelope.meta.total_exact = Some(exact);
         envelope
     }
 }
@@ -115,7 +128,13 @@ impl<V: Serialize> Envelope<Vec<V>> {
         V: From<R>,
     {
         let items = page.items.into_iter().map(V::from).collect();
-        Self::page(items, paging.page, paging.per_page, page.total)
+        Self::page_counted(
+            items,
+            paging.page,
+            paging.per_page,
+            page.total,
+            page.total_exact,
+        )
     }
 }
 

@@ -37,8 +37,12 @@ pub struct MetaDoc {
     pub timestamp: String,
     pub page: Option<u32>,
     pub per_page: Option<u32>,
+    /// How many match, counted up to 10,000; above that 10,000, with
+    /// `total_exact` false.
     pub total: Option<i64>,
     pub pages: Option<i64>,
+    /// False when more than 10,000 match (`total` is then 10,000).
+    pub total_exact: Option<bool>,
     /// On a cursor list (the timeline, the audit trail): pass as `cursor`
     /// for the next page; null on the last page.
     pub next_cursor: Option<String>,

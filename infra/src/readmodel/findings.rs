@@ -444,11 +444,30 @@ pub struct FindingFilter {
     pub min_risk: Option<f64>,
 }
 
-/// One page of results and how many match in all.
+/// How far a list counts its matches: above this, `total` is this and
+/// `total_exact` false (a count of every match of a large view costs a
+/// scan of it on every page).
+pub const COUNT_CAP: i64 = 10_000;
+
+/// One page of results and how many match in all (up to [`COUNT_CAP`]).
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// How many match, or [`COUNT_CAP`] when more do.
     pub total: i64,
+    /// False when more than [`COUNT_CAP`] match.
+    pub total_exact: bool,
+}
+
+impl<T> Page<T> {
+    /// A page whose total was counted in full.
+    pub fn exact(items: Vec<T>, total: i64) -> Self {
+        Self {
+            items,
+            total,
+            total_exact: true,
+        }
+    }
 }
 
 /// Which page of a list, from 1.
@@ -477,7 +496,8 @@ impl From<PageRequest> for Window {
 }
 
 /// Runs `sql` (a filtered `SELECT doc …`) ordered by `order_by`, one page of
-/// it, and counts all its rows when the page does not tell the total.
+/// it, and counts its rows up to [`COUNT_CAP`] when the page does not tell
+/// the total.
 pub(crate) async fn paged<T>(
     pool: &AnyPool,
     sql: Sql,
@@ -485,8 +505,9 @@ pub(crate) async fn paged<T>(
     window: Window,
     decode: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
 ) -> Result<Page<T>, sqlx::Error> {
-    // The count needs neither the documents nor the order.
-    let mut count = sql.counted();
+    // The count needs neither the documents nor the order, and stops
+    // one past the cap.
+    let mut count = sql.counted_up_to(COUNT_CAP + 1);
     let mut sql = sql;
     sql.push(order_by);
     sql.push(" LIMIT ")
@@ -495,12 +516,16 @@ pub(crate) async fn paged<T>(
         .bind(Value::Int(window.offset));
     let rows = sql.query(dialect_of(pool)).fetch_all(pool).await?;
     let items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-    let total = if window.offset == 0 && (items.len() as u32) < window.limit {
-        items.len() as i64
-    } else {
-        count.query_scalar(dialect_of(pool)).fetch_one(pool).await?
-    };
-    Ok(Page { items, total })
+    if window.offset == 0 && (items.len() as u32) < window.limit {
+        let total = items.len() as i64;
+        return Ok(Page::exact(items, total));
+    }
+    let counted: i64 = count.query_scalar(dialect_of(pool)).fetch_one(pool).await?;
+    Ok(Page {
+        items,
+        total: counted.min(COUNT_CAP),
+        total_exact: counted <= COUNT_CAP,
+    })
 }
 
 /// One finding of a partition; None when unknown or someone else's.

@@ -95,17 +95,20 @@ impl Sql {
             .push(" ESCAPE '\\'")
     }
 
-    /// `SELECT COUNT(*)` over the rows this query returns; a leading
-    /// `SELECT doc` becomes `SELECT 1`, so no document is read.
-    pub fn counted(&self) -> Sql {
+    /// `SELECT COUNT(*)` over the first `limit` rows this query returns; a
+    /// leading `SELECT doc` becomes `SELECT 1`, so no document is read.
+    pub fn counted_up_to(&self, limit: i64) -> Sql {
         let rows = match self.text.strip_prefix("SELECT doc ") {
             Some(rest) => format!("SELECT 1 {rest}"),
             None => self.text.clone(),
         };
-        Sql {
-            text: format!("SELECT COUNT(*) FROM ({rows}) AS matching"),
+        let mut sql = Sql {
+            text: format!("SELECT COUNT(*) FROM ({rows}"),
             values: self.values.clone(),
-        }
+        };
+        sql.push(" LIMIT ").bind(Value::Int(limit));
+        sql.push(") AS matching");
+        sql
     }
 
     /// Writes this query's placeholders as `dialect` wants them: anonymous

@@ -26,6 +26,7 @@ on_both_stores!(
     an_asset_identifier_may_start_with_ast,
     a_rebuild_reproduces_the_views,
     a_rebuild_against_running_servers_completes,
+    counts_stop_at_ten_thousand,
 );
 
 /// One caller: a server and an API key.
@@ -1529,4 +1530,52 @@ async fn a_rebuild_against_running_servers_completes(backend: &Backend) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A list counts its matches up to 10,000: above that `meta.total` is
+/// 10,000 with `total_exact: false` (and `pages` follows it); a filtered
+/// list under the cap is exact. GraphQL says the same, and a full page
+/// past the counted total still has a next page.
+async fn counts_stop_at_ten_thousand(backend: &Backend) {
+    let (server, owner) = start(backend).await;
+    let api = Api::new(&server, &owner);
+    for batch in 0..11 {
+        let items: Vec<Value> = (0..1000)
+            .map(|n| {
+                let n = batch * 1000 + n;
+                let severity = if n < 5 { "high" } else { "medium" };
+                with(
+                    finding(&format!("Counted {n}"), &format!("host-{}.example", n % 50)),
+                    json!({ "severity": severity }),
+                )
+            })
+            .collect();
+        let (status, body) = api
+            .post("/v1/findings/bulk", json!({ "findings": items }))
+            .await;
+        assert_eq!(status, 200, "{}", body["data"]["failed"]);
+        assert_eq!(body["data"]["failed"], 0);
+    }
+    let all = api.read("/v1/findings?per_page=10").await;
+    assert_eq!(all["meta"]["total"], 10_000, "{}", all["meta"]);
+    assert_eq!(all["meta"]["total_exact"], false, "{}", all["meta"]);
+    assert_eq!(all["meta"]["pages"], 1_000, "{}", all["meta"]);
+    let high = api
+        .read("/v1/findings?per_page=2&severity=high&page=2")
+        .await;
+    assert_eq!(high["meta"]["total"], 5, "{}", high["meta"]);
+    assert_eq!(high["meta"]["total_exact"], true, "{}", high["meta"]);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/graphql",
+            Auth::ApiKey(&owner),
+            Some(json!({"query": "{ findings(first: 10, after: \"9994\") { totalCount totalExact pageInfo { hasNextPage } } }"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let findings = &body["data"]["findings"];
+    assert_eq!(findings["totalCount"], 10_000, "{body}");
+    assert_eq!(findings["totalExact"], false, "{body}");
+    assert_eq!(findings["pageInfo"]["hasNextPage"], true, "{body}");
 }

@@ -803,15 +803,7 @@ async fn unsafe_urls_are_refused(backend: &Backend) {
     // Public address literals are accepted, http:// and https:// (nothing
     // is sent in this test).
     for url in ["http://93.184.216.34/hooks", "https://93.184.216.34/hooks"] {
-        let (status, body) = call(
-            &server,
-            &key,
-            Method::POST,
-            "/v1/webhooks",
-            Some(json!({"url": url})),
-        )
-        .await;
-        assert_eq!(status, 201, "{url}: {body}");
+        create(&server, &key, url).await;
     }
     let (status, body) = call(&server, &key, Method::GET, "/v1/webhooks/event-types", None).await;
     assert_eq!(status, 200, "{body}");
@@ -845,16 +837,7 @@ async fn unsafe_urls_are_refused(backend: &Backend) {
     // that reads findings only may change its description, not its URL
     // (the new URL would receive what is pending and what a replay sends
     // again from when it took every type).
-    let (status, body) = call(
-        &server,
-        &key,
-        Method::POST,
-        "/v1/webhooks",
-        Some(json!({"url": "http://93.184.216.34/all"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let wide = body["data"]["id"].as_str().unwrap().to_string();
+    let wide = create(&server, &key, "http://93.184.216.34/all").await;
     let path = format!("/v1/webhooks/{wide}");
     let (status, body) = call(
         &server,
